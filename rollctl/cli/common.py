@@ -1,0 +1,117 @@
+"""What every command shares: input options, the error edge, --json output and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.markup import escape
+
+from rollctl.config import Config, load_config
+from rollctl.db import Database, connect
+from rollctl.errors import RollctlError
+from rollctl.exit_codes import ExitCode, exit_code_for
+from rollctl.load import LoadOptions
+from rollctl.load.mapping import parse_mapping
+from rollctl.render.console import progress_status, stderr_console, stdout_console
+from rollctl.render.jsonout import dumps
+
+T = TypeVar("T")
+
+
+class BadLines(StrEnum):
+    error = "error"
+    skip = "skip"
+
+
+PathsArg = Annotated[
+    list[str],
+    typer.Argument(help="Trace, judgement or eval files, directories or globs (.jsonl/.json/.parquet/.csv, "
+                        "optionally .gz/.zst), or a .duckdb written by `rollctl ingest`.", show_default=False),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="canonical=source.path, repeatable (e.g. --map user_id=metadata.user.id).",
+                 show_default=False),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="rollctl.toml to read (default: ./rollctl.toml if present).")
+]
+BadLinesOpt = Annotated[
+    BadLines, typer.Option("--on-bad-lines", help="error: stop at the first malformed line; skip: skip and count.")
+]
+FormatOpt = Annotated[
+    str | None, typer.Option("--format", help="Input format name, when auto-detection is not enough.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+
+
+def load_options(
+    config: Config,
+    maps: list[str] | None,
+    on_bad_lines: BadLines,
+    fmt: str | None,
+    *,
+    keep_text: bool = True,
+    variant_from: str | None = None,
+    baseline_name: str = "baseline",
+    candidate_name: str = "candidate",
+) -> LoadOptions:
+    return LoadOptions(
+        mapping=parse_mapping(maps or [], config.mapping),
+        on_bad_lines=on_bad_lines.value,
+        keep_text=keep_text,
+        format=fmt,
+        variant_from=variant_from,
+        baseline_name=baseline_name,
+        candidate_name=candidate_name,
+    )
+
+
+def fail(error: RollctlError) -> NoReturn:
+    """The error edge: one line on stderr, exit 2. No traceback, no record contents."""
+    stderr_console().print(f"[bold red]error:[/] {escape(error.one_line())}", soft_wrap=True)
+    raise typer.Exit(code=int(ExitCode.ERROR))
+
+
+@contextmanager
+def error_edge() -> Iterator[None]:
+    try:
+        yield
+    except RollctlError as exc:
+        fail(exc)
+
+
+def open_config(path: Path | None) -> Config:
+    with error_edge():
+        return load_config(path)
+    raise AssertionError("unreachable")
+
+
+def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Working…") -> T:
+    """Run core work on a fresh in-memory database behind the error edge and a progress spinner."""
+    with error_edge():
+        db = connect()
+        try:
+            with progress_status(message, enabled=not json_mode):
+                return work(db)
+        finally:
+            db.close()
+    raise AssertionError("unreachable")
+
+
+def emit_json(result: Any) -> None:
+    sys.stdout.write(dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def finish(verdict: str) -> NoReturn:
+    raise typer.Exit(code=int(exit_code_for(verdict)))
+
+
+human = stdout_console

@@ -1,0 +1,48 @@
+"""`rollctl inspect`."""
+
+from __future__ import annotations
+
+from rollctl.cli import app
+from rollctl.cli.common import (
+    BadLines,
+    BadLinesOpt,
+    ConfigOpt,
+    FormatOpt,
+    JsonOpt,
+    MapOpt,
+    PathsArg,
+    emit_json,
+    human,
+    load_options,
+    open_config,
+    run,
+)
+from rollctl.core.inspect import inspect_inputs
+from rollctl.exit_codes import EXIT_CODE_HELP
+from rollctl.render.inspect_view import render_inspect
+
+
+@app.command(epilog=EXIT_CODE_HELP)
+def inspect(
+    paths: PathsArg,
+    maps: MapOpt = None,
+    config: ConfigOpt = None,
+    on_bad_lines: BadLinesOpt = BadLines.error,
+    fmt: FormatOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show what is in trace, judgement or eval files: variants, models, time range, users, field coverage.
+
+    Example:
+
+        rollctl inspect sample_traces/canary/traces.jsonl.gz
+
+        rollctl inspect export.jsonl --map user_id=metadata.user.id --json
+    """
+    cfg = open_config(config)
+    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")
+    if json_output:
+        emit_json(result)
+    else:
+        render_inspect(result, human())

@@ -1,0 +1,113 @@
+"""The only module that talks to DuckDB directly.
+
+Every other module gets a `Database` and runs SQL through it. Values always travel as parameters;
+identifiers (column, table and struct-field names that come from user files) only through
+`quote_identifier`. The connection is set to UTC so timestamps never depend on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from rollctl.errors import InputError
+
+DuckDBError = duckdb.Error
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a SQL identifier: wrap in double quotes and double any embedded double quote.
+
+    This is the only way a name from a user's file may enter SQL text. NUL cannot be represented in a
+    DuckDB identifier, so it is rejected rather than silently altered.
+    """
+    if "\x00" in name:
+        raise InputError("a field name contains a NUL character", fix="rename the field in the export")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_path(parts: Sequence[str]) -> str:
+    """Quote a dotted struct path (`metadata.user.id`) part by part."""
+    return ".".join(quote_identifier(p) for p in parts)
+
+
+@dataclass
+class Database:
+    """A DuckDB connection with the settings rollctl relies on."""
+
+    connection: duckdb.DuckDBPyConnection
+    path: str | None = None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run one statement with parameters bound by DuckDB, never by string formatting."""
+        return self.connection.execute(sql, params or [])
+
+    def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[Any, ...]:
+        row = self.execute(sql, params).fetchone()
+        if row is None:
+            raise RuntimeError("query returned no row")
+        return tuple(row)
+
+    def fetch_dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.execute(sql, params)
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def fetch_arrow(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """A pyarrow Table (small results) for the statistics layer."""
+        return self.execute(sql, params).to_arrow_table()
+
+    def record_batches(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, batch_size: int = 100_000
+    ) -> Any:
+        """Stream a large result as Arrow record batches so memory is bounded by the batch size."""
+        return self.execute(sql, params).to_arrow_reader(batch_size)
+
+    def table_exists(self, name: str, schema: str | None = None) -> bool:
+        row = self.fetchone(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND (? IS NULL OR table_schema = ?)",
+            [name, schema, schema],
+        )
+        return bool(row[0])
+
+    def columns(self, relation_sql: str, params: Sequence[Any] | None = None) -> list[tuple[str, str]]:
+        """(name, type) of the columns a SELECT would produce, without running it in full."""
+        cursor = self.execute(f"DESCRIBE {relation_sql}", params)
+        return [(row[0], row[1]) for row in cursor.fetchall()]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def memory_limit() -> str:
+    """DuckDB's memory cap: spill to disk beyond it, so memory is bounded on big exports."""
+    return os.environ.get("ROLLCTL_MEMORY_LIMIT", "1GB")
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False) -> Database:
+    """Open an in-memory database, or a `.duckdb` file written by `rollctl ingest`."""
+    try:
+        connection = duckdb.connect(":memory:") if path is None else duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open DuckDB database ({_first_line(exc)})", path=str(path)) from None
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET memory_limit = ?", [memory_limit()])
+    connection.execute("SET temp_directory = ?", [os.path.join(tempfile.gettempdir(), "rollctl-spill")])
+    threads = os.environ.get("ROLLCTL_THREADS")
+    if threads:
+        connection.execute("SET threads = ?", [int(threads)])
+    return Database(connection=connection, path=None if path is None else str(path))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

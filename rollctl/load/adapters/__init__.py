@@ -1,0 +1,50 @@
+"""The registry of input formats.
+
+An adapter looks at a cheap probe of a file (its container format, its top-level columns and their
+types) and says whether it recognises it; its `load` inserts canonical rows with SQL. Adding a format
+means adding a module here and registering it: commands never change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rollctl.load.loader import FileReport, LoadContext, Probe
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A named input format: how to recognise it and how to load it into the canonical tables."""
+
+    name: str
+    description: str
+    detect: Callable[[Probe], bool]
+    load: Callable[[LoadContext, Probe], FileReport]
+    priority: int = 100
+    """Lower runs detection first; the generic canonical adapters come last."""
+
+
+_REGISTRY: dict[str, Adapter] = {}
+
+
+def register(adapter: Adapter) -> Adapter:
+    _REGISTRY[adapter.name] = adapter
+    return adapter
+
+
+def adapters() -> list[Adapter]:
+    _ensure_loaded()
+    return sorted(_REGISTRY.values(), key=lambda a: (a.priority, a.name))
+
+
+def adapter_named(name: str) -> Adapter | None:
+    _ensure_loaded()
+    return _REGISTRY.get(name)
+
+
+def _ensure_loaded() -> None:
+    # Importing the modules registers their adapters; done lazily to avoid an import cycle with loader.
+    from rollctl.load.adapters import canonical  # noqa: F401

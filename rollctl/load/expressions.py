@@ -1,0 +1,194 @@
+"""SQL expressions that turn a raw source column into a canonical value.
+
+Exports disagree on types (a latency as "812", a flag as "yes", a timestamp as epoch milliseconds), so
+each canonical kind has one conversion that accepts every reasonable spelling and yields NULL for the
+rest. The loader compares raw and converted values to report wrong types instead of dropping them.
+Identifiers enter through `quote_identifier`; literal values through `SqlParams`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollctl.db import quote_identifier
+from rollctl.load.canonical import FieldKind
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
+
+
+@dataclass
+class SqlParams:
+    """Collects named parameters so literal values never enter SQL text."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, value: Any) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+@dataclass(frozen=True)
+class RawValue:
+    """A SQL expression over the source and the DuckDB type it has."""
+
+    sql: str
+    type: str
+
+    @property
+    def is_json(self) -> bool:
+        return self.type == "JSON"
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "VARCHAR"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in _NUMERIC_TYPES or self.type.startswith("DECIMAL")
+
+    @property
+    def is_nested(self) -> bool:
+        return self.type.startswith(("STRUCT", "MAP")) or self.type.endswith("]")
+
+
+def column(name: str, type_: str, qualifier: str | None = None) -> RawValue:
+    prefix = f"{quote_identifier(qualifier)}." if qualifier else ""
+    return RawValue(prefix + quote_identifier(name), type_)
+
+
+def nested(base: RawValue, path: list[str], params: SqlParams) -> RawValue:
+    """Reach into a nested object (`metadata.user.id`) whatever the source stored it as."""
+    if not path:
+        return base
+    json_path = "$" + "".join(_json_path_step(p) for p in path)
+    if base.is_json:
+        return RawValue(f"json_extract({base.sql}, {params.add(json_path)})", "JSON")
+    if base.is_text:
+        return RawValue(
+            f"json_extract(CASE WHEN json_valid({base.sql}) THEN CAST({base.sql} AS JSON) END, "
+            f"{params.add(json_path)})",
+            "JSON",
+        )
+    return RawValue(f"json_extract(to_json({base.sql}), {params.add(json_path)})", "JSON")
+
+
+def _json_path_step(key: str) -> str:
+    if key.isdigit():
+        return f"[{key}]"
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'."{escaped}"'
+
+
+def as_text(raw: RawValue) -> str:
+    """Scalar text of a raw value: JSON strings unquoted, JSON objects as their JSON text."""
+    if raw.is_json:
+        return f"({raw.sql} ->> '$')"
+    if raw.is_text:
+        return raw.sql
+    if raw.is_nested:
+        return f"CAST(to_json({raw.sql}) AS VARCHAR)"
+    return f"CAST({raw.sql} AS VARCHAR)"
+
+
+def _as_double(raw: RawValue) -> str:
+    if raw.is_numeric:
+        return f"CAST({raw.sql} AS DOUBLE)"
+    if raw.type == "BOOLEAN" or raw.is_nested:
+        return "CAST(NULL AS DOUBLE)"
+    return f"TRY_CAST(trim({as_text(raw)}) AS DOUBLE)"
+
+
+def convert(raw: RawValue, kind: FieldKind) -> str:
+    """The canonical value of `raw` as `kind`, NULL where the value cannot be read as that kind."""
+    if kind in ("string", "text"):
+        return as_text(raw)
+    if kind == "float":
+        d = _as_double(raw)
+        return f"(CASE WHEN isfinite({d}) THEN {d} END)"
+    if kind == "int":
+        d = _as_double(raw)
+        return f"(CASE WHEN isfinite({d}) AND {d} = round({d}) THEN CAST({d} AS BIGINT) END)"
+    if kind == "bool":
+        return _bool(raw)
+    if kind == "thumbs":
+        return _thumbs(raw)
+    if kind == "timestamp":
+        return _timestamp(raw)
+    if kind == "list":
+        return _list(raw)
+    if kind == "json":
+        if raw.is_json:
+            return raw.sql
+        if raw.is_text:
+            return f"(CASE WHEN json_valid({raw.sql}) THEN CAST({raw.sql} AS JSON) END)"
+        return f"to_json({raw.sql})"
+    raise ValueError(kind)
+
+
+def _bool(raw: RawValue) -> str:
+    if raw.type == "BOOLEAN":
+        return raw.sql
+    if raw.is_numeric:
+        return f"(CASE WHEN {raw.sql} IN (0, 1) THEN {raw.sql} = 1 END)"
+    s = f"lower(trim({as_text(raw)}))"
+    return (
+        f"(CASE WHEN {s} IN ('true', '1', 'yes', 'y', 't') THEN true "
+        f"WHEN {s} IN ('false', '0', 'no', 'n', 'f') THEN false END)"
+    )
+
+
+def _thumbs(raw: RawValue) -> str:
+    if raw.type == "BOOLEAN":
+        return f"(CASE WHEN {raw.sql} THEN 1 ELSE -1 END)"
+    if raw.is_numeric:
+        return f"(CASE WHEN {raw.sql} IN (-1, 0, 1) THEN CAST({raw.sql} AS INTEGER) END)"
+    s = f"lower(trim({as_text(raw)}))"
+    return (
+        f"(CASE WHEN {s} IN ('1', '+1', '1.0', 'up', 'thumbs_up', 'true') THEN 1 "
+        f"WHEN {s} IN ('-1', '-1.0', 'down', 'thumbs_down', 'false') THEN -1 "
+        f"WHEN {s} IN ('0', '0.0', 'none', '') THEN 0 END)"
+    )
+
+
+def _epoch(number_sql: str) -> str:
+    # Epoch unit by magnitude: seconds until ~5138 AD, then milliseconds, then microseconds.
+    return (
+        f"(CASE WHEN abs({number_sql}) >= 1e14 THEN to_timestamp({number_sql} / 1e6) "
+        f"WHEN abs({number_sql}) >= 1e11 THEN to_timestamp({number_sql} / 1e3) "
+        f"ELSE to_timestamp({number_sql}) END)"
+    )
+
+
+def _timestamp(raw: RawValue) -> str:
+    if raw.type == "TIMESTAMP WITH TIME ZONE":
+        return raw.sql
+    if raw.type.startswith("TIMESTAMP") or raw.type == "DATE":
+        # A naive timestamp is taken as UTC: the connection's time zone is UTC.
+        return f"CAST({raw.sql} AS TIMESTAMPTZ)"
+    if raw.is_numeric:
+        return f"(CASE WHEN isfinite(CAST({raw.sql} AS DOUBLE)) THEN {_epoch(f'CAST({raw.sql} AS DOUBLE)')} END)"
+    s = f"trim({as_text(raw)})"
+    n = f"TRY_CAST({s} AS DOUBLE)"
+    return f"(CASE WHEN {n} IS NOT NULL AND isfinite({n}) THEN {_epoch(n)} ELSE TRY_CAST({s} AS TIMESTAMPTZ) END)"
+
+
+def _list(raw: RawValue) -> str:
+    if raw.type.endswith("[]"):
+        return f"CAST({raw.sql} AS VARCHAR[])"
+    if raw.is_json:
+        return (
+            f"(CASE WHEN json_type({raw.sql}) = 'ARRAY' THEN "
+            f"list_transform(CAST(json_extract({raw.sql}, '$[*]') AS JSON[]), lambda x: x ->> '$') "
+            f"WHEN json_type({raw.sql}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
+            f"THEN [{raw.sql} ->> '$'] END)"
+        )
+    if raw.is_text:
+        return (
+            f"(CASE WHEN json_valid({raw.sql}) AND json_type(CAST({raw.sql} AS JSON)) = 'ARRAY' THEN "
+            f"list_transform(CAST(json_extract(CAST({raw.sql} AS JSON), '$[*]') AS JSON[]), lambda x: x ->> '$') "
+            f"WHEN {raw.sql} = '' THEN [] ELSE [{raw.sql}] END)"
+        )
+    return f"[{as_text(raw)}]"

@@ -1,0 +1,92 @@
+"""Turn the paths a user typed (files, directories, globs) into typed input files."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rollctl.errors import EmptyInputError, InputError
+
+# Longest suffix first, so `.jsonl.gz` wins over `.gz`.
+_SUFFIX_FORMATS: tuple[tuple[str, str], ...] = (
+    (".jsonl.gz", "jsonl"), (".jsonl.zst", "jsonl"), (".ndjson.gz", "jsonl"), (".ndjson.zst", "jsonl"),
+    (".json.gz", "json"), (".json.zst", "json"), (".csv.gz", "csv"), (".csv.zst", "csv"),
+    (".tsv.gz", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"),
+    (".parquet", "parquet"), (".pq", "parquet"), (".csv", "csv"), (".tsv", "csv"),
+    (".duckdb", "duckdb"), (".eval", "inspect_eval"),
+)
+
+SUPPORTED_SUFFIXES = tuple(s for s, _ in _SUFFIX_FORMATS)
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to read, with the container format its name says it has."""
+
+    path: str
+    format: str
+
+
+def format_of(path: str) -> str | None:
+    lower = path.lower()
+    for suffix, fmt in _SUFFIX_FORMATS:
+        if lower.endswith(suffix):
+            return fmt
+    return None
+
+
+def expand_paths(paths: Sequence[str]) -> list[InputFile]:
+    """Files named directly, every readable file below a directory, and glob matches, in a stable order."""
+    if not paths:
+        raise InputError("no input files given", fix="pass one or more files, directories or globs")
+    found: list[InputFile] = []
+    seen: set[str] = set()
+    for given in paths:
+        for path in _expand_one(given):
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            fmt = format_of(path)
+            if fmt is None:
+                raise InputError(
+                    "unknown file type",
+                    path=path,
+                    fix=f"rename it with one of {', '.join(SUPPORTED_SUFFIXES[:12])}, ... or pass --format",
+                )
+            _check_readable(path)
+            found.append(InputFile(path=path, format=fmt))
+    return found
+
+
+def _expand_one(given: str) -> list[str]:
+    if os.path.isdir(given):
+        files = sorted(
+            os.path.join(root, name)
+            for root, _dirs, names in os.walk(given)
+            for name in names
+            if format_of(name) is not None and not name.startswith(".")
+        )
+        if not files:
+            raise EmptyInputError(
+                "directory holds no readable files", path=given,
+                fix="expected .jsonl, .json, .parquet, .csv (optionally .gz/.zst) files",
+            )
+        return files
+    if os.path.exists(given):
+        return [given]
+    if glob.has_magic(given):
+        matches = sorted(p for p in glob.glob(given, recursive=True) if os.path.isfile(p))
+        if not matches:
+            raise InputError("no file matches this pattern", path=given, fix="check the glob and quote it")
+        return matches
+    raise InputError("no such file or directory", path=given, fix="check the path")
+
+
+def _check_readable(path: str) -> None:
+    if not os.access(path, os.R_OK):
+        raise InputError("permission denied", path=path, fix="make the file readable by this user")
+    if os.path.getsize(path) == 0:
+        raise EmptyInputError("file is empty", path=path, fix="export it again; an empty file has no rows")

@@ -1,0 +1,464 @@
+"""Load trace, judgement and eval files into the canonical DuckDB tables.
+
+One statement per input file reads it through DuckDB's own readers (never row by row in Python) and
+inserts converted canonical rows into temp tables `traces`, `judgements` and `evals`. Each row carries
+`_file` (where it came from) and `_bad` (canonical fields whose value had the wrong type), so type
+errors are reported with the file and the field instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rollctl.db import Database, DuckDBError, quote_identifier
+from rollctl.errors import EmptyInputError, FieldTypeError, InputError, MissingFieldError, UsageError
+from rollctl.load.adapters import Adapter, adapter_named, adapters
+from rollctl.load.canonical import TABLE_FIELDS, TEXT_FIELDS, CanonicalField
+from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
+from rollctl.load.files import InputFile, expand_paths
+from rollctl.load.mapping import resolve_source
+
+OnBadLines = Literal["error", "skip"]
+MAX_OBJECT_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read the inputs; shared by every command."""
+
+    mapping: dict[str, str] = field(default_factory=dict)
+    on_bad_lines: OnBadLines = "error"
+    keep_text: bool = True
+    """False loads '' for present text fields: coverage stays known, memory stays small."""
+    format: str | None = None
+    """Force an adapter by name instead of detecting it."""
+    variant_from: str | None = None
+    """Source path of the variant, for formats whose variant is not a standard field."""
+    baseline_name: str = "baseline"
+    candidate_name: str = "candidate"
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Where a canonical field was read from, shown by `rollctl inspect`."""
+
+    table: str
+    canonical: str
+    source: str
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What one input file contributed."""
+
+    path: str
+    format: str
+    kind: str
+    rows: dict[str, int]
+    columns: tuple[str, ...]
+    sources: tuple[FieldSource, ...] = ()
+    skipped_lines: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Everything the loader did, for commands to report and to check required fields against."""
+
+    files: tuple[FileReport, ...]
+    rows: dict[str, int]
+    skipped_lines: int
+
+    def found_fields(self, table: str) -> set[str]:
+        return {s.canonical for f in self.files for s in f.sources if s.table == table}
+
+    def columns_seen(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for f in self.files:
+            for c in f.columns:
+                seen.setdefault(c, None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A cheap look at one file: its container format, how to read it, and its top-level columns."""
+
+    file: InputFile
+    reader_sql: str
+    reader_params: dict[str, object]
+    columns: dict[str, str]
+
+
+@dataclass
+class LoadContext:
+    """State shared by the adapters while loading one set of inputs."""
+
+    db: Database
+    options: LoadOptions
+    bad_conditions: dict[tuple[str, str], tuple[str, dict[str, object], str]] = field(default_factory=dict)
+    """(file, table) -> (reader SQL, params, SQL of the per-row list of bad fields), to locate bad lines."""
+
+
+def create_tables(db: Database) -> None:
+    for table, fields in TABLE_FIELDS.items():
+        cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields)
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(table)} ({cols}, _file VARCHAR, _bad VARCHAR[])")
+
+
+def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None = None) -> LoadReport:
+    """Read every input into the canonical temp tables and validate value types."""
+    options = options or LoadOptions()
+    files = expand_paths(paths)
+    create_tables(db)
+    ctx = LoadContext(db=db, options=options)
+    reports = [_load_file(ctx, f) for f in files]
+    reports = _check_types(ctx, reports)
+    for table in TABLE_FIELDS:
+        db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
+    rows = {t: int(db.fetchone(f"SELECT count(*) FROM {quote_identifier(t)}")[0]) for t in TABLE_FIELDS}
+    if sum(rows.values()) == 0:
+        raise EmptyInputError(
+            "no rows were loaded", path=files[0].path if len(files) == 1 else None,
+            fix="check that the files hold records (and --on-bad-lines skip did not drop them all)",
+        )
+    return LoadReport(files=tuple(reports), rows=rows, skipped_lines=sum(r.skipped_lines for r in reports))
+
+
+def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
+    if f.format == "duckdb":
+        return _load_database(ctx, f)
+    chosen: Adapter | None = None
+    if ctx.options.format:
+        chosen = adapter_named(ctx.options.format)
+        if chosen is None:
+            names = ", ".join(a.name for a in adapters())
+            raise UsageError(f"unknown --format {ctx.options.format!r}", fix=f"known formats: {names}")
+    probe = probe_file(ctx.db, f, skip_bad_lines=ctx.options.on_bad_lines == "skip")
+    if chosen is None:
+        chosen = next((a for a in adapters() if a.detect(probe)), None)
+    if chosen is None:
+        raise InputError("could not recognise the format of this file", path=f.path, fix="pass --format NAME")
+    return chosen.load(ctx, probe)
+
+
+def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:
+    """Read the column names and types of a file from a sample of its records."""
+    reader, params = _sampling_reader(f, skip_bad_lines=skip_bad_lines)
+    try:
+        described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", params)
+    except DuckDBError as exc:
+        raise _read_error(db, f, exc) from None
+    columns = {str(row[0]): str(row[1]) for row in described}
+    if f.format in ("jsonl", "json"):
+        # Re-read every top-level field as JSON: a value whose type differs from the sample's then
+        # reaches our conversions (and a precise error) instead of failing the whole scan.
+        params = {**params, "columns": dict.fromkeys(columns, "JSON")}
+        reader = _json_reader(f, with_columns=True)
+        columns = dict.fromkeys(columns, "JSON")
+    return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
+
+
+def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = False) -> str:
+    fmt = "newline_delimited" if f.format == "jsonl" else "auto"
+    cols = ", columns = $columns" if with_columns else ""
+    if ignore_errors:
+        cols += ", ignore_errors = true"
+    return (
+        f"read_json($path, format = '{fmt}', maximum_object_size = {MAX_OBJECT_BYTES}, "
+        f"union_by_name = true{cols})"
+    )
+
+
+def _sampling_reader(f: InputFile, *, skip_bad_lines: bool = False) -> tuple[str, dict[str, object]]:
+    params: dict[str, object] = {"path": f.path}
+    if f.format in ("jsonl", "json"):
+        return _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines), params
+    if f.format == "parquet":
+        return "read_parquet($path)", params
+    if f.format == "csv":
+        return "read_csv($path, header = true, all_varchar = true, max_line_size = 33554432)", params
+    raise InputError(f"no reader for {f.format} files", path=f.path, fix="pass --format NAME")
+
+
+def lines_reader() -> str:
+    """Every line of a text file with its 1-based number, for locating and skipping bad JSON lines."""
+    return (
+        "(SELECT row_number() OVER () AS _line, line FROM read_csv($path, columns = {'line': 'VARCHAR'}, "
+        "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
+        "max_line_size = 33554432))"
+    )
+
+
+def _first_bad_json_line(db: Database, f: InputFile) -> int | None:
+    try:
+        row = db.fetchone(
+            f"SELECT min(_line) FROM {lines_reader()} WHERE trim(line) <> '' AND NOT json_valid(line)",
+            {"path": f.path},
+        )
+    except DuckDBError:
+        return None
+    return int(row[0]) if row[0] is not None else None
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
+    """A one-line error for a file DuckDB could not read, without echoing the file's contents."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "Malformed JSON" in text or "JSON" in text and "parse" in text.lower():
+        reason = text.rsplit(":", 1)[-1].strip().rstrip(".") or "malformed"
+        line = _first_bad_json_line(db, f) if f.format == "jsonl" else None
+        return InputError(
+            f"not valid JSON ({reason})", path=f.path, line=line,
+            fix="fix or remove that line, or pass --on-bad-lines skip to skip malformed lines",
+        )
+    if "Invalid unicode" in text or "UTF-8" in text or "utf-8" in text:
+        return InputError("not valid UTF-8", path=f.path, fix="re-export the file as UTF-8")
+    if "maximum_object_size" in text or "max_line_size" in text:
+        return InputError("a record is larger than 32 MB", path=f.path, fix="trim the oversized field")
+    return InputError(f"could not be read ({_QUOTED.sub('…', text)})", path=f.path, fix="check the file format")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building canonical rows
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The SELECT list for one canonical table over one source, and where each field came from."""
+
+    select_sql: str
+    bad_sql: str
+    sources: tuple[FieldSource, ...]
+
+
+def select_canonical(
+    table: str,
+    values: dict[str, RawValue],
+    params: SqlParams,
+    *,
+    keep_text: bool,
+    descriptions: dict[str, str] | None = None,
+) -> Selection:
+    """Convert raw values to the canonical columns of `table`; absent fields become NULL."""
+    exprs: list[str] = []
+    bad_parts: list[str] = []
+    sources: list[FieldSource] = []
+    for f in TABLE_FIELDS[table]:
+        raw = values.get(f.name)
+        if raw is None:
+            exprs.append(f"CAST(NULL AS {f.sql_type}) AS {quote_identifier(f.name)}")
+            continue
+        converted = convert(raw, f.kind)
+        if f.name in TEXT_FIELDS and not keep_text:
+            converted = f"(CASE WHEN {converted} IS NOT NULL THEN '' END)"
+        exprs.append(f"CAST({converted} AS {f.sql_type}) AS {quote_identifier(f.name)}")
+        bad_parts.append(_bad_check(raw, converted, f, params))
+        desc = (descriptions or {}).get(f.name, f.name)
+        sources.append(FieldSource(table=table, canonical=f.name, source=desc))
+    bad_sql = "list_filter([" + ", ".join(bad_parts) + "], lambda x: x IS NOT NULL)" if bad_parts else "[]"
+    return Selection(select_sql=", ".join(exprs), bad_sql=bad_sql, sources=tuple(sources))
+
+
+def _bad_check(raw: RawValue, converted: str, f: CanonicalField, params: SqlParams) -> str:
+    present = f"({raw.sql} IS NOT NULL)"
+    if raw.is_json:
+        present = f"({raw.sql} IS NOT NULL AND json_type({raw.sql}) <> 'NULL')"
+    elif raw.is_text and f.kind not in ("string", "text"):
+        present = f"({raw.sql} IS NOT NULL AND trim({raw.sql}) <> '')"
+    return f"CASE WHEN {present} AND ({converted}) IS NULL THEN {params.add(f.name)} END"
+
+
+def source_values(
+    table: str,
+    probe_columns: dict[str, str],
+    mapping: dict[str, str],
+    params: SqlParams,
+    *,
+    qualifier: str | None = None,
+) -> tuple[dict[str, RawValue], dict[str, str]]:
+    """Raw values for each canonical field of `table`: the mapped source, else a column of the same name."""
+    values: dict[str, RawValue] = {}
+    descriptions: dict[str, str] = {}
+    for f in TABLE_FIELDS[table]:
+        source = mapping.get(f.name, f.name)
+        resolved = resolve_source(source, probe_columns)
+        if resolved is None:
+            if f.name in mapping:
+                raise MissingFieldError(
+                    f"--map {f.name}={source}: no such field in the input",
+                    field=source,
+                    fix="fields found: " + ", ".join(sorted(probe_columns)[:30]),
+                )
+            continue
+        top, path = resolved
+        values[f.name] = nested(column(top, probe_columns[top], qualifier), path, params)
+        descriptions[f.name] = source
+    return values, descriptions
+
+
+def insert_rows(
+    ctx: LoadContext,
+    probe: Probe,
+    table: str,
+    selection: Selection,
+    reader: Reader,
+    params: SqlParams,
+    *,
+    where_sql: str = "",
+) -> int:
+    """INSERT converted rows; returns the number inserted."""
+    all_params = {**reader.params, **params.values}
+    from_sql = reader.sql
+    sql = (
+        f"INSERT INTO {quote_identifier(table)} SELECT {selection.select_sql}, $path AS _file, "
+        f"{selection.bad_sql} AS _bad FROM {from_sql} {where_sql}"
+    )
+    all_params.setdefault("path", probe.file.path)
+    try:
+        cursor = ctx.db.execute(sql, all_params)
+        inserted = cursor.fetchone()
+    except DuckDBError as exc:
+        raise _read_error(ctx.db, probe.file, exc) from None
+    ctx.bad_conditions[(probe.file.path, table)] = (from_sql + " " + where_sql, all_params, selection.bad_sql)
+    return int(inserted[0]) if inserted else 0
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The FROM clause that loads a file, its parameters, and the malformed lines it skips."""
+
+    sql: str
+    params: dict[str, object]
+    skipped_lines: int = 0
+
+
+def reader_for_load(ctx: LoadContext, probe: Probe) -> Reader:
+    """How to read a file for loading: DuckDB's JSON reader, or (JSONL skip mode) valid lines only."""
+    if ctx.options.on_bad_lines == "skip" and probe.file.format == "jsonl":
+        params: dict[str, object] = {"path": probe.file.path}
+        row = ctx.db.fetchone(
+            f"SELECT count(*) FILTER (WHERE trim(line) <> '' AND NOT json_valid(line)) FROM {lines_reader()}",
+            params,
+        )
+        params["structure"] = json.dumps(dict.fromkeys(probe.columns, "JSON"))
+        sql = (
+            f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} "
+            "WHERE trim(line) <> '' AND json_valid(line))"
+        )
+        return Reader(sql=sql, params=params, skipped_lines=int(row[0]))
+    return Reader(sql=probe.reader_sql, params=dict(probe.reader_params))
+
+
+def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport]:
+    """Raise on the first wrong-typed field, or (skip mode) drop those rows and count them."""
+    db = ctx.db
+    problems = []
+    for table in TABLE_FIELDS:
+        problems += [
+            (table, *row)
+            for row in db.fetchall(
+                f"SELECT _file, f, count(*) FROM (SELECT _file, unnest(_bad) AS f FROM {quote_identifier(table)}) "
+                "GROUP BY ALL ORDER BY _file, f"
+            )
+        ]
+    if not problems:
+        return reports
+    if ctx.options.on_bad_lines == "error":
+        table, path, field_name, count = problems[0]
+        line = _first_bad_row(ctx, path, table)
+        kind = next(f.kind for f in TABLE_FIELDS[table] if f.name == field_name)
+        raise FieldTypeError(
+            f"field {field_name}: {count} value(s) are not {_kind_phrase(kind)}",
+            path=path, line=line, field=field_name,
+            fix="fix the export, map another field with --map, or pass --on-bad-lines skip to drop those rows",
+        )
+    dropped: dict[str, int] = {}
+    for table in TABLE_FIELDS:
+        for path, n in db.fetchall(
+            f"SELECT _file, count(*) FROM {quote_identifier(table)} WHERE len(_bad) > 0 GROUP BY ALL"
+        ):
+            dropped[path] = dropped.get(path, 0) + int(n)
+        db.execute(f"DELETE FROM {quote_identifier(table)} WHERE len(_bad) > 0")
+    return [
+        FileReport(
+            path=r.path, format=r.format, kind=r.kind, rows=dict(r.rows.items()),
+            columns=r.columns, sources=r.sources, skipped_lines=r.skipped_lines + dropped.get(r.path, 0),
+            notes=r.notes + _dropped_note(dropped.get(r.path, 0)),
+        )
+        for r in reports
+    ]
+
+
+def _dropped_note(count: int) -> tuple[str, ...]:
+    return (f"{count} row(s) with wrong-typed values skipped",) if count else ()
+
+
+def _first_bad_row(ctx: LoadContext, path: str, table: str) -> int | None:
+    entry = ctx.bad_conditions.get((path, table))
+    if entry is None:
+        return None
+    from_sql, params, bad_sql = entry
+    try:
+        row = ctx.db.fetchone(
+            f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {bad_sql} AS b FROM {from_sql}) WHERE len(b) > 0",
+            params,
+        )
+    except DuckDBError:
+        return None
+    return int(row[0]) if row[0] is not None else None
+
+
+def _kind_phrase(kind: str) -> str:
+    return {
+        "float": "finite numbers",
+        "int": "whole numbers",
+        "bool": "booleans (true/false, 1/0, yes/no)",
+        "thumbs": "-1, 0 or +1",
+        "timestamp": "timestamps (ISO-8601 or epoch seconds/milliseconds)",
+        "list": "lists",
+        "json": "JSON objects",
+    }.get(kind, "strings")
+
+
+def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
+    """Copy the canonical tables of a database written by `rollctl ingest`."""
+    db = ctx.db
+    alias = f"src{abs(hash(f.path)) % 10_000_000}"
+    try:
+        db.execute(f"ATTACH $path AS {quote_identifier(alias)} (READ_ONLY)", {"path": f.path})
+    except DuckDBError as exc:
+        raise InputError(f"cannot open DuckDB database ({_QUOTED.sub('…', str(exc).splitlines()[0])})",
+                         path=f.path, fix="pass a file written by `rollctl ingest`") from None
+    rows: dict[str, int] = {}
+    sources: list[FieldSource] = []
+    try:
+        for table, fields in TABLE_FIELDS.items():
+            if not _attached_has(db, alias, table):
+                continue
+            names = ", ".join(quote_identifier(x.name) for x in fields)
+            db.execute(
+                f"INSERT INTO {quote_identifier(table)} SELECT {names}, _file, [] "
+                f"FROM {quote_identifier(alias)}.{quote_identifier(table)}"
+            )
+            rows[table] = int(db.fetchone(
+                f"SELECT count(*) FROM {quote_identifier(alias)}.{quote_identifier(table)}")[0])
+            sources += [FieldSource(table, x.name, x.name) for x in fields]
+    finally:
+        db.execute(f"DETACH {quote_identifier(alias)}")
+    if not rows:
+        raise InputError("database holds no rollctl tables", path=f.path, fix="create it with `rollctl ingest`")
+    return FileReport(path=f.path, format="duckdb", kind="database", rows=rows, columns=(), sources=tuple(sources))
+
+
+def _attached_has(db: Database, alias: str, table: str) -> bool:
+    row = db.fetchone(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [alias, table]
+    )
+    return bool(row[0])

@@ -1,0 +1,1 @@
+"""Renderers: rich for people, JSON for machines, jinja2 for HTML. They never compute statistics."""

@@ -1,0 +1,55 @@
+"""Append canonical rows to a rollctl database file, de-duplicated on each table's key."""
+
+from __future__ import annotations
+
+from rollctl.db import Database, quote_identifier
+from rollctl.load.canonical import TABLE_FIELDS
+
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "traces": ("request_id", "variant"),
+    "evals": ("case_id", "variant", "repeat"),
+    "judgements": ("request_id", "judge", "order"),
+}
+
+
+def ensure_tables(db: Database, schema: str) -> None:
+    for table, fields in TABLE_FIELDS.items():
+        cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields)
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote_identifier(schema)}.{quote_identifier(table)} ({cols}, _file VARCHAR)"
+        )
+
+
+def count_rows(db: Database, schema: str, table: str) -> int:
+    return int(db.fetchone(f"SELECT count(*) FROM {quote_identifier(schema)}.{quote_identifier(table)}")[0])
+
+
+def in_input_duplicates(db: Database, table: str) -> int:
+    """Rows in this input that repeat an earlier row's key (kept once)."""
+    keys = ", ".join(quote_identifier(k) for k in TABLE_KEYS[table])
+    return int(db.fetchone(
+        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {quote_identifier(table)} "
+        f"GROUP BY {keys} HAVING count(*) > 1)"
+    )[0])
+
+
+def append_new(db: Database, schema: str, table: str) -> int:
+    """Insert rows whose key is not in the target yet (first occurrence wins); returns rows added."""
+    names = [f.name for f in TABLE_FIELDS[table]] + ["_file"]
+    cols = ", ".join(quote_identifier(n) for n in names)
+    keys = TABLE_KEYS[table]
+    partition = ", ".join(quote_identifier(k) for k in keys)
+    match = " AND ".join(f"t.{quote_identifier(k)} IS NOT DISTINCT FROM s.{quote_identifier(k)}" for k in keys)
+    target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+    before = count_rows(db, schema, table)
+    db.execute(
+        f"""
+        INSERT INTO {target} ({cols})
+        SELECT {cols} FROM (
+            SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _file) AS _rn
+            FROM {quote_identifier(table)}
+        ) AS s
+        WHERE _rn = 1 AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})
+        """
+    )
+    return count_rows(db, schema, table) - before

@@ -17,6 +17,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.core.inspect import inspect_inputs
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.render.inspect_view import render_inspect
@@ -30,6 +31,7 @@ def inspect(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Show what is in trace, judgement or eval files: variants, models, time range, users, field coverage.
 
@@ -38,10 +40,16 @@ def inspect(
         rollctl inspect sample_traces/canary/traces.jsonl.gz
 
         rollctl inspect export.jsonl --map user_id=metadata.user.id --json
+
+        rollctl inspect sample_traces/canary/traces.jsonl.gz --html inspect.html
     """
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
     result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")
+    if html is not None:
+        from rollctl.render.reports.inspect import build_inspect_context  # plotly loads only for --html
+
+        write_html("inspect", lambda: build_inspect_context(result), html)
     if json_output:
         emit_json(result)
     else:

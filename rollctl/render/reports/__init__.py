@@ -1,0 +1,14 @@
+"""One module per HTML report: a documented context dataclass and the builder that makes it from a command's
+result object (the same object --json serialises, so the page shows nothing the JSON lacks).
+
+`CONTEXTS` indexes them (report kind -> context class, template `templates/<kind>.html`); the contract test
+walks it to check that every field is documented and every template renders under StrictUndefined.
+"""
+
+from __future__ import annotations
+
+from rollctl.render.reports.inspect import InspectReportContext
+
+CONTEXTS: dict[str, type] = {
+    "inspect": InspectReportContext,
+}

@@ -9,3 +9,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m$ rollctl %s\033[0m\n' "$*"; "$ROLLCTL" "$@"; code=$?; printf '(exit %s)\n' "$code"; }
 
 step inspect sample_traces/canary/traces.jsonl.gz
+
+# The shareable HTML report (self-contained, opens offline).
+step inspect sample_traces/canary/traces.jsonl.gz --html report.html
+printf '\nHTML report written to: %s\n' "$(pwd)/report.html"

@@ -75,3 +75,20 @@ def trace_row(i: int, variant: str = "control", **extra: Any) -> dict[str, Any]:
 def traces_file(tmp_path: Path) -> Path:
     rows = [trace_row(i, "control" if i % 2 else "treatment") for i in range(40)]
     return write_jsonl(tmp_path / "traces.jsonl", rows)
+
+
+@pytest.fixture(scope="session")
+def report_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One real context per HTML report kind, built from small fixture files through the core functions."""
+    from rollctl.core.inspect import inspect_inputs
+    from rollctl.db import connect
+    from rollctl.render.reports.inspect import build_inspect_context
+
+    tmp = tmp_path_factory.mktemp("report_contexts")
+    traces = write_jsonl(tmp / "traces.jsonl", [trace_row(i, "control" if i % 2 else "treatment") for i in range(40)])
+    db = connect()
+    try:
+        inspect_result = inspect_inputs(db, [str(traces)])
+    finally:
+        db.close()
+    return {"inspect": build_inspect_context(inspect_result)}

@@ -14,7 +14,7 @@ from rollctl.render.console import stderr_console
 HtmlOpt = Annotated[
     Path | None,
     typer.Option("--html", help="Also write a self-contained HTML report (charts, tables, verdict) to this path; "
-                                "it opens offline in any browser.", show_default=False, dir_okay=False),
+                                "it opens offline in any browser.", show_default=False),
 ]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import plotly.io as pio
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import Indel
 
 from rollctl import __version__
 from rollctl.core.results import Reason
@@ -261,8 +261,10 @@ def json_for_script(value: Any) -> Markup:
 
 
 def plot_text(value: object) -> str:
-    """Escape an untrusted string for a plotly label, tick, legend or hover text (plotly decodes entities)."""
-    return html_lib.escape("" if value is None else str(value), quote=True)
+    """Escape an untrusted string for a plotly label, tick, legend or hover text. Plotly turns a subset of HTML
+    (<b>, <br>, <a href>) in text into SVG markup and decodes &lt; &gt; &amp; (but not &quot;), so escaping
+    those three shows the string as it is."""
+    return html_lib.escape("" if value is None else str(value), quote=False)
 
 
 def make_chart(chart_id: str, title: str, caption: str, figure: Any) -> Chart:
@@ -283,15 +285,16 @@ DIFF_TEXT_LIMIT = 4000
 
 def text_diff(title: str, left_label: str, right_label: str, left: str | None, right: str | None,
               limit: int = DIFF_TEXT_LIMIT) -> TextDiff:
-    """Word-level diff from Levenshtein opcodes (rapidfuzz) over tokens; texts are cut to `limit` characters
-    so a pathological output cannot make the report huge or the diff slow."""
+    """Word-level diff from longest-common-subsequence opcodes (rapidfuzz Indel) over word and space tokens,
+    which keeps unchanged words aligned instead of pairing unrelated words as substitutions. Texts are cut to
+    `limit` characters so a pathological output cannot make the report huge or the diff slow."""
     a, b = left or "", right or ""
     truncated = len(a) > limit or len(b) > limit
     a, b = a[:limit], b[:limit]
     ta, tb = _TOKEN_RE.findall(a), _TOKEN_RE.findall(b)
     left_segs: list[DiffSegment] = []
     right_segs: list[DiffSegment] = []
-    for op in Levenshtein.opcodes(ta, tb):
+    for op in Indel.opcodes(ta, tb):
         tag = op.tag
         if op.src_end > op.src_start:
             left_segs.append(DiffSegment("".join(ta[op.src_start:op.src_end]), "equal" if tag == "equal" else

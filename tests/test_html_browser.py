@@ -46,7 +46,7 @@ window.addEventListener("load", function () {
       problems: window.__probe,
       resources: performance.getEntriesByType("resource").map(function (r) { return r.name; }),
       plots: Array.prototype.filter.call(document.querySelectorAll("div.chart"), function (p) {
-        return p.querySelector("svg.main-svg g.trace") !== null;
+        return p.querySelector("svg.main-svg g.trace, svg.main-svg g.hm") !== null;
       }).length,
       charts: document.querySelectorAll("script[data-chart]").length,
       images: document.images.length
@@ -143,3 +143,12 @@ def test_hostile_report_runs_no_injected_script_in_chromium(chromium: str, tmp_p
     invoke(["inspect", *map(str, _hostile_inputs(tmp_path)), "--html", str(report)], expect=0)
     _check(chromium, report, tmp_path)
     _screenshot(chromium, report, tmp_path, "inspect-hostile")
+
+
+def test_every_chart_shape_draws_in_chromium(chromium: str, tmp_path: Path) -> None:
+    from tests.test_html_charts import render_gallery
+
+    report = render_gallery(tmp_path / "gallery.html")
+    probe = _check(chromium, report, tmp_path)
+    assert probe["plots"] == 5
+    _screenshot(chromium, report, tmp_path, "charts", size="1280,2600")

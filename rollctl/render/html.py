@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import plotly.io as pio
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 from rapidfuzz.distance import Indel
 
@@ -401,7 +401,11 @@ def _csp(page: str) -> str:
 
 def render_report(kind: str, context: Any) -> str:
     """Render template `<kind>.html` with `report` = the context dataclass."""
-    template = environment().get_template(f"{kind}.html")
+    return render_template(environment().get_template(f"{kind}.html"), context)
+
+
+def render_template(template: Template, context: Any) -> str:
+    """Render a report template: inline plotly.js once when the context holds a chart, then fill in the CSP."""
     charts = charts_in(context)
     page = template.render(
         report=context,

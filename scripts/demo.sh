@@ -12,4 +12,4 @@ step inspect sample_traces/canary/traces.jsonl.gz
 
 # The shareable HTML report (self-contained, opens offline).
 step inspect sample_traces/canary/traces.jsonl.gz --html report.html
-printf '\nHTML report written to: %s\n' "$(pwd)/report.html"
+if [ -s report.html ]; then printf '\nHTML report written to: %s\n' "$(pwd)/report.html"; fi

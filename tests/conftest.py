@@ -78,17 +78,16 @@ def traces_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def report_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One real context per HTML report kind, built from small fixture files through the core functions."""
-    from rollctl.core.inspect import inspect_inputs
-    from rollctl.db import connect
-    from rollctl.render.reports.inspect import build_inspect_context
+def chromium() -> str:
+    """Headless Chromium for the browser tests (installed by scripts/ensure_chromium.sh, else skipped)."""
+    from tests.browser import find_or_install_chromium
 
-    tmp = tmp_path_factory.mktemp("report_contexts")
-    traces = write_jsonl(tmp / "traces.jsonl", [trace_row(i, "control" if i % 2 else "treatment") for i in range(40)])
-    db = connect()
-    try:
-        inspect_result = inspect_inputs(db, [str(traces)])
-    finally:
-        db.close()
-    return {"inspect": build_inspect_context(inspect_result)}
+    return find_or_install_chromium()
+
+
+@pytest.fixture(scope="session")
+def report_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One real context per HTML report kind (tests/report_samples.py), built through the core functions."""
+    from tests.report_samples import SAMPLES
+
+    return {kind: build(tmp_path_factory.mktemp(kind)) for kind, build in SAMPLES.items()}

@@ -159,7 +159,8 @@ class InputFile:
     path: str = documented("The path as given on the command line (untrusted text).")
     format: str = documented("Detected input format (jsonl, parquet, csv, ...).")
     kind: str = documented("What the file held: traces, judgements, evals or a mix.")
-    rows: int = documented("Rows read from the file, all tables together.")
+    rows: int | None = documented("Rows read from the file, all tables together; None when the result does not "
+                                  "count rows per file.")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,31 @@
+"""One sample context per HTML report kind, from the small fixtures each command's tests use.
+
+The contract test renders every kind in `rollctl.render.reports.CONTEXTS` from these: a new report kind
+needs an entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rollctl.db import connect
+from tests.conftest import trace_row, write_jsonl
+
+
+def inspect_sample(tmp: Path) -> Any:
+    from rollctl.core.inspect import inspect_inputs
+    from rollctl.render.reports.inspect import build_inspect_context
+
+    traces = write_jsonl(tmp / "traces.jsonl", [trace_row(i, "control" if i % 2 else "treatment") for i in range(40)])
+    db = connect()
+    try:
+        return build_inspect_context(inspect_inputs(db, [str(traces)]))
+    finally:
+        db.close()
+
+
+SAMPLES: dict[str, Callable[[Path], Any]] = {
+    "inspect": inspect_sample,
+}

@@ -191,3 +191,12 @@ def test_plotly_bundle_is_inlined_once_and_nothing_is_fetched(tmp_path: Path,
     assert csp is not None and "default-src 'none'" in csp
     script_src = csp.split("script-src")[1].split(";")[0]
     assert "unsafe-inline" not in script_src and script_src.count("'sha256-") == 2
+
+
+def test_generated_at_honours_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollctl.render.html import generated_at
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1795000000")
+    assert generated_at() == "2026-11-18T11:06:40Z"
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert generated_at().endswith("Z") and generated_at() != "2026-11-18T11:06:40Z"

@@ -198,7 +198,10 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
 
 def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = False) -> str:
     fmt = "newline_delimited" if f.format == "jsonl" else "auto"
-    cols = ", columns = $columns" if with_columns else ""
+    # With explicit columns there is nothing to infer; without, only top-level names are needed (every
+    # field is re-read as JSON). Deep type sampling of nested exports (OTLP) would otherwise cost more
+    # than the load itself.
+    cols = ", columns = $columns, sample_size = 1" if with_columns else ", maximum_depth = 1"
     if ignore_errors:
         cols += ", ignore_errors = true"
     return (

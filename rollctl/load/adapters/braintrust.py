@@ -18,6 +18,7 @@ from rollctl.load.adapters.support import (
     pick,
     pick_all,
     stage,
+    unwrap_pages,
     variant_override,
 )
 from rollctl.load.expressions import RawValue, SqlParams, as_text
@@ -46,11 +47,7 @@ def _load(ctx: LoadContext, probe: Probe) -> FileReport:
     reader = reader_for_load(ctx, probe)
     cols = stage(ctx, _TABLE, f"SELECT * FROM {reader.sql}", reader.params, probe.file)
     if "events" in cols and "scores" not in cols:  # API fetch pages: {"events": [...]}
-        drop(ctx.db, _TABLE + "_pages")
-        ctx.db.execute(f"ALTER TABLE {_TABLE} RENAME TO {_TABLE}_pages")
-        cols = stage(ctx, _TABLE, f"SELECT e.* FROM (SELECT unnest(events) AS e FROM {_TABLE}_pages)", {},
-                     probe.file)
-        drop(ctx.db, _TABLE + "_pages")
+        cols = unwrap_pages(ctx, _TABLE, "events", probe.file)
     try:
         return _insert(ctx, probe, cols, reader)
     finally:

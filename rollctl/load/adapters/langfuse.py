@@ -34,6 +34,7 @@ from rollctl.load.adapters.support import (
     pick,
     stage,
     thumbs_from_score,
+    unwrap_pages,
     variant_override,
 )
 from rollctl.load.expressions import RawValue, SqlParams, as_text
@@ -98,13 +99,7 @@ def _stage_folder(ctx: LoadContext, folder: str, table: str) -> dict[str, str]:
 
 def _unwrap_api_pages(ctx: LoadContext, table: str, source: InputFile) -> dict[str, str]:
     """API list responses are `{"data": [...], "meta": {...}}` pages: one row per element of `data`."""
-    inner = table + "_pages"
-    ctx.db.execute(f"ALTER TABLE {quote_identifier(table)} RENAME TO {quote_identifier(inner)}")
-    try:
-        return stage(ctx, table, f"SELECT d.* FROM (SELECT unnest(data) AS d FROM {quote_identifier(inner)})",
-                     {}, source)
-    finally:
-        drop(ctx.db, inner)
+    return unwrap_pages(ctx, table, "data", source)
 
 
 @dataclass

@@ -84,12 +84,15 @@ def _attribute(kv_list: str, key_param: str) -> str:
     return f"list_transform(list_filter({kv_list}, lambda a: a.key = {key_param}), lambda a: {_scalar('a.value')})[1]"
 
 
-def _attributes_object(kv_list: str) -> str:
-    """All attributes as one JSON object {key: text}, so segments can be read from `metadata`."""
-    return (
-        f"CAST('{{' || array_to_string(list_transform(coalesce({kv_list}, []), "
-        f"lambda a: to_json(a.key) || ':' || to_json({_scalar('a.value')})), ',') || '}}' AS JSON)"
-    )
+def _attribute_map(kv_list: str) -> str:
+    """The attribute list as a MAP key -> text, built once per span so each lookup is cheap.
+
+    A MAP needs unique keys; OTLP says keys are unique but exporters do not all enforce it, so the
+    first occurrence of a key is kept.
+    """
+    entries = f"list_transform({kv_list}, lambda a: {{'key': a.key, 'value': {_scalar('a.value')}}})"
+    keys = f"list_transform({kv_list}, lambda b: b.key)"
+    return f"map_from_entries(list_filter({entries}, lambda e, i: list_position({keys}, e.key) = i))"
 
 
 def _hex(sql: str) -> str:
@@ -142,8 +145,8 @@ def _load(ctx: LoadContext, probe: Probe) -> FileReport:
     error_type = span_attr(_ERROR_TYPE)
     ttft = span_attr(_TTFT)
 
-    key_columns = [f"{_attribute('s.attributes', params.add(k))} AS {c}" for k, c in span_keys.items()]
-    key_columns += [f"{_attribute('r.resource.attributes', params.add(k))} AS {c}" for k, c in resource_keys.items()]
+    key_columns = [f"map_extract_value(sattrs, {params.add(k)}) AS {c}" for k, c in span_keys.items()]
+    key_columns += [f"{_attribute('rattrs', params.add(k))} AS {c}" for k, c in resource_keys.items()]
     score_name = scores.get("judge_score")
     name_filter = ""
     if score_name is not None:
@@ -164,11 +167,12 @@ def _load(ctx: LoadContext, probe: Probe) -> FileReport:
                    lambda e: TRY_CAST({_attribute('e.attributes', value_key)} AS DOUBLE))) AS evaluation_score,
                list_transform(list_filter(s.events, lambda e: e.name = {params.add(EVALUATION_EVENT)}),
                    lambda e: {_attribute('e.attributes', name_key)}) AS evaluation_names,
-               {_attributes_object('s.attributes')} AS attributes,
+               to_json(sattrs) AS attributes,
                {', '.join(key_columns)}
-        FROM (SELECT r, unnest(ss.spans) AS s
-              FROM (SELECT r, unnest(r.scopeSpans) AS ss
-                    FROM (SELECT unnest(resourceSpans) AS r FROM {reader.sql} AS src)))
+        FROM (SELECT *, {_attribute_map('s.attributes')} AS sattrs
+              FROM (SELECT rattrs, unnest(ss.spans) AS s
+                    FROM (SELECT r.resource.attributes AS rattrs, unnest(r.scopeSpans) AS ss
+                          FROM (SELECT unnest(resourceSpans) AS r FROM {reader.sql} AS src))))
     """
     table = "_otel_spans"
     stage(ctx, table, stage_sql, {**reader.params, **params.values}, probe.file)

@@ -173,3 +173,31 @@ def ms_between(start: RawValue, end: RawValue) -> str:
             return f"CAST({raw.sql} AS TIMESTAMPTZ)"
         return f"TRY_CAST({as_text(raw)} AS TIMESTAMPTZ)"
     return f"(CAST(epoch_us({ts(end)}) - epoch_us({ts(start)}) AS DOUBLE) / 1000.0)"
+
+
+def unwrap_pages(ctx: LoadContext, table: str, array_column: str, source: InputFile) -> dict[str, str]:
+    """Replace staged API pages (`{"data": [...], "meta": ...}`) by one row per array element.
+
+    Each element key becomes a JSON column (keys gathered from the data itself), so the adapters'
+    field lookups work on API responses exactly as on flat exports.
+    """
+    pages = table + "_pages"
+    drop(ctx.db, pages)
+    ctx.db.execute(f"ALTER TABLE {quote_identifier(table)} RENAME TO {quote_identifier(pages)}")
+    try:
+        col = quote_identifier(array_column)
+        items = f"unnest(CAST(json_extract(to_json({col}), '$[*]') AS JSON[]))"
+        stage(ctx, pages + "_items", f"SELECT {items} AS d FROM {quote_identifier(pages)}", {}, source)
+        keys = [str(r[0]) for r in ctx.db.fetchall(
+            f"SELECT DISTINCT unnest(json_keys(d)) AS k FROM {quote_identifier(pages + '_items')} "
+            "WHERE json_type(d) = 'OBJECT' ORDER BY k")]
+        params = SqlParams()
+        select = ", ".join(f"json_extract(d, {params.add(_key_path(k))}) AS {quote_identifier(k)}" for k in keys)
+        return stage(ctx, table, f"SELECT {select or 'NULL AS d'} FROM {quote_identifier(pages + '_items')}",
+                     params.values, source)
+    finally:
+        drop(ctx.db, pages, pages + "_items")
+
+
+def _key_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -34,7 +34,8 @@ def write(rows: int, out: Path) -> tuple[Path, Path]:
         _kv("gen_ai.usage.input_tokens", "i", "CAST(800 + i % 97 AS VARCHAR)"),
         _kv("gen_ai.usage.output_tokens", "i", "CAST(60 + i % 13 AS VARCHAR)"),
         _kv("gen_ai.usage.cache_read.input_tokens", "i", "CAST(i % 3 * 256 AS VARCHAR)"),
-        _kv("feature_flag.result.variant", "s", "CASE WHEN hash(i % 20011) % 20 = 0 THEN 'treatment' ELSE 'control' END"),
+        _kv("feature_flag.result.variant", "s",
+            "CASE WHEN hash(i % 20011) % 20 = 0 THEN 'treatment' ELSE 'control' END"),
         _kv("user.id", "s", "'u_' || (i % 20011)"),
         _kv("session.id", "s", "'s_' || (i % 50021)"),
     ])

@@ -52,5 +52,11 @@ def adapter_named(name: str) -> Adapter | None:
 
 def _ensure_loaded() -> None:
     # Importing the modules registers their adapters; done lazily to avoid an import cycle with loader.
-    from rollctl.load.adapters import canonical  # noqa: F401
-    from rollctl.load.adapters import braintrust, judges, langfuse, langsmith, otel  # noqa: F401
+    from rollctl.load.adapters import (  # noqa: F401
+        braintrust,
+        canonical,  # noqa: F401
+        judges,
+        langfuse,
+        langsmith,
+        otel,
+    )

@@ -24,12 +24,12 @@ from rollctl.load.adapters.support import (
 from rollctl.load.expressions import RawValue, SqlParams, as_text
 from rollctl.load.loader import (
     FileReport,
-    referenced_params,
     LoadContext,
     Probe,
     Reader,
     insert_rows,
     reader_for_load,
+    referenced_params,
     select_canonical,
 )
 from rollctl.load.mapping import score_sources

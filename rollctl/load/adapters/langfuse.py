@@ -58,6 +58,13 @@ DEFAULT_THUMBS_SCORES = ("user_feedback", "user-feedback", "thumbs", "feedback")
 
 
 def _detect_dir(path: str) -> bool:
+    """observations_v2/ is Langfuse's own name; a bare traces/ folder is too common to claim alone."""
+    def has(name: str) -> bool:
+        return os.path.isdir(os.path.join(path, name))
+    return has("observations_v2") or (has(TRACE_FOLDER) and (has(SCORE_FOLDER) or has("observations")))
+
+
+def _is_export_dir(path: str) -> bool:
     return any(os.path.isdir(os.path.join(path, d)) for d in (*OBSERVATION_FOLDERS, TRACE_FOLDER))
 
 
@@ -117,7 +124,7 @@ _OBS, _TRC, _SCR, _SCA = "_lf_obs", "_lf_trc", "_lf_scr", "_lf_score_agg"
 
 
 def _load_dir(ctx: LoadContext, path: str) -> FileReport:
-    if not _detect_dir(path):
+    if not _is_export_dir(path):
         raise InputError("not a Langfuse blob export", path=path,
                          fix="expected observations_v2/ (or traces/) and scores/ folders")
     try:

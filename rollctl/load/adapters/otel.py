@@ -196,7 +196,6 @@ def _insert(
     reader: Reader,
     score_name: str | None,
 ) -> FileReport:
-    db = ctx.db
     params = SqlParams()
     values.update({
         "request_id": RawValue("span_id", "VARCHAR"),

@@ -292,3 +292,19 @@ def test_ingest_reads_platform_exports(tmp_path: Path) -> None:
            expect=0)
     data = invoke(["inspect", str(db), "--json"], expect=0).json()
     assert {v["variant"] for v in data["traces"]["variants"]} == {"v41", "v42"}
+
+
+def test_otel_skip_bad_lines_counts_them(tmp_path: Path) -> None:
+    lines = (DATA / "otel" / "export.jsonl").read_text().splitlines()
+    path = tmp_path / "spans.jsonl"
+    path.write_text(lines[0] + "\n" + lines[1][:100] + "\n" + lines[1] + "\n")
+    data = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
+    assert data["skipped_lines"] == 1
+    assert data["traces"]["rows"] == 3
+
+
+def test_plain_traces_folder_is_not_taken_for_langfuse(tmp_path: Path) -> None:
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "a.jsonl").write_text(json.dumps({"request_id": "r1", "variant": "control"}) + "\n")
+    data = invoke(["inspect", str(tmp_path), "--json"], expect=0).json()
+    assert data["files"][0]["format"] == "jsonl"

@@ -381,7 +381,7 @@ _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 def referenced_params(sql: str, params: dict[str, object]) -> dict[str, object]:
     """The parameters a statement uses: DuckDB rejects unused named parameters, and adapters collect
     parameters for every candidate source before knowing which ones a statement needs."""
-    used = set(_PARAM.findall(sql)) | {"path"}
+    used = set(_PARAM.findall(sql))
     return {k: v for k, v in params.items() if k in used}
 
 

@@ -359,10 +359,13 @@ def _variant(
     if override is not None:
         values["variant"], desc["variant"] = override
         return
-    hit = pick(row_cols, ("release",), params, "o") or (pick(trc, ("release",), params, "t") if trc else None)
+    where = label
+    hit = pick(row_cols, ("release",), params, "o")
+    if hit is None and trc is not None:
+        hit, where = pick(trc, ("release",), params, "t"), "traces"
     if hit is not None:
         values["variant"], desc["variant"] = hit[0], (
-            "release (choose another with --variant-from version|prompt_version|metadata.KEY|tag:PREFIX)")
+            f"{where}.release (choose another with --variant-from version|prompt_version|metadata.KEY|tag:PREFIX)")
 
 
 def _scores(

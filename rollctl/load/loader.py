@@ -181,6 +181,10 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
 
 def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:
     """Read the column names and types of a file from a sample of its records."""
+    if f.format in ("jsonl", "json"):
+        quick = _envelope_probe(db, f, skip_bad_lines=skip_bad_lines)
+        if quick is not None:
+            return quick
     reader, params = _sampling_reader(f, skip_bad_lines=skip_bad_lines)
     try:
         described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", params)
@@ -194,6 +198,24 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
         reader = _json_reader(f, with_columns=True)
         columns = dict.fromkeys(columns, "JSON")
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
+
+
+def _envelope_probe(db: Database, f: InputFile, *, skip_bad_lines: bool) -> Probe | None:
+    """The first record only, when it is the fixed envelope of a format that declares one (OTLP's
+    `resourceSpans`): sampling thousands of multi-megabyte export lines costs as much as loading them.
+    Anything else (or a first record DuckDB cannot read) gets the full sample, and its precise error."""
+    reader = _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines) + ""
+    reader = reader[:-1] + ", sample_size = 1)"
+    try:
+        described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", {"path": f.path})
+    except DuckDBError:
+        return None
+    columns = dict.fromkeys((str(row[0]) for row in described), "JSON")
+    probe = Probe(file=f, reader_sql=_json_reader(f, with_columns=True),
+                  reader_params={"path": f.path, "columns": columns}, columns=columns)
+    if any(a.envelope and a.detect(probe) for a in adapters()):
+        return probe
+    return None
 
 
 def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = False) -> str:

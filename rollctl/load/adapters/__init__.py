@@ -25,6 +25,9 @@ class Adapter:
     load: Callable[[LoadContext, Probe], FileReport]
     priority: int = 100
     """Lower runs detection first; the generic canonical adapters come last."""
+    envelope: bool = False
+    """Every record of this format has the same fixed top-level keys (OTLP's `resourceSpans`), so
+    detection may look at the first record only instead of a sample of thousands."""
     detect_dir: Callable[[str], bool] | None = None
     """For exports that are a directory of related tables (Langfuse's blob export: observations joined
     to scores): says whether a directory is such an export, by its layout alone."""

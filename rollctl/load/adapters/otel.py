@@ -262,4 +262,4 @@ def _notes(ctx: LoadContext, table: str, op: str) -> tuple[str, ...]:
 
 
 register(Adapter("otel", "OpenTelemetry GenAI spans, OTLP/JSON (resourceSpans[].scopeSpans[].spans[])",
-                 _detect, _load, priority=100))
+                 _detect, _load, priority=100, envelope=True))

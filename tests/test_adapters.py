@@ -308,3 +308,16 @@ def test_plain_traces_folder_is_not_taken_for_langfuse(tmp_path: Path) -> None:
     (tmp_path / "traces" / "a.jsonl").write_text(json.dumps({"request_id": "r1", "variant": "control"}) + "\n")
     data = invoke(["inspect", str(tmp_path), "--json"], expect=0).json()
     assert data["files"][0]["format"] == "jsonl"
+
+
+def test_langfuse_api_dump_in_folders_joins_traces_and_scores() -> None:
+    tables, report = load([DATA / "langfuse" / "api_dump"])
+    (row,) = tables["traces"]
+    assert row["request_id"] == "gen-api-1"
+    assert row["user_id"] == "u_9" and row["session_id"] == "s_9"
+    assert row["variant"] == "v42"  # the observation's release; the trace's (v43) is the fallback
+    assert row["thumbs"] == 1  # camelCase score joined on traceId
+    assert json.loads(row["metadata"]) == {"intent": "refund"}  # trace metadata merged in
+    assert report.files[0].format == "langfuse"
+    tagged, _ = load([DATA / "langfuse" / "api_dump"], variant_from="tag:variant:")
+    assert tagged["traces"][0]["variant"] == "treatment"  # observations have no tags: the trace's

@@ -253,10 +253,27 @@ def _load_export(ctx: LoadContext, export: _Export) -> FileReport:
             desc["ttft_ms"] = f"{rlabel}.completion_start_time − start_time"
         # Trace-level fields: on the enriched observation, else on the legacy trace row.
         for canonical, names in (("user_id", ("user_id", "userId")), ("session_id", ("session_id", "sessionId")),
-                                 ("tags", ("tags",)), ("metadata", ("metadata",))):
+                                 ("tags", ("tags",))):
             take(canonical, obs, names, "o", rlabel)
             take(canonical, trc, names, "t", "traces")
-        join_trace = f"LEFT JOIN {quote_identifier(_TRC)} AS t ON t.id = {as_text(trace_key[0])}" if trc else ""
+        obs_meta = pick(obs, ("metadata",), params, "o")
+        trace_meta = pick(trc, ("metadata",), params, "t") if trc else None
+        if obs_meta and trace_meta:  # segments (intent, tier) usually live on the trace
+            values["metadata"] = RawValue(
+                f"json_merge_patch(coalesce({_as_json(trace_meta[0])}, '{{}}'::JSON), "
+                f"coalesce({_as_json(obs_meta[0])}, '{{}}'::JSON))", "JSON")
+            desc["metadata"] = f"traces.metadata merged with {rlabel}.metadata"
+        elif obs_meta or trace_meta:
+            take("metadata", obs, ("metadata",), "o", rlabel)
+            take("metadata", trc, ("metadata",), "t", "traces")
+        join_trace = ""
+        if trc is not None:
+            trace_row_id = pick(trc, ("id",), params, "t")
+            if trace_row_id is None:
+                raise MissingFieldError("Langfuse traces without id", path=export.path, field="id",
+                                        fix="export the traces folder with its id column")
+            join_trace = (f"LEFT JOIN {quote_identifier(_TRC)} AS t "
+                          f"ON {as_text(trace_row_id[0])} = {as_text(trace_key[0])}")
         trace_id_sql = as_text(trace_key[0])
         type_col = pick(obs, ("type",), params, "o")
         where = f"WHERE upper({as_text(type_col[0])}) = 'GENERATION'" if type_col else ""
@@ -353,8 +370,12 @@ def _variant(
     params: SqlParams,
     label: str,
 ) -> None:
-    override = variant_override(ctx, row_cols, params, qualifier="o")
-    if override is None and trc is not None and ctx.options.variant_from:
+    try:
+        override = variant_override(ctx, row_cols, params, qualifier="o")
+    except MissingFieldError:
+        if trc is None:
+            raise
+        # Legacy exports keep release, version, tags and metadata on the trace rows.
         override = variant_override(ctx, trc, params, qualifier="t")
     if override is not None:
         values["variant"], desc["variant"] = override

@@ -11,6 +11,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     PathsArg,
+    VariantFromOpt,
     emit_json,
     human,
     load_options,
@@ -30,6 +31,7 @@ def inspect(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -41,10 +43,12 @@ def inspect(
 
         rollctl inspect export.jsonl --map user_id=metadata.user.id --json
 
+        rollctl inspect --format otel spans.jsonl   # shows which attribute fed each field
+
         rollctl inspect sample_traces/canary/traces.jsonl.gz --html inspect.html
     """
     cfg = open_config(config)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False, variant_from=variant_from)
     result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")
     if html is not None:
         from rollctl.render.reports.inspect import build_inspect_context  # plotly loads only for --html

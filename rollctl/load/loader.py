@@ -24,6 +24,9 @@ from rollctl.load.mapping import resolve_source
 
 OnBadLines = Literal["error", "skip"]
 MAX_OBJECT_BYTES = 32 * 1024 * 1024
+# DuckDB's CSV buffer defaults to 16 x max_line_size (512 MB for 32 MB lines), allocated per reader even for
+# a tiny compressed file; two lines' worth keeps long records readable and memory bounded.
+_CSV_LIMITS = f"max_line_size = {MAX_OBJECT_BYTES}, buffer_size = {2 * MAX_OBJECT_BYTES}"
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ def _sampling_reader(f: InputFile, *, skip_bad_lines: bool = False) -> tuple[str
     if f.format == "parquet":
         return "read_parquet($path)", params
     if f.format == "csv":
-        return "read_csv($path, header = true, all_varchar = true, max_line_size = 33554432)", params
+        return f"read_csv($path, header = true, all_varchar = true, {_CSV_LIMITS})", params
     raise InputError(f"no reader for {f.format} files", path=f.path, fix="pass --format NAME")
 
 
@@ -189,8 +192,7 @@ def lines_reader() -> str:
     """Every line of a text file with its 1-based number, for locating and skipping bad JSON lines."""
     return (
         "(SELECT row_number() OVER () AS _line, line FROM read_csv($path, columns = {'line': 'VARCHAR'}, "
-        "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
-        "max_line_size = 33554432))"
+        f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, {_CSV_LIMITS}))"
     )
 
 

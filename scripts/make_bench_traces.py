@@ -15,7 +15,15 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-_WORDS = ["order", "status", "refund", "shipping", "account", "password", "reset", "invoice", "warranty", "delivery", "package", "tracking", "number", "customer", "support", "agent", "please", "thanks", "help", "issue", "problem", "update", "address", "payment", "card", "charge", "billing", "subscription", "plan", "upgrade", "cancel", "return", "label", "exchange", "product", "item", "size", "colour", "available", "stock", "week", "today", "tomorrow", "yesterday", "email", "phone", "confirm", "verify", "details", "information", "policy", "days", "business", "team", "sorry", "understand", "check", "looks", "like", "your", "the", "a", "to", "and", "of", "for", "with", "on", "is", "it", "this", "that", "we", "you", "can", "will"]
+_WORDS = (
+    "order", "status", "refund", "shipping", "account", "password", "reset", "invoice", "warranty", "delivery",
+    "package", "tracking", "number", "customer", "support", "agent", "please", "thanks", "help", "issue",
+    "problem", "update", "address", "payment", "card", "charge", "billing", "subscription", "plan", "upgrade",
+    "cancel", "return", "label", "exchange", "product", "item", "size", "colour", "available", "stock", "week",
+    "today", "tomorrow", "yesterday", "email", "phone", "confirm", "verify", "details", "information", "policy",
+    "days", "business", "team", "sorry", "understand", "check", "looks", "like", "your", "the", "a", "to",
+    "and", "of", "for", "with", "on", "is", "it", "this", "that", "we", "you", "can", "will",
+)
 _INTENTS = ("order_status", "refund", "account", "shipping", "billing", "warranty_claim", "other")
 _ERRORS = ("rate_limit", "timeout", "json_parse")
 

@@ -396,3 +396,10 @@ def test_odd_unicode_ids_are_kept_exactly(tmp_path: Path) -> None:
     assert sorted(r[0] for r in db.fetchall("SELECT user_id FROM traces")) == sorted(ODD_IDS)
     human = invoke(["inspect", str(path)], expect=0)
     assert human.stderr == ""
+
+
+def test_wrong_type_with_nested_mapping_still_names_the_field(tmp_path: Path) -> None:
+    rows = [{**trace_row(i), "meta": {"user": {"id": f"u{i}"}, "ms": "x" if i == 2 else i}} for i in range(4)]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    line = _error_line(["inspect", str(path), "--map", "user_id=meta.user.id", "--map", "latency_ms=meta.ms"])
+    assert f"{path}:3: field latency_ms: 1 value(s) are not finite numbers" in line

@@ -158,12 +158,18 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
         raise _read_error(db, f, exc) from None
     columns = {str(row[0]): str(row[1]) for row in described}
     if f.format in ("jsonl", "json"):
-        # Re-read every top-level field as JSON: a value whose type differs from the sample's then
-        # reaches our conversions (and a precise error) instead of failing the whole scan.
-        params = {**params, "columns": dict.fromkeys(columns, "JSON")}
+        # Re-read every top-level field as text (scalars in the sample) or JSON (objects and lists): a value
+        # whose type differs from the sample's then reaches our conversions (and a precise error) instead of
+        # failing the whole scan. Text, not JSON, for scalars: DuckDB hands over the unescaped string
+        # directly, where a JSON value would be re-parsed by `->>` (measured: ~30% of the load time).
+        columns = {name: "JSON" if _is_nested_type(t) else "VARCHAR" for name, t in columns.items()}
+        params = {**params, "columns": columns}
         reader = _json_reader(f, with_columns=True)
-        columns = dict.fromkeys(columns, "JSON")
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
+
+
+def _is_nested_type(sql_type: str) -> bool:
+    return sql_type == "JSON" or sql_type.startswith(("STRUCT", "MAP")) or sql_type.endswith("]")
 
 
 def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = False) -> str:
@@ -387,7 +393,7 @@ def reader_for_load(ctx: LoadContext, probe: Probe) -> Reader:
             f"SELECT count(*) FILTER (WHERE trim(line) <> '' AND NOT json_valid(line)) FROM {lines_reader()}",
             params,
         )
-        params["structure"] = json.dumps(dict.fromkeys(probe.columns, "JSON"))
+        params["structure"] = json.dumps(probe.columns)
         sql = (
             f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} "
             "WHERE trim(line) <> '' AND json_valid(line))"

@@ -403,3 +403,14 @@ def test_wrong_type_with_nested_mapping_still_names_the_field(tmp_path: Path) ->
     path = write_jsonl(tmp_path / "t.jsonl", rows)
     line = _error_line(["inspect", str(path), "--map", "user_id=meta.user.id", "--map", "latency_ms=meta.ms"])
     assert f"{path}:3: field latency_ms: 1 value(s) are not finite numbers" in line
+
+
+def test_reingest_of_an_overlapping_export_adds_only_new_rows(tmp_path: Path) -> None:
+    db = tmp_path / "x.duckdb"
+    first = write_jsonl(tmp_path / "a.jsonl", [trace_row(i) for i in range(6)])
+    invoke(["ingest", str(first), "--db", str(db)], expect=0)
+    second = write_jsonl(tmp_path / "b.jsonl", [trace_row(i) for i in range(4, 10)] + [trace_row(8), trace_row(9)])
+    data = invoke(["ingest", str(second), "--db", str(db), "--json"], expect=0).json()
+    traces = next(t for t in data["tables"] if t["table"] == "traces")
+    assert (traces["rows_read"], traces["duplicates_in_input"], traces["already_present"], traces["added"],
+            traces["total_after"]) == (8, 2, 2, 4, 10)

@@ -414,3 +414,22 @@ def test_reingest_of_an_overlapping_export_adds_only_new_rows(tmp_path: Path) ->
     traces = next(t for t in data["tables"] if t["table"] == "traces")
     assert (traces["rows_read"], traces["duplicates_in_input"], traces["already_present"], traces["added"],
             traces["total_after"]) == (8, 2, 2, 4, 10)
+
+
+def test_wrong_type_line_counts_blank_lines(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "t.jsonl", [trace_row(1), "", "  ", trace_row(2, latency_ms="x"), trace_row(3)])
+    assert f"{path}:4: field latency_ms" in _error_line(["inspect", str(path)])
+
+
+def test_wrong_type_in_csv_names_the_file_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("request_id,variant,latency_ms\nr1,a,10\nr2,a,12\nr3,a,slow\n")
+    assert f"{path}:4: field latency_ms" in _error_line(["inspect", str(path)])
+
+
+def test_wrong_type_in_a_paired_row(tmp_path: Path) -> None:
+    rows = [{"request_id": f"p{i}", "user_id": "u", "timestamp": "2026-11-12T00:00:00Z",
+             "baseline": {"variant": "control", "latency_ms": 10},
+             "candidate": {"variant": "treatment", "latency_ms": "slow" if i == 2 else 12}} for i in range(4)]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    assert f"{path}:3: field latency_ms" in _error_line(["inspect", str(path)])

@@ -103,8 +103,22 @@ class LoadContext:
 
     db: Database
     options: LoadOptions
-    bad_conditions: dict[tuple[str, str], tuple[str, dict[str, object], str]] = field(default_factory=dict)
-    """(file, table) -> (reader SQL, params, SQL of the per-row list of bad fields), to locate bad lines."""
+    bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
+    """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
+
+
+@dataclass(frozen=True)
+class BadLocator:
+    """Enough to re-scan one file's rows and name their wrong-typed fields, with line numbers."""
+
+    from_sql: str
+    where_sql: str
+    params: dict[str, object]
+    bad_sql: str
+    columns: dict[str, str]
+    format: str
+    one_row_per_record: bool
+    """Rows are the file's records in order (not exploded), so a record maps to a line."""
 
 
 def create_tables(db: Database) -> None:
@@ -372,7 +386,10 @@ def insert_rows(
         inserted = cursor.fetchone()
     except DuckDBError as exc:
         raise _read_error(ctx.db, probe.file, exc) from None
-    ctx.bad_conditions[(probe.file.path, table)] = (from_sql + " " + where_sql, all_params, selection.bad_sql)
+    ctx.bad_conditions[(probe.file.path, table)] = BadLocator(
+        from_sql=reader.rescan_sql or from_sql, where_sql=where_sql, params=all_params, bad_sql=selection.bad_sql,
+        columns=probe.columns, format=probe.file.format, one_row_per_record=reader.one_row_per_record,
+    )
     return int(inserted[0]) if inserted else 0
 
 
@@ -383,6 +400,9 @@ class Reader:
     sql: str
     params: dict[str, object]
     skipped_lines: int = 0
+    one_row_per_record: bool = True
+    rescan_sql: str | None = None
+    """The FROM clause to re-read the same rows when `sql` is a staging table dropped after loading."""
 
 
 def reader_for_load(ctx: LoadContext, probe: Probe) -> Reader:
@@ -439,14 +459,33 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
     ]
 
 
+def _dropped_note(count: int) -> tuple[str, ...]:
+    return (f"{count} row(s) with wrong-typed values skipped",) if count else ()
+
+
+def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
+    """A JSONL file's valid records with their physical line numbers (`_line`), typed like the load."""
+    params = {**entry.params, "path": path, "structure": json.dumps(entry.columns)}
+    return (
+        f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} "
+        "WHERE trim(line) <> '' AND json_valid(line)) AS src",
+        params,
+    )
+
+
 def _first_bad_field(ctx: LoadContext, path: str, table: str) -> tuple[str, int]:
     """The first wrong-typed field of a file (by name) and how many rows have it wrong: a second scan of
     the file, run only when the load found bad rows."""
     entry = ctx.bad_conditions.get((path, table))
     if entry is not None:
-        from_sql, params, bad_sql = entry
+        source, params = entry.from_sql, entry.params
+        if entry.format == "jsonl" and entry.one_row_per_record:
+            source, params = _valid_lines(entry, path)
+        sql = (
+            f"SELECT f, count(*) FROM (SELECT unnest({entry.bad_sql}) AS f FROM {source} {entry.where_sql}) "
+            "GROUP BY f ORDER BY f"
+        )
         try:
-            sql = f"SELECT f, count(*) FROM (SELECT unnest({bad_sql}) AS f FROM {from_sql}) GROUP BY f ORDER BY f"
             row = ctx.db.execute(sql, _used_params(sql, params)).fetchone()
         except DuckDBError:
             row = None
@@ -455,21 +494,31 @@ def _first_bad_field(ctx: LoadContext, path: str, table: str) -> tuple[str, int]
     return "(unknown)", 0
 
 
-def _dropped_note(count: int) -> tuple[str, ...]:
-    return (f"{count} row(s) with wrong-typed values skipped",) if count else ()
-
-
 def _first_bad_row(ctx: LoadContext, path: str, table: str) -> int | None:
+    """The line of the first wrong-typed record: the physical line for JSONL (blank lines counted), the
+    data row + 1 (the header) for CSV, the record number otherwise."""
     entry = ctx.bad_conditions.get((path, table))
-    if entry is None:
+    if entry is None or not entry.one_row_per_record:
         return None
-    from_sql, params, bad_sql = entry
+    if entry.format == "jsonl":
+        source, params = _valid_lines(entry, path)
+        sql = (
+            f"SELECT min(_line) FROM (SELECT _line, {entry.bad_sql} AS b FROM {source} {entry.where_sql}) "
+            "WHERE len(b) > 0"
+        )
+    else:
+        params = entry.params
+        sql = (
+            f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {entry.bad_sql} AS b "
+            f"FROM {entry.from_sql} {entry.where_sql}) WHERE len(b) > 0"
+        )
     try:
-        sql = f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {bad_sql} AS b FROM {from_sql}) WHERE len(b) > 0"
         row = ctx.db.fetchone(sql, _used_params(sql, params))
     except DuckDBError:
         return None
-    return int(row[0]) if row[0] is not None else None
+    if row[0] is None:
+        return None
+    return int(row[0]) + (1 if entry.format == "csv" else 0)
 
 
 def _kind_phrase(kind: str) -> str:

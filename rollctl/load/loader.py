@@ -2,8 +2,10 @@
 
 One statement per input file reads it through DuckDB's own readers (never row by row in Python) and
 inserts converted canonical rows into temp tables `traces`, `judgements` and `evals`. Each row carries
-`_file` (where it came from) and `_bad` (canonical fields whose value had the wrong type), so type
-errors are reported with the file and the field instead of being dropped.
+`_file` (where it came from) and `_bad` (true when a present value did not convert), so type errors
+are reported instead of being dropped; only then is the file scanned again to name the field and the
+line (`BadLocator`). Scalar JSON fields are read as text and converted in SQL
+(`rollctl.load.expressions`), objects and lists as JSON.
 """
 
 from __future__ import annotations

@@ -433,3 +433,26 @@ def test_wrong_type_in_a_paired_row(tmp_path: Path) -> None:
              "candidate": {"variant": "treatment", "latency_ms": "slow" if i == 2 else 12}} for i in range(4)]
     path = write_jsonl(tmp_path / "pairs.jsonl", rows)
     assert f"{path}:3: field latency_ms" in _error_line(["inspect", str(path)])
+
+
+def test_truncated_json_array_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text('[{"request_id": "a"}, {"request_id": "' + SECRET)
+    line = _error_line(["inspect", str(path)])
+    assert f"{path}: not valid JSON" in line and "export it as JSONL" in line
+
+
+def test_byte_order_mark_and_crlf_line_endings_are_accepted(tmp_path: Path) -> None:
+    body = "\r\n".join(json.dumps(trace_row(i)) for i in range(3)) + "\r\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    data = _inspect(path)
+    assert data["traces"]["rows"] == 3
+    assert data["files"][0]["mapped"]["request_id"] == "request_id"
+
+
+def test_unterminated_csv_quote_is_reported_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('request_id,variant,latency_ms\nr1,a,"10\nr2,a,12\n')
+    line = _error_line(["inspect", str(path)])
+    assert str(path) in line and "latency_ms" in line

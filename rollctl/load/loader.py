@@ -304,7 +304,11 @@ def _read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
         line = _first_bad_json_line(db, f) if f.format == "jsonl" else None
         return InputError(
             f"not valid JSON ({reason})", path=f.path, line=line,
-            fix="fix or remove that line, or pass --on-bad-lines skip to skip malformed lines",
+            fix=(
+                "fix or remove that line, or pass --on-bad-lines skip to skip malformed lines"
+                if f.format == "jsonl"
+                else "a JSON file is read whole, so fix it or export it as JSONL (one record per line)"
+            ),
         )
     if "Invalid unicode" in text or "UTF-8" in text or "utf-8" in text:
         return InputError("not valid UTF-8", path=f.path, fix="re-export the file as UTF-8")

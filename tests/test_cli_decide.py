@@ -50,7 +50,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "plan": plan,
         "aa": write_parquet(trace_table(1, users=4000, percent=50), d / "aa.parquet"),
-        "bad": write_parquet(trace_table(2, users=4000, percent=50, lift_thumbs=1.5, lift_error=4.0), d / "bad.parquet"),
+        "bad": write_parquet(trace_table(2, users=4000, percent=50, lift_thumbs=1.5, lift_error=4.0),
+                             d / "bad.parquet"),
         "reqhash": write_parquet(trace_table(3, users=3000, percent=50, request_hashing=True), d / "req.parquet"),
         "srm": write_parquet(trace_table(4, users=4000, percent=50, candidate_share_override=0.45), d / "srm.parquet"),
         "prompt": write_parquet(trace_table(5, users=1500, percent=50, prompts=("v1", "v2")), d / "prompt.parquet"),

@@ -287,7 +287,8 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
     if plan.hash is not None and plan.salt is not None:
         checks.append(_assignment_audit(db, scope, plan, stage))
     checks.extend(_model_checks(db, scope, plan))
-    window, time_checks, hours_short = _time_checks(db, scope, plan, stage, as_of)
+    coverage = q.time_coverage(db, scope)
+    window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)
 
     # Metrics.
@@ -321,8 +322,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
             strata = _cache_strata(db, scope, plan, ratio_metrics)
 
     tuning_n, plan_basis = _planned_units(plan, stage, base.metrics, diffs)
-    sample_check, time_needed = _sample_check(db, scope, plan, tuning_n, plan_basis, n_total, hours_short,
-                                              ratio_metrics)
+    sample_check, time_needed = _sample_check(coverage, tuning_n, plan_basis, n_total, hours_short)
     checks.append(sample_check)
 
     guard_inputs = []
@@ -422,9 +422,8 @@ def _model_checks(db: Database, scope: q.AnalysisScope, plan: Plan) -> list[Chec
     return out
 
 
-def _time_checks(db: Database, scope: q.AnalysisScope, plan: Plan, stage: float,
+def _time_checks(cov: dict[str, Any], plan: Plan, stage: float,
                  as_of: datetime | None) -> tuple[dict[str, Any], list[Check], float]:
-    cov = q.time_coverage(db, scope)
     first, last = cov["first"], cov["last"]
     end = as_of if as_of is not None and last is not None and as_of > last else last
     hours = (end - first).total_seconds() / 3600 if first is not None and end is not None else 0.0
@@ -550,9 +549,8 @@ def _planned_units(plan: Plan, stage: float, base_moments: dict[str, RatioMoment
     return math.ceil(best), basis
 
 
-def _sample_check(db: Database, scope: q.AnalysisScope, plan: Plan, planned: float, basis: str, n_total: float,
-                  hours_short: float, ratio_metrics: list[Metric]) -> tuple[Check, TimeNeeded]:
-    cov = q.time_coverage(db, scope)
+def _sample_check(cov: dict[str, Any], planned: float, basis: str, n_total: float,
+                  hours_short: float) -> tuple[Check, TimeNeeded]:
     days = max(int(cov["days"] or 0), 1)
     rate = n_total / days  # new units per day, averaged over the window (returning users are not new)
     remaining = max(planned - n_total, 0.0)

@@ -64,30 +64,28 @@ def row_overview(db: Database, scope: AnalysisScope) -> dict[str, Any]:
 
 
 def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Store units seen in both arms in a temp table; return units per arm and the mixed counts."""
+    """Store units seen in both arms in a temp table; return units per arm and the mixed counts (one scan)."""
     where, params = AnalysisScope(scope.unit, scope.baseline, scope.candidate, scope.as_of).where()
     db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {MIXED_TABLE} AS
-            SELECT {scope.unit_sql} AS unit, count(*) AS requests FROM traces WHERE {where}
-            GROUP BY {scope.unit_sql} HAVING count(DISTINCT variant) > 1""",
-        params,
-    )
-    row = db.fetch_dicts(
-        f"""
-        WITH per_unit AS (
+        f"""CREATE OR REPLACE TEMP TABLE decide_unit_arms AS
             SELECT {scope.unit_sql} AS unit, min(variant) AS variant, count(DISTINCT variant) AS arms,
                    count(*) AS requests
-            FROM traces WHERE {where} GROUP BY {scope.unit_sql}
-        )
+            FROM traces WHERE {where} GROUP BY {scope.unit_sql}""",
+        params,
+    )
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {MIXED_TABLE} AS SELECT unit FROM decide_unit_arms WHERE arms > 1")
+    row = db.fetch_dicts(
+        """
         SELECT count(*) FILTER (WHERE arms = 1 AND variant = $d_baseline) AS baseline_units,
                count(*) FILTER (WHERE arms = 1 AND variant = $d_candidate) AS candidate_units,
                count(*) FILTER (WHERE arms > 1) AS mixed_units,
                coalesce(sum(requests) FILTER (WHERE arms > 1), 0) AS mixed_requests,
                count(*) AS units, coalesce(sum(requests), 0) AS requests
-        FROM per_unit
+        FROM decide_unit_arms
         """,
-        params,
+        {"d_baseline": scope.baseline, "d_candidate": scope.candidate},
     )[0]
+    db.execute("DROP TABLE decide_unit_arms")
     return row
 
 
@@ -117,20 +115,19 @@ def arm_details(db: Database, scope: AnalysisScope) -> list[dict[str, Any]]:
 
 
 def time_coverage(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """First/last timestamp, distinct UTC days, weekday and weekend days with traffic."""
+    """First/last timestamp and the UTC days with traffic (weekday/weekend worked out in Python)."""
     where, params = scope.where()
-    return db.fetch_dicts(
-        f"""
-        SELECT min("timestamp") AS first, max("timestamp") AS last,
-               count(DISTINCT CAST("timestamp" AS DATE)) AS days,
-               count(DISTINCT CAST("timestamp" AS DATE))
-                   FILTER (WHERE extract(isodow FROM "timestamp") IN (6, 7)) AS weekend_days,
-               count(DISTINCT CAST("timestamp" AS DATE))
-                   FILTER (WHERE extract(isodow FROM "timestamp") BETWEEN 1 AND 5) AS weekday_days
-        FROM traces WHERE {where} AND "timestamp" IS NOT NULL
-        """,
+    rows = db.fetchall(
+        f"""SELECT CAST("timestamp" AS DATE) AS day, min("timestamp"), max("timestamp")
+            FROM traces WHERE {where} AND "timestamp" IS NOT NULL GROUP BY 1 ORDER BY 1""",
         params,
-    )[0]
+    )
+    days = [r[0] for r in rows]
+    return {
+        "first": rows[0][1] if rows else None, "last": rows[-1][2] if rows else None, "days": len(days),
+        "weekend_days": sum(1 for d in days if d.isoweekday() >= 6),
+        "weekday_days": sum(1 for d in days if d.isoweekday() <= 5),
+    }
 
 
 @dataclass(frozen=True)
@@ -148,7 +145,10 @@ def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metri
     """Per day and arm: traffic, and each ratio metric's moments over units, cumulated to that day.
 
     Units are re-aggregated up to each day (a user's requests of all days so far form one Y_u, N_u),
-    so day d's moments are exactly what `decide --as-of` at the end of day d would use.
+    so day d's moments are exactly what `decide --as-of` at the end of day d would use. Computed without
+    a units × days expansion: per unit and active day, the running sums (a window over the unit's days)
+    give the change each day makes to Σ Y_u², Σ N_u², Σ Y_u N_u; those changes are summed per day and arm,
+    and accumulated over days in Python.
     """
     where, base_params = scope.where()
     params = SqlParams(values=dict(base_params))
@@ -158,10 +158,16 @@ def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metri
         assert m.numerator is not None and m.denominator is not None
         per_day.append(f"CAST({m.numerator(params)} AS DOUBLE) AS y{i}, "
                        f"CAST({m.denominator(params)} AS DOUBLE) AS n{i}")
-    cum_cols = "".join(f", sum(y{i}) AS y{i}, sum(n{i}) AS n{i}" for i in range(len(ratio)))
-    sums = "".join(f", sum(y{i}), sum(y{i} * y{i}), sum(n{i}), sum(n{i} * n{i}), sum(y{i} * n{i})"
-                   for i in range(len(ratio)))
     sel = (", " + ", ".join(per_day)) if per_day else ""
+    window = "OVER (PARTITION BY variant, unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    running = "".join(f", sum(y{i}) {window} AS cy{i}, sum(n{i}) {window} AS cn{i}" for i in range(len(ratio)))
+    # change of each square / product from the previous active day (0 before the first)
+    deltas = "".join(
+        f", y{i} AS dy{i}, n{i} AS dn{i}, cy{i} * cy{i} - (cy{i} - y{i}) * (cy{i} - y{i}) AS dyy{i}, "
+        f"cn{i} * cn{i} - (cn{i} - n{i}) * (cn{i} - n{i}) AS dnn{i}, "
+        f"cy{i} * cn{i} - (cy{i} - y{i}) * (cn{i} - n{i}) AS dyn{i}"
+        for i in range(len(ratio)))
+    sums = "".join(f", sum(dy{i}), sum(dyy{i}), sum(dn{i}), sum(dnn{i}), sum(dyn{i})" for i in range(len(ratio)))
     rows = db.fetchall(
         f"""
         WITH ud AS (
@@ -169,33 +175,38 @@ def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metri
             FROM traces WHERE {where} AND "timestamp" IS NOT NULL
             GROUP BY variant, {scope.unit_sql}, CAST("timestamp" AS DATE)
         ),
-        first_day AS (SELECT variant, unit, min(day) AS day FROM ud GROUP BY variant, unit),
-        days AS (SELECT DISTINCT day FROM ud),
-        cum AS (
-            SELECT d.day AS upto, ud.variant, ud.unit{cum_cols}
-            FROM ud JOIN days d ON ud.day <= d.day
-            GROUP BY d.day, ud.variant, ud.unit
+        run AS (
+            SELECT *, row_number() {window} AS nth{running} FROM ud
         ),
-        moments AS (SELECT upto, variant, count(*) AS units{sums} FROM cum GROUP BY upto, variant),
-        traffic AS (SELECT day, variant, sum(requests) AS requests FROM ud GROUP BY day, variant),
-        fresh AS (SELECT day, variant, count(*) AS new_units FROM first_day GROUP BY day, variant)
-        SELECT m.upto, m.variant, coalesce(t.requests, 0), coalesce(f.new_units, 0), m.units,
-               m.* EXCLUDE (upto, variant, units)
-        FROM moments m
-        LEFT JOIN traffic t ON t.day = m.upto AND t.variant = m.variant
-        LEFT JOIN fresh f ON f.day = m.upto AND f.variant = m.variant
-        ORDER BY m.upto, m.variant
+        d AS (
+            SELECT variant, day, requests, CASE WHEN nth = 1 THEN 1 ELSE 0 END AS fresh{deltas} FROM run
+        )
+        SELECT day, variant, sum(requests), sum(fresh){sums} FROM d GROUP BY day, variant ORDER BY day, variant
         """,
         params.values,
     )
-    out = []
-    for day, variant, requests, new_units, units, *rest in rows:
-        moments = {}
-        for i, m in enumerate(ratio):
-            sy, syy, sn, snn, syn = (float(v or 0.0) for v in rest[5 * i: 5 * i + 5])
-            moments[m.name] = RatioMoments(n=int(units), sum_y=sy, sum_y2=syy, sum_n=sn, sum_n2=snn, sum_yn=syn)
-        out.append(DailyArm(day=day, variant=str(variant), requests=int(requests), new_units=int(new_units),
-                            cumulative_units=int(units), metrics=moments))
+    out: list[DailyArm] = []
+    totals: dict[str, tuple[int, list[float]]] = {}
+    days = sorted({r[0] for r in rows})
+    by_key = {(r[0], str(r[1])): r for r in rows}
+    for day in days:
+        for variant in sorted({str(r[1]) for r in rows}):
+            row = by_key.get((day, variant))
+            units, acc = totals.get(variant, (0, [0.0] * (5 * len(ratio))))
+            requests = new_units = 0
+            if row is not None:
+                requests, new_units = int(row[2]), int(row[3])
+                units += new_units
+                acc = [a + float(v or 0.0) for a, v in zip(acc, row[4:], strict=True)]
+            totals[variant] = (units, acc)
+            if units == 0:
+                continue
+            moments = {}
+            for i, m in enumerate(ratio):
+                sy, syy, sn, snn, syn = acc[5 * i: 5 * i + 5]
+                moments[m.name] = RatioMoments(n=units, sum_y=sy, sum_y2=syy, sum_n=sn, sum_n2=snn, sum_yn=syn)
+            out.append(DailyArm(day=day, variant=variant, requests=requests, new_units=new_units,
+                                cumulative_units=units, metrics=moments))
     return out
 
 

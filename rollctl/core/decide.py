@@ -322,7 +322,8 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
             strata = _cache_strata(db, scope, plan, ratio_metrics)
 
     tuning_n, plan_basis = _planned_units(plan, stage, base.metrics, diffs)
-    sample_check, time_needed = _sample_check(coverage, tuning_n, plan_basis, n_total, hours_short)
+    daily = q.daily_cumulative(db, scope, ratio_metrics)
+    sample_check, time_needed = _sample_check(coverage, tuning_n, plan_basis, n_total, hours_short, daily)
     checks.append(sample_check)
 
     guard_inputs = []
@@ -330,7 +331,6 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         guard_inputs.append(GuardrailInput(g.metric, g.bad_direction, g.scale, g.tolerance, diffs.get(g.metric),
                                            problems.get(g.metric)))
     tests = evaluate_guardrails(guard_inputs, alpha=plan.alpha, n=n_total, tuning_n=tuning_n)
-    daily = q.daily_cumulative(db, scope, ratio_metrics)
     results: list[MetricResult] = []
     metric_by_name = {m.name: m for m in metrics}
     for g, t in zip(plan.guardrails, tests, strict=True):
@@ -549,10 +549,16 @@ def _planned_units(plan: Plan, stage: float, base_moments: dict[str, RatioMoment
     return math.ceil(best), basis
 
 
-def _sample_check(cov: dict[str, Any], planned: float, basis: str, n_total: float,
-                  hours_short: float) -> tuple[Check, TimeNeeded]:
+def _sample_check(cov: dict[str, Any], planned: float, basis: str, n_total: float, hours_short: float,
+                  daily: list[q.DailyArm]) -> tuple[Check, TimeNeeded]:
+    # Units first seen per day, over the last (up to) three days: returning users are not new, so the
+    # early days of a stage overstate the rate at which the sample still grows.
+    new_by_day: dict[date, int] = {}
+    for d in daily:
+        new_by_day[d.day] = new_by_day.get(d.day, 0) + d.new_units
+    recent = [new_by_day[k] for k in sorted(new_by_day)[-3:]]
     days = max(int(cov["days"] or 0), 1)
-    rate = n_total / days  # new units per day, averaged over the window (returning users are not new)
+    rate = sum(recent) / len(recent) if recent else n_total / days
     remaining = max(planned - n_total, 0.0)
     days_sample = math.ceil(remaining / rate) if remaining > 0 and rate > 0 else (0 if remaining == 0 else None)
     days_time = math.ceil(hours_short / 24) if hours_short > 0 else 0

@@ -286,7 +286,8 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
 
     if plan.hash is not None and plan.salt is not None:
         checks.append(_assignment_audit(db, scope, plan, stage))
-    checks.extend(_model_checks(db, scope, plan))
+    details = {str(r["variant"]): r for r in q.arm_details(db, scope)}
+    checks.extend(_model_checks(details, plan))
     coverage = q.time_coverage(db, scope)
     window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)
@@ -343,7 +344,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
 
     traffic = tuple(TrafficDay(str(d.day), d.variant, d.requests, d.new_units, d.cumulative_units) for d in daily)
     verdict, reasons, next_step = _verdict(plan, stage, checks, results, time_needed)
-    fp = _fingerprint(db, scope)
+    fp = _fingerprint(details)
     return DecideResult(
         schema_version=SCHEMA_VERSION, command="decide", verdict=verdict, exit_code=int(exit_code_for(verdict)),
         reasons=tuple(reasons), plan={"path": plan.path, "name": plan.name, "sha256": plan.sha256,
@@ -384,8 +385,7 @@ def _assignment_audit(db: Database, scope: q.AnalysisScope, plan: Plan, stage: f
                  f"{wrong_traces:,} of {total:,} traces ({share:.2%}) served the wrong arm under {plan.hash}", fig)
 
 
-def _model_checks(db: Database, scope: q.AnalysisScope, plan: Plan) -> list[Check]:
-    arms = {str(r["variant"]): r for r in q.arm_details(db, scope)}
+def _model_checks(arms: dict[str, dict[str, Any]], plan: Plan) -> list[Check]:
     out: list[Check] = []
     models = {a: tuple(arms.get(a, {}).get("models") or ()) for a in (plan.baseline, plan.candidate)}
     prompts = {a: tuple(arms.get(a, {}).get("prompt_versions") or ()) for a in (plan.baseline, plan.candidate)}
@@ -740,11 +740,13 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def _fingerprint(db: Database, scope: q.AnalysisScope) -> dict[str, Any]:
-    raw = q.fingerprint_inputs(db, scope)
-    arms = raw["arms"]
+def _fingerprint(details: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Rows, time range and a SHA-256 of per-arm sums (thumbs, latency, cost, errors, models): cheap, and
+    any change in the analysed rows changes it."""
+    arms = [{k: details[v][k] for k in ("variant", "requests", "first", "last", "thumbs_sum", "latency_sum",
+                                        "cost_sum", "errors", "models", "prompt_versions")} for v in sorted(details)]
     text = json.dumps(arms, sort_keys=True, default=_default)
-    return {"rows": sum(int(a["rows"]) for a in arms),
+    return {"rows": sum(int(a["requests"]) for a in arms),
             "first": min((_iso(a["first"]) or "" for a in arms), default=None),
             "last": max((_iso(a["last"]) or "" for a in arms), default=None),
             "sha256": hashlib.sha256(text.encode()).hexdigest()}

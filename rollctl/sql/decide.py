@@ -106,6 +106,8 @@ def arm_details(db: Database, scope: AnalysisScope) -> list[dict[str, Any]]:
                list(DISTINCT prompt_version ORDER BY prompt_version)
                    FILTER (WHERE prompt_version IS NOT NULL) AS prompt_versions,
                count(*) FILTER (WHERE model IS NULL) AS no_model,
+               sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
+               sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors,
                count(*) FILTER (WHERE prompt_version IS NULL) AS no_prompt_version,
                min("timestamp") AS first, max("timestamp") AS last
         FROM traces WHERE {where} GROUP BY variant ORDER BY variant
@@ -254,19 +256,3 @@ def indicator_moments(db: Database, scope: AnalysisScope, column: str,
     )
     return {str(v): RatioMoments(n=int(k), sum_y=float(a), sum_y2=float(b), sum_n=float(c), sum_n2=float(d),
                                  sum_yn=float(e)) for v, k, a, b, c, d, e in rows}
-
-
-def fingerprint_inputs(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Row count, time range and per-arm sums of a few numeric columns: cheap identity of the analysed data."""
-    where, params = scope.where()
-    rows = db.fetch_dicts(
-        f"""
-        SELECT variant, count(*) AS rows, count(DISTINCT {scope.unit_sql}) AS units,
-               min("timestamp") AS first, max("timestamp") AS last,
-               sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
-               sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors
-        FROM traces WHERE {where} GROUP BY variant ORDER BY variant
-        """,
-        params,
-    )
-    return {"arms": rows}

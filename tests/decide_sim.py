@@ -74,7 +74,8 @@ def trace_table(seed: int, *, users: int = 4000, days: int = 7, percent: float =
                 thumbs_down: float = 0.08, error: float = 0.01, lift_thumbs: float = 0.0, lift_error: float = 0.0,
                 request_hashing: bool = False, candidate_share_override: float | None = None,
                 models: tuple[str, str] = ("claude-sonnet-4-5-20250929", "claude-sonnet-4-6-20260301"),
-                prompts: tuple[str, str] = ("v1", "v1")) -> pd.DataFrame:
+                prompts: tuple[str, str] = ("v1", "v1"),
+                cache_rates: tuple[float, float] = (0.35, 0.35)) -> pd.DataFrame:
     """Canonical trace rows of a canary; sha256 assignment on user id (or per request when
     `request_hashing`, the classic mistake). `candidate_share_override` assigns by a plain coin with that
     share instead (to plant an SRM)."""
@@ -111,7 +112,7 @@ def trace_table(seed: int, *, users: int = 4000, days: int = 7, percent: float =
                 rows["prompt_version"].append(prompts[1] if cand else prompts[0])
                 rows["latency_ms"].append(float(rng.lognormal(7.3, 0.4)))
                 rows["cost_usd"].append(float(rng.gamma(4.0, 0.002)))
-                rows["cache_hit"].append(bool(rng.random() < 0.35))
+                rows["cache_hit"].append(bool(rng.random() < cache_rates[1 if cand else 0]))
                 rows["error"].append("json_parse" if rng.random() < er else None)
                 rows["thumbs"].append(-1 if rng.random() < td else (1 if rng.random() < 0.12 else None))
                 rows["task_completed"].append(bool(rng.random() < 0.7))

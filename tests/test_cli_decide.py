@@ -54,6 +54,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                              d / "bad.parquet"),
         "reqhash": write_parquet(trace_table(3, users=3000, percent=50, request_hashing=True), d / "req.parquet"),
         "srm": write_parquet(trace_table(4, users=4000, percent=50, candidate_share_override=0.45), d / "srm.parquet"),
+        "cache": write_parquet(trace_table(8, users=3000, percent=50, cache_rates=(0.30, 0.50)), d / "cache.parquet"),
         "prompt": write_parquet(trace_table(5, users=1500, percent=50, prompts=("v1", "v2")), d / "prompt.parquet"),
         "unpinned": write_parquet(trace_table(6, users=1500, percent=50, models=("gpt-4o", "gpt-4o-mini")),
                                   d / "unpinned.parquet"),
@@ -170,3 +171,34 @@ def test_sample_canary_rolls_back_for_the_planted_regression() -> None:
     checks = {c["code"]: c["status"] for c in result["checks"]}
     assert checks["SAMPLE_RATIO"] == "pass" and checks["ASSIGNMENT_AUDIT"] == "pass"
     assert checks["WEEKLY_CYCLE"] == "pass" and checks["PINNED_MODELS"] == "pass"
+
+
+def test_cache_skew_warns_and_reports_strata(data: dict[str, Path]) -> None:
+    result = invoke(["decide", str(data["cache"]), "--plan", str(data["plan"]), "--json"]).json()
+    check = next(c for c in result["checks"] if c["code"] == "CACHE_HIT_SKEW")
+    assert check["status"] == "warn" and check["figures"]["candidate_rate"] > check["figures"]["baseline_rate"]
+    thumbs = next(m for m in result["metrics"] if m["name"] == "thumbs_down_rate")
+    assert [s["stratum"] for s in thumbs["strata"]] == ["cache_hit", "cache_miss"]
+    human = invoke(["decide", str(data["cache"]), "--plan", str(data["plan"])]).stdout
+    assert "Within cache-hit strata" in human
+
+
+def test_planned_sample_not_reached_holds_with_time_needed(data: dict[str, Path], tmp_path: Path) -> None:
+    plan = tmp_path / "p.toml"
+    plan.write_text(PLAN.format(stage=50).replace("planned_units = 3000", "planned_units = 9000"))
+    result = invoke(["decide", str(data["aa"]), "--plan", str(plan), "--json"], expect=3).json()
+    assert "SAMPLE_NOT_REACHED" in codes(result)
+    need = result["time_needed"]
+    assert need["planned_units"] == 9000 and need["units_remaining"] == 9000 - need["units_now"]
+    assert need["days_remaining"] >= 1 and need["new_units_per_day"] > 0
+
+
+def test_custom_metric_guardrail_end_to_end(data: dict[str, Path], tmp_path: Path) -> None:
+    plan = tmp_path / "p.toml"
+    plan.write_text(PLAN.format(stage=50) + '\n[metrics.json_failures]\nnumerator = "error == \'json_parse\'"\n'
+                    '\n[[guardrails]]\nmetric = "json_failures"\nmax_absolute_increase = 0.01\n')
+    result = invoke(["decide", str(data["bad"]), "--plan", str(plan), "--json"], expect=1).json()
+    custom = next(m for m in result["metrics"] if m["name"] == "json_failures")
+    error = next(m for m in result["metrics"] if m["name"] == "error_rate")
+    assert custom["estimate"] == pytest.approx(error["estimate"])  # every planted error is json_parse
+    assert custom["status"] == "breached"

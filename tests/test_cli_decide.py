@@ -202,3 +202,12 @@ def test_custom_metric_guardrail_end_to_end(data: dict[str, Path], tmp_path: Pat
     error = next(m for m in result["metrics"] if m["name"] == "error_rate")
     assert custom["estimate"] == pytest.approx(error["estimate"])  # every planted error is json_parse
     assert custom["status"] == "breached"
+
+
+def test_error_class_with_no_events_uses_the_zero_event_bound(data: dict[str, Path], tmp_path: Path) -> None:
+    plan = tmp_path / "p.toml"
+    plan.write_text(PLAN.format(stage=50) + '\n[[guardrails]]\nmetric = "error_rate:rate_limit"\n'
+                    'max_absolute_increase = 0.01\n')
+    result = invoke(["decide", str(data["aa"]), "--plan", str(plan), "--json"], expect=0).json()
+    rl = next(m for m in result["metrics"] if m["name"] == "error_rate:rate_limit")
+    assert rl["status"] == "within_tolerance" and 0 < rl["ci_high"] < 0.01 and "no events" in rl["problem"]

@@ -332,6 +332,8 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         guard_inputs.append(GuardrailInput(g.metric, g.bad_direction, g.scale, g.tolerance, diffs.get(g.metric),
                                            problems.get(g.metric)))
     tests = evaluate_guardrails(guard_inputs, alpha=plan.alpha, n=n_total, tuning_n=tuning_n)
+    tests = [_zero_event_bound(g, t, base.metrics.get(g.metric), cand.metrics.get(g.metric), plan.alpha)
+             for g, t in zip(plan.guardrails, tests, strict=True)]
     results: list[MetricResult] = []
     metric_by_name = {m.name: m for m in metrics}
     for g, t in zip(plan.guardrails, tests, strict=True):
@@ -604,6 +606,22 @@ def _sequence(name: str, daily: list[q.DailyArm], plan: Plan, *, scale: str, one
                 low, high = (est - harm, est + tol) if one_sided_sign > 0 else (est - tol, est + harm)
         out.append(SequencePoint(str(day), b.cumulative_units, c.cumulative_units, _finite(est), low, high))
     return tuple(out)
+
+
+def _zero_event_bound(g: Guardrail, t: GuardrailTest, base: RatioMoments | None, cand: RatioMoments | None,
+                      alpha: float) -> GuardrailTest:
+    """A rate with no events in either arm has no variance, so the delta method cannot bound it. With zero
+    events in m candidate requests the exact one-sided upper bound on the candidate's rate is
+    1 − alpha^(1/m) ≈ −ln(alpha)/m (the "rule of three" at alpha 0.05); within tolerance when that bound is
+    below an absolute tolerance. Otherwise the guardrail stays not computable."""
+    if t.status != "not_computable" or base is None or cand is None or g.scale != "absolute" or \
+            g.bad_direction != "increase" or base.sum_y != 0 or cand.sum_y != 0 or cand.sum_n <= 0:
+        return t
+    bound = 1 - alpha ** (1 / cand.sum_n)
+    status: Literal["breached", "within_tolerance", "inconclusive", "not_computable"] = \
+        "within_tolerance" if bound < g.tolerance else "inconclusive"
+    return GuardrailTest(t.name, status, False, 0.0, None, -bound, bound, None, None, None, g.tolerance,
+                         f"no events in either arm; zero-event upper bound {bound:.3g} on the candidate's rate")
 
 
 def _diff_fields(diff: Difference | None) -> dict[str, float | None]:

@@ -67,9 +67,9 @@ def decide_cmd(
 ) -> None:
     """Decide whether to ramp the canary: GO (next stage), HOLD (why, and how long), ROLLBACK (which rule fired).
 
-    Validity checks first (sample-ratio mismatch, mixed exposure, assignment audit, pinned models, one change
-    at a time, cache-hit skew, minimum time, weekly cycle, planned sample), then every guardrail with a
-    peek-safe one-sided confidence sequence: safe to re-run every day.
+    Validity checks first (sample-ratio mismatch, mixed exposure, assignment audit, pinned models, one \
+change at a time, cache-hit skew, minimum time, weekly cycle, planned sample), then every guardrail with a \
+peek-safe one-sided confidence sequence: safe to re-run every day.
 
     Example:
 

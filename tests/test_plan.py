@@ -133,3 +133,27 @@ def test_template_has_every_contract_key() -> None:
                 "canary_min_days", "alpha", "power", "[[guardrails]]", "max_relative_increase",
                 "max_absolute_increase", "[[primary]]", "direction", "min_detectable_effect"):
         assert key in text
+
+
+def test_no_user_text_reaches_sql() -> None:
+    """Whatever a plan's expression says, the SQL holds only quoted identifiers, operators and $params."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rollctl.custom_metrics import ALLOWED_FIELDS, to_sql
+
+    literal = st.one_of(st.text(max_size=12), st.integers(-5, 5), st.floats(-2, 2, allow_nan=False))
+    field = st.sampled_from(sorted(ALLOWED_FIELDS))
+
+    @settings(max_examples=200, deadline=None)
+    @given(field, literal, st.sampled_from(["==", "!=", "<", ">="]))
+    def check(name: str, value: object, op: str) -> None:
+        expr = f"{name} {op} {value!r} or not {name}"
+        node = validate_expression(expr, "metrics.x.numerator")
+        params = SqlParams()
+        sql = to_sql(node, params)
+        assert "'" not in sql  # no literal is ever spelled into the SQL text
+        (bound,) = params.values.values()
+        assert bound == (abs(value) if isinstance(value, int | float) else value)
+
+    check()

@@ -444,7 +444,7 @@ def _time_checks(cov: dict[str, Any], plan: Plan, stage: float,
     if stage == plan.stages[0] and plan.canary_min_days > 0:
         need_h = plan.canary_min_days * 24 - 1  # an hour of slack: traffic starts and ends at random moments
         if hours < need_h or days < plan.canary_min_days:
-            short = max(short, plan.canary_min_days * 24 - hours)
+            short = max(short, need_h - hours)
             checks.append(Check("CANARY_TOO_SHORT", "fail", f"the first stage spans {hours / 24:.1f} day(s) over "
                                 f"{window['days']} calendar day(s); the plan asks for {plan.canary_min_days} (a "
                                 "full weekly cycle)", {**window, "needed_days": plan.canary_min_days}))

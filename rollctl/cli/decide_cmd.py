@@ -25,7 +25,6 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
-from rollctl.core.decide import append_decision_log, decide
 from rollctl.errors import UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import load_plan
@@ -75,6 +74,8 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
 
         rollctl decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
     """
+    from rollctl.core.decide import append_decision_log, decide  # scipy/statsmodels: only when deciding
+
     cfg = open_config(config)
     with error_edge():
         parsed = load_plan(plan)

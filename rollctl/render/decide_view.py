@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rollctl.core.assign import AssignResult
-from rollctl.core.decide import DecideResult, MetricResult
-from rollctl.core.plan_check import PlanCheckResult
 from rollctl.render.console import VERDICT_STYLES
+
+if TYPE_CHECKING:  # the result types only; importing core.decide at run time would pull in scipy for --help
+    from rollctl.core.assign import AssignResult
+    from rollctl.core.decide import DecideResult, MetricResult
+    from rollctl.core.plan_check import PlanCheckResult
 
 _STATUS_STYLES = {
     "pass": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim",

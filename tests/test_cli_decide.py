@@ -211,3 +211,11 @@ def test_error_class_with_no_events_uses_the_zero_event_bound(data: dict[str, Pa
     result = invoke(["decide", str(data["aa"]), "--plan", str(plan), "--json"], expect=0).json()
     rl = next(m for m in result["metrics"] if m["name"] == "error_rate:rate_limit")
     assert rl["status"] == "within_tolerance" and 0 < rl["ci_high"] < 0.01 and "no events" in rl["problem"]
+
+
+@pytest.mark.skipif(not CANARY.exists(), reason="sample_traces/canary not generated yet")
+def test_sample_canary_replayed_rolls_back_on_day_one() -> None:
+    result = invoke(["decide", str(CANARY), "--plan", str(SAMPLE_PLAN), "--as-of", "2026-11-16", "--json"],
+                    expect=1).json()
+    assert any(r["code"] == "GUARDRAIL_BREACHED" and r["message"].startswith("error_rate") for r in result["reasons"])
+    assert "CANARY_TOO_SHORT" in codes(result)

@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m$ rollctl %s\033[0m\n' "$*"; "$ROLLCTL" "$@"; code=$?; printf '(exit %s)\n' "$code"; }
 
 step inspect sample_traces/canary/traces.jsonl.gz
+step plan check sample_traces/rollout.toml
+step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
+step assign u_971384 u_771876 --plan sample_traces/rollout.toml --stage 25
 
 # The shareable HTML report (self-contained, opens offline).
-step inspect sample_traces/canary/traces.jsonl.gz --html report.html
+step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5 --html report.html
 if [ -s report.html ]; then printf '\nHTML report written to: %s\n' "$(pwd)/report.html"; fi

@@ -26,6 +26,27 @@ def inspect_sample(tmp: Path) -> Any:
         db.close()
 
 
+def decide_sample(tmp: Path) -> Any:
+    from rollctl.core.decide import decide
+    from rollctl.load import LoadOptions
+    from rollctl.plan import load_plan
+    from rollctl.render.reports.decide import build_decide_context
+    from tests.decide_sim import trace_table, write_parquet
+    from tests.test_cli_decide import PLAN
+
+    plan = tmp / "plan.toml"
+    plan.write_text(PLAN.format(stage=50), encoding="utf-8")
+    data = write_parquet(trace_table(2, users=1500, percent=50, lift_thumbs=1.5), tmp / "canary.parquet")
+    db = connect()
+    try:
+        result = decide(db, [str(data)], load_plan(plan), stage=None, as_of=None,
+                        options=LoadOptions(keep_text=False))
+        return build_decide_context(result, paths=[str(data)])
+    finally:
+        db.close()
+
+
 SAMPLES: dict[str, Callable[[Path], Any]] = {
     "inspect": inspect_sample,
+    "decide": decide_sample,
 }

@@ -24,6 +24,7 @@ from rollctl.load.mapping import resolve_source
 
 OnBadLines = Literal["error", "skip"]
 MAX_OBJECT_BYTES = 32 * 1024 * 1024
+OPAQUE_FORMATS = frozenset({"inspect_eval"})
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,9 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
 
 def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:
     """Read the column names and types of a file from a sample of its records."""
+    if f.format in OPAQUE_FORMATS:
+        # Containers DuckDB cannot read (a zip): the adapter that claims the format extracts and reads them.
+        return Probe(file=f, reader_sql="", reader_params={"path": f.path}, columns={})
     reader, params = _sampling_reader(f, skip_bad_lines=skip_bad_lines)
     try:
         described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", params)

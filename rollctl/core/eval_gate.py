@@ -268,7 +268,7 @@ def eval_gate(
     profile = q.input_profile(db)
     for arm in ("baseline", "candidate"):
         if int(profile[f"{arm}_rows"]) == 0:
-            raise InputError(f"the {arm} ({names[arm]}) has no eval rows", field="variant",
+            raise InputError(f"the {arm} ({names[arm]}) has no eval rows (eval rows have a case_id)", field="variant",
                              fix="check the files and the --baseline/--candidate names")
     if int(profile["rows_without_case"]):
         raise InputError(f"{profile['rows_without_case']} eval row(s) have no case_id", field="case_id",

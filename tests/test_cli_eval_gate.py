@@ -154,8 +154,8 @@ def test_flaky_classification(tmp_path: Path) -> None:
     assert data["strict_violations"] == ["regress"]
     by_case = {c["case_id"]: c for c in data["changed_cases"]}
     assert by_case["flaky_to_fail"]["transition"] == "flaky_to_fail"
-    assert by_case["stay_flaky"]["transition"] == "unchanged_flaky"
-    assert by_case["stay_flaky"]["baseline"]["value"] == pytest.approx(2 / 3)
+    assert "stay_flaky" not in by_case and data["changed_cases_total"] == len(by_case) == 4
+    assert by_case["flaky_to_fail"]["baseline"]["value"] == pytest.approx(1 / 3)
     assert data["transitions"]["pass"]["fail"] == 1 and data["transitions"]["flaky"]["flaky"] == 1
 
 

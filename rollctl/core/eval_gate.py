@@ -278,18 +278,19 @@ def eval_gate(
         raise MissingFieldError("no row has a passed or score value", field="passed",
                                 fix="map the outcome with --map passed=FIELD or --map score=FIELD")
     score_range = _score_range(profile, options, binary)
-    dup, dup_case, dup_arm, dup_repeat = q.duplicate_repeats(db)
-    if dup:
+    table = q.case_table(
+        db, binary=binary, score_low=score_range[0], score_high=score_range[1],
+        pass_threshold=1.0 if binary else options.pass_threshold,
+    )
+    if int(table["b_dup"].sum()) + int(table["c_dup"].sum()):
+        dup, dup_case, dup_arm, dup_repeat = q.duplicate_repeats(db)
         raise DuplicateRowsError(
             f"{dup} row(s) repeat a case_id + variant + repeat (first: case {dup_case!r} repeat {dup_repeat} "
             f"in the {dup_arm})", field="case_id",
             fix="give each repeat its own `repeat` index, or remove the duplicated rows",
         )
-    implicit = q.implicit_repeats(db)
-    table = q.case_table(
-        db, binary=binary, score_low=score_range[0], score_high=score_range[1],
-        pass_threshold=1.0 if binary else options.pass_threshold,
-    )
+    implicit = int(((table["b_rows"] > 1) & (table["b_norep"] > 0)).sum()
+                   + ((table["c_rows"] > 1) & (table["c_norep"] > 0)).sum())
     errors_by_arm: dict[str, dict[str, int]] = {"baseline": {}, "candidate": {}}
     for arm, err, n in q.error_classes(db):
         errors_by_arm[arm][err] = n
@@ -414,19 +415,18 @@ def _decide(
 
     cases: list[CaseOutcome] = []
     transitions: dict[str, dict[str, int]] = {s: dict.fromkeys(STATUSES, 0) for s in STATUSES}
-    for i, cid in enumerate(case_ids.tolist()):
-        tags = tuple(tags_col[i]) if tags_col[i] is not None else ()
-        if not in_base[i]:
+    arms = {p: _case_arms(p, arrays, st, val) for p, st, val in (("b", b_status, b_value), ("c", c_status, c_value))}
+    for cid, b_arm, c_arm, tag_list, cluster, base_present in zip(
+            case_ids.tolist(), arms["b"], arms["c"], tags_col, cluster_col, in_base.tolist(), strict=True):
+        tags = tuple(tag_list) if tag_list is not None else ()
+        if not base_present:
             transition = "new_case"
         else:
-            transition = _TRANSITIONS[(str(b_status[i]), str(c_status[i]))]
-            transitions[str(b_status[i])][str(c_status[i])] += 1
+            transition = _TRANSITIONS[(b_arm.status, c_arm.status)]
+            transitions[b_arm.status][c_arm.status] += 1
         cases.append(CaseOutcome(
-            case_id=cid, tags=tags, cluster=cluster_col[i],
-            baseline=_case_arm(b_status[i], arrays, "b", i, b_value[i]),
-            candidate=_case_arm(c_status[i], arrays, "c", i, c_value[i]),
-            transition=transition,
-            strict_scope=options.strict or bool(strict_tags.intersection(tags)),
+            case_id=cid, tags=tags, cluster=cluster, baseline=b_arm, candidate=c_arm, transition=transition,
+            strict_scope=options.strict or bool(strict_tags and strict_tags.intersection(tags)),
             protected=cid in protect,
         ))
 
@@ -471,9 +471,9 @@ def _decide(
         target=margin if margin > 0 else options.planning_effect, design_effect=design_effect,
     )
 
-    base = _arm_summary(names["baseline"], base_files, paired_cases, "baseline", bv, alpha, values_binary,
+    base = _arm_summary(names["baseline"], base_files, arrays, "b", b_status, paired, bv, alpha, values_binary,
                         clusters, errors_by_arm["baseline"])
-    cand = _arm_summary(names["candidate"], cand_files, paired_cases, "candidate", cv, alpha, values_binary,
+    cand = _arm_summary(names["candidate"], cand_files, arrays, "c", c_status, paired, cv, alpha, values_binary,
                         clusters, errors_by_arm["candidate"])
 
     regressions = tuple(c.case_id for c in paired_cases if c.transition == "regression")
@@ -511,12 +511,23 @@ def _decide(
     )
 
 
-def _case_arm(status: Any, arrays: dict[str, npt.NDArray[np.float64]], p: str, i: int, value: float) -> CaseArm:
-    rows = arrays[f"{p}_rows"][i]
-    if np.isnan(rows):
-        return CaseArm("missing", 0, 0, 0, None)
-    return CaseArm(_as_status(status), int(rows), int(arrays[f"{p}_pass"][i]), int(arrays[f"{p}_errors"][i]),
-                   float(value))
+def _case_arms(p: str, arrays: dict[str, npt.NDArray[np.float64]], status: npt.NDArray[np.object_],
+               value: npt.NDArray[np.float64]) -> list[CaseArm]:
+    """One CaseArm per case, built from plain lists (numpy scalar access per case is slow at 100k cases)."""
+    rows = np.nan_to_num(arrays[f"{p}_rows"], nan=0).astype(np.int64).tolist()
+    passes = np.nan_to_num(arrays[f"{p}_pass"], nan=0).astype(np.int64).tolist()
+    errors = np.nan_to_num(arrays[f"{p}_errors"], nan=0).astype(np.int64).tolist()
+    # Cases share few distinct (status, repeats, passes, errors, value) combinations: reuse the frozen objects.
+    seen: dict[tuple[Any, ...], CaseArm] = {}
+    out = []
+    for key in zip(status.tolist(), rows, passes, errors, value.tolist(), strict=True):
+        arm = seen.get(key)
+        if arm is None:
+            st, k, ps, er, v = key
+            arm = CaseArm("missing", 0, 0, 0, None) if k == 0 else CaseArm(_as_status(st), k, ps, er, v)
+            seen[key] = arm
+        out.append(arm)
+    return out
 
 
 def _as_status(value: Any) -> Status:
@@ -557,21 +568,23 @@ def _within_variance(arrays: dict[str, npt.NDArray[np.float64]], p: str,
 
 
 def _arm_summary(
-    name: str, files: tuple[str, ...], paired_cases: list[CaseOutcome], arm: str, values: npt.NDArray[np.float64],
+    name: str, files: tuple[str, ...], arrays: dict[str, npt.NDArray[np.float64]], p: str,
+    status: npt.NDArray[np.object_], paired: npt.NDArray[np.bool_], values: npt.NDArray[np.float64],
     alpha: float, binary: bool, clusters: npt.NDArray[np.int64] | None, errors: dict[str, int],
 ) -> ArmSummary:
-    per = [getattr(c, arm) for c in paired_cases]
-    present = [a for a in per if a.repeats > 0]
-    obs = sum(a.repeats for a in present)
-    err = sum(a.errors for a in present)
+    rows = arrays[f"{p}_rows"][paired]
+    present = rows[~np.isnan(rows)]
+    obs = int(present.sum())
+    err = int(np.nansum(arrays[f"{p}_errors"][paired]))
+    st = status[paired]
     low, high = mean_interval(values, alpha=alpha, binary=binary, clusters=clusters)
     return ArmSummary(
-        name=name, files=files, cases=len(present), observations=obs,
-        repeats_min=min((a.repeats for a in present), default=None),
-        repeats_max=max((a.repeats for a in present), default=None),
+        name=name, files=files, cases=int(present.size), observations=obs,
+        repeats_min=int(present.min()) if present.size else None,
+        repeats_max=int(present.max()) if present.size else None,
         pass_rate=float(values.mean()) if values.size else None, ci_low=low, ci_high=high,
-        stable_pass=sum(a.status == "pass" for a in per), stable_fail=sum(a.status == "fail" for a in per),
-        flaky=sum(a.status == "flaky" for a in per), missing=sum(a.status == "missing" for a in per),
+        stable_pass=int((st == "pass").sum()), stable_fail=int((st == "fail").sum()),
+        flaky=int((st == "flaky").sum()), missing=int((st == "missing").sum()),
         errors=err, error_rate=err / obs if obs else None, error_classes=dict(errors),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rich.console import Console
@@ -14,6 +15,8 @@ from rollctl.render.console import VERDICT_STYLES
 from rollctl.render.jsonout import to_jsonable
 
 MAX_LISTED = 15
+MAX_JSON_CASES = 2000
+"""--json lists per-case detail for at most this many changed cases (the id lists are complete)."""
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -36,16 +39,23 @@ def case_result(arm: Any) -> str:
 
 def eval_gate_json(result: EvalGateResult) -> dict[str, Any]:
     """The --json object: the whole result, with per-case detail only for cases that changed or matter."""
-    data: dict[str, Any] = to_jsonable(result)
+    id_lists = ("regressions", "fixes", "flaky", "newly_flaky", "new_cases", "missing_in_candidate",
+                "protected_failed", "strict_violations")
+    # Id lists can hold 100k strings: copy them directly instead of walking them value by value.
+    slim = dataclasses.replace(result, cases=(), regressions=(), fixes=(), flaky=(), newly_flaky=(), new_cases=(),
+                               missing_in_candidate=(), protected_failed=(), strict_violations=())
+    data: dict[str, Any] = to_jsonable(slim)
+    data.update({k: list(getattr(result, k)) for k in id_lists})
     data.pop("cases", None)
     keep = [c for c in result.cases if _interesting(c)]
-    data["changed_cases"] = to_jsonable(keep)
+    data["changed_cases"] = to_jsonable(keep[:MAX_JSON_CASES])
+    data["changed_cases_total"] = len(keep)
     ordered = {k: data.pop(k) for k in ("schema_version", "verdict", "exit_code", "reasons")}
     return {**ordered, **data}
 
 
 def _interesting(case: CaseOutcome) -> bool:
-    return not case.transition.startswith("unchanged_") or case.protected or case.transition == "unchanged_flaky"
+    return not case.transition.startswith("unchanged_") or case.protected
 
 
 def render_eval_gate(result: EvalGateResult, console: Console) -> None:

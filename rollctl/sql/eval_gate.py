@@ -102,15 +102,6 @@ def duplicate_repeats(db: Database) -> tuple[int, str | None, str | None, int | 
     return int(row[0]), row[1], row[2], None if row[3] is None else int(row[3])
 
 
-def implicit_repeats(db: Database) -> int:
-    """Cases (per arm) with several rows and no repeat index: read as repeats, reported as a note."""
-    row = db.fetchone(
-        f"""SELECT count(*) FROM (SELECT case_id, arm FROM {OBS_VIEW} WHERE arm IS NOT NULL AND "repeat" IS NULL
-            GROUP BY case_id, arm HAVING count(*) > 1)"""
-    )
-    return int(row[0])
-
-
 def case_table(db: Database, *, binary: bool, score_low: float, score_high: float, pass_threshold: float) -> Any:
     """One row per case (union of both arms) with each arm's sufficient statistics, as a pandas frame.
 
@@ -125,10 +116,11 @@ def case_table(db: Database, *, binary: bool, score_low: float, score_high: floa
             f"{prefix}.n_rows AS {prefix}_rows", f"{prefix}.n_results AS {prefix}_results",
             f"{prefix}.n_errors AS {prefix}_errors", f"{prefix}.n_pass AS {prefix}_pass",
             f"{prefix}.value_sum AS {prefix}_sum", f"{prefix}.value_sumsq AS {prefix}_sumsq",
+            f"coalesce({prefix}.n_dup, 0) AS {prefix}_dup", f"coalesce({prefix}.n_norep, 0) AS {prefix}_norep",
         ]
     sql = f"""
         WITH obs AS (
-            SELECT case_id, arm, tags, cluster, error,
+            SELECT case_id, arm, tags, cluster, error, "repeat",
                    CASE WHEN error IS NOT NULL THEN 0.0
                         WHEN $binary THEN CASE WHEN passed THEN 1.0 WHEN passed IS NOT NULL THEN 0.0 END
                         ELSE (score - $lo) / ($hi - $lo) END AS value
@@ -143,6 +135,8 @@ def case_table(db: Database, *, binary: bool, score_low: float, score_high: floa
                    sum(coalesce(value, 0.0)) AS value_sum,
                    sum(coalesce(value, 0.0) * coalesce(value, 0.0)) AS value_sumsq,
                    max(cluster) AS cluster,
+                   count("repeat") - count(DISTINCT "repeat") AS n_dup,
+                   count(*) - count("repeat") AS n_norep,
                    list_distinct(flatten(list(tags) FILTER (WHERE tags IS NOT NULL))) AS tags
             FROM obs GROUP BY case_id, arm
         ),

@@ -9,3 +9,9 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m$ rollctl %s\033[0m\n' "$*"; "$ROLLCTL" "$@"; code=$?; printf '(exit %s)\n' "$code"; }
 
 step inspect sample_traces/canary/traces.jsonl.gz
+
+# Stage 1: the offline eval gate (pass, strict-mode fail on a swap that a 5-point margin passes, a regression)
+step eval-gate sample_traces/evals/baseline.jsonl sample_traces/evals/candidate_improved.jsonl
+step eval-gate sample_traces/evals/baseline.jsonl sample_traces/evals/candidate_swap.jsonl --strict-tag high_stakes
+step eval-gate sample_traces/evals/baseline.jsonl sample_traces/evals/candidate_swap.jsonl --margin 0.05
+step eval-gate sample_traces/evals/baseline.jsonl sample_traces/evals/candidate_regression.jsonl

@@ -379,3 +379,12 @@ def test_json_is_one_object_and_complete(evals: dict[str, str]) -> None:
     assert data["baseline"]["pass_rate"] == pytest.approx(np.mean([sum(v) / 3 for v in base_outcomes().values()]))
     assert math.isfinite(data["baseline"]["ci_low"])
     assert result.stderr == ""
+
+
+def test_rows_without_repeat_index_are_read_as_repeats(tmp_path: Path) -> None:
+    base = [{"case_id": f"c{i}", "variant": "a", "passed": i % 4 != 0} for i in range(30) for _ in range(2)]
+    cand = [{"case_id": f"c{i}", "variant": "b", "passed": i % 4 != 0} for i in range(30) for _ in range(2)]
+    p_b, p_c = write_jsonl(tmp_path / "b.jsonl", base), write_jsonl(tmp_path / "c.jsonl", cand)
+    data = invoke(["eval-gate", str(p_b), str(p_c), "--json", "--margin", "0.2"], expect=0).json()
+    assert data["baseline"]["repeats_max"] == 2 and data["baseline"]["observations"] == 60
+    assert "IMPLICIT_REPEATS" in [n["code"] for n in data["notes"]]

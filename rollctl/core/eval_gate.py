@@ -594,7 +594,7 @@ def _pts(x: float) -> str:
 
 
 def _neg_margin(margin: float) -> str:
-    return f"−{margin * 100:g} points (−margin)"
+    return "0 (no margin)" if margin == 0 else f"−{margin * 100:g} points (−margin)"
 
 
 def _list(ids: Sequence[str], limit: int = 5) -> str:

@@ -76,20 +76,23 @@ def render_eval_gate(result: EvalGateResult, console: Console) -> None:
     console.print(table)
 
     d = result.difference
+    margin = result.settings.margin
+    neg_margin = "0" if margin == 0 else f"−{margin * 100:g}"
+    p_t = "" if d.p_value is None else f", p = {d.p_value:.3g}"
     console.print(
         f"difference (candidate − baseline): [bold]{points(d.estimate)}[/] points, {level:.0%} CI "
         f"{points(d.ci_low)} to {points(d.ci_high)}; one-sided lower bound {points(d.lower_bound)} "
-        f"vs −margin {-result.settings.margin * 100:g}  [dim]({d.method})[/]"
+        f"vs {neg_margin} (−margin)  [dim]({d.method}{p_t})[/]"
     )
     boot = result.bootstrap
     if boot.ci_low is not None and boot.ci_high is not None:
         console.print(f"paired bootstrap ({boot.resamples} {boot.unit} resamples, seed {boot.seed}): "
                       f"{points(boot.ci_low)} to {points(boot.ci_high)}")
     mc = result.mcnemar
-    p = "n/a" if result.p_value is None else f"{result.p_value:.3g}"
+    p_mc = "n/a" if mc.p_value is None else f"{mc.p_value:.3g}"
     corr = "n/a" if result.correlation is None else f"{result.correlation:.2f}"
-    console.print(f"McNemar b={mc.b} (lost) c={mc.c} (gained); p = {p} [dim]({result.p_value_method})[/]; "
-                  f"correlation between arms {corr}")
+    console.print(f"McNemar exact on the {mc.n} cases stable in both arms: {mc.b} lost, {mc.c} gained, "
+                  f"p = {p_mc}; correlation between arms {corr}")
     if result.mde is not None:
         console.print(f"this {result.n_cases}-case set detects only drops of [bold]{result.mde * 100:.1f}[/] "
                       f"points or more ({result.power.power:.0%} power)")

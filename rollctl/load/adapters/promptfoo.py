@@ -9,7 +9,7 @@ config, shareableUrl, ...}`. Each `EvaluateResult` becomes one `evals` row:
   (or `promptId`) is appended, since each prompt × provider cell is its own arm;
 - passed: `success`; score: `score`; error: `error` (class "provider_error") when `failureReason` is 2;
 - tags / cluster: `testCase.metadata.tags` / `testCase.metadata.cluster` when the user set them.
-- repeat: not recorded by promptfoo; several results of one test and arm are read as repeats.
+- repeat: not recorded by promptfoo; a test's results in one arm are numbered 0, 1, ... in file order.
 """
 
 from __future__ import annotations
@@ -27,34 +27,40 @@ def _detect(probe: Probe) -> bool:
 
 def _load(ctx: LoadContext, probe: Probe) -> FileReport:
     results = "CAST(results AS JSON)"
+    r = "_r"
+    case_sql = (
+        f"coalesce({r} ->> '$.testCase.metadata.id', {r} ->> '$.testCase.description', "
+        f"{r} ->> '$.description', 'vars:' || md5(CAST(coalesce({r} -> '$.vars', {r} -> '$.testCase.vars') "
+        "AS VARCHAR)))"
+    )
+    variant_sql = (
+        f"coalesce({r} ->> '$.provider.label', {r} ->> '$.provider.id', {r} ->> '$.provider') || "
+        f"CASE WHEN _np > 1 THEN ' / ' || coalesce({r} ->> '$.prompt.label', {r} ->> '$.promptId', '') "
+        "ELSE '' END"
+    )
+    # promptfoo does not record the repeat: number a test's results per arm in file order instead.
     reader = Reader(
         sql=(
-            f"(WITH rs AS (SELECT unnest(CAST(json_extract({results}, '$.results[*]') AS JSON[])) AS _r "
-            f"FROM {probe.reader_sql}), "
-            "np AS (SELECT count(DISTINCT _r ->> '$.promptId') AS _np FROM rs) "
-            "SELECT rs._r, np._np FROM rs CROSS JOIN np)"
+            f"(WITH rs AS (SELECT row_number() OVER () AS _ord, _r FROM (SELECT unnest(CAST(json_extract("
+            f"{results}, '$.results[*]') AS JSON[])) AS _r FROM {probe.reader_sql})), "
+            "np AS (SELECT count(DISTINCT _r ->> '$.promptId') AS _np FROM rs), "
+            f"keyed AS (SELECT _ord, _r, {case_sql} AS _case, {variant_sql} AS _variant FROM rs CROSS JOIN np) "
+            "SELECT _r, _case, _variant, row_number() OVER (PARTITION BY _case, _variant ORDER BY _ord) - 1 AS _rep "
+            "FROM keyed)"
         ),
         params=dict(probe.reader_params),
     )
-    r = "_r"
     params = SqlParams()
     text = {
-        "case_id": (
-            f"coalesce({r} ->> '$.testCase.metadata.id', {r} ->> '$.testCase.description', "
-            f"{r} ->> '$.description', 'vars:' || md5(CAST(coalesce({r} -> '$.vars', {r} -> '$.testCase.vars') "
-            "AS VARCHAR)))"
-        ),
-        "variant": (
-            f"coalesce({r} ->> '$.provider.label', {r} ->> '$.provider.id', {r} ->> '$.provider') || "
-            f"CASE WHEN _np > 1 THEN ' / ' || coalesce({r} ->> '$.prompt.label', {r} ->> '$.promptId', '') "
-            "ELSE '' END"
-        ),
+        "case_id": "_case",
+        "variant": "_variant",
         "error": (
             f"CASE WHEN TRY_CAST({r} ->> '$.failureReason' AS INTEGER) = 2 THEN 'provider_error' END"
         ),
     }
     values = {name: RawValue(f"({sql})", "VARCHAR") for name, sql in text.items()}
     values.update({
+        "repeat": RawValue("_rep", "BIGINT"),
         "passed": RawValue(f"({r} -> '$.success')", "JSON"),
         "score": RawValue(f"({r} -> '$.score')", "JSON"),
         "tags": RawValue(f"({r} -> '$.testCase.metadata.tags')", "JSON"),
@@ -63,7 +69,8 @@ def _load(ctx: LoadContext, probe: Probe) -> FileReport:
     descriptions = {
         "case_id": "testCase.metadata.id | testCase.description | hash(vars)",
         "variant": "provider.label | provider.id (+ prompt label)", "passed": "success", "score": "score",
-        "error": "failureReason = 2", "tags": "testCase.metadata.tags", "cluster": "testCase.metadata.cluster",
+        "error": "failureReason = 2", "repeat": "order of a test's results",
+        "tags": "testCase.metadata.tags", "cluster": "testCase.metadata.cluster",
     }
     selection = select_canonical("evals", values, params, keep_text=True, descriptions=descriptions)
     rows = {"evals": insert_rows(ctx, probe, "evals", selection, reader, params)}

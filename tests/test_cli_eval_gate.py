@@ -285,6 +285,10 @@ def test_config_section_sets_defaults(tmp_path: Path, evals: dict[str, str]) -> 
     assert data["settings"]["margin"] == 0.05 and data["reasons"][0]["code"] == "STRICT_REGRESSION"
     cfg.write_text('[eval_gate]\nmargin = 0.05\n')
     invoke(["eval-gate", evals["base"], evals["swap"], "--config", str(cfg)], expect=0)
+    (tmp_path / "protected.txt").write_text("c001\n")
+    cfg.write_text('[eval_gate]\nmargin = 0.05\nprotect = "protected.txt"\n')
+    data = invoke(["eval-gate", evals["base"], evals["swap"], "--config", str(cfg), "--json"], expect=1).json()
+    assert data["protected_failed"] == ["c001"]
     cfg.write_text('[eval_gate]\nmargn = 0.05\n')
     err = invoke(["eval-gate", evals["base"], evals["swap"], "--config", str(cfg)], expect=2)
     assert "unknown key 'margn'" in err.stderr

@@ -84,3 +84,33 @@ def test_bad_eval_zip_is_one_line_exit_2(tmp_path: Path) -> None:
         zf.writestr("header.json", json.dumps({"eval": {"model": "m"}}))
     err = invoke(["eval-gate", str(DATA / "inspect_baseline.json"), str(empty)], expect=2)
     assert "holds no samples" in err.stderr
+
+
+def _zip_zstd(path: Path, members: dict[str, bytes]) -> None:
+    """Write a zip whose members use zstd (method 93), as newer inspect_ai versions do; zipfile cannot."""
+    import struct
+    import zlib
+
+    import zstandard
+
+    local, central = b"", b""
+    for name, data in members.items():
+        packed = zstandard.ZstdCompressor().compress(data)
+        crc, fname = zlib.crc32(data), name.encode()
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 63, 0, 93, 0, 0x21, crc, len(packed), len(data),
+                             len(fname), 0) + fname + packed
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 63, 63, 0, 93, 0, 0x21, crc, len(packed),
+                               len(data), len(fname), 0, 0, 0, 0, 0, offset) + fname
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+
+
+def test_inspect_eval_with_zstd_members(tmp_path: Path) -> None:
+    with zipfile.ZipFile(DATA / "inspect_candidate.eval") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    path = tmp_path / "zstd.eval"
+    _zip_zstd(path, members)
+    with zipfile.ZipFile(path) as zf:
+        assert {i.compress_type for i in zf.infolist()} == {93}
+    assert _load(path) == _load(DATA / "inspect_candidate.eval")

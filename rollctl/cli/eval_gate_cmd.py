@@ -134,6 +134,9 @@ def eval_gate_command(
     with error_edge():
         section = _section(cfg)
         protect_path = str(protect) if protect is not None else section.get("protect")
+        if protect is None and protect_path and cfg.path and not Path(protect_path).is_absolute():
+            # A path in rollctl.toml is relative to the file, so CI can run from any directory.
+            protect_path = str(Path(cfg.path).parent / protect_path)
         policy: InconclusivePolicy = (inconclusive.value if inconclusive is not None
                                       else section.get("inconclusive", "exit3"))
         if policy not in ("exit3", "pass", "fail"):

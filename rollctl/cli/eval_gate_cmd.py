@@ -89,8 +89,8 @@ def eval_gate_command(
         "--strict-tag", help="Strict only for cases with this tag (repeatable).", show_default=False)] = None,
     margin: Annotated[float | None, typer.Option(
         "--margin", help="Non-inferiority margin on the pass rate or scaled mean score (0.05 = 5 points). "
-                         "[default: 0]", show_default=False)] = None,
-    alpha: Annotated[float | None, typer.Option("--alpha", help="One-sided error rate. [default: 0.05]",
+                         " (default 0)", show_default=False)] = None,
+    alpha: Annotated[float | None, typer.Option("--alpha", help="One-sided error rate. (default 0.05)",
                                                 show_default=False)] = None,
     protect: Annotated[Path | None, typer.Option("--protect", help="File of case ids (one a line) that must pass.",
                                                  show_default=False)] = None,
@@ -102,10 +102,10 @@ def eval_gate_command(
         show_default=False)] = None,
     pass_threshold: Annotated[float | None, typer.Option(
         "--pass-threshold", help="Score-only results: a repeat passes at this scaled score or above. "
-                                 "[default: 0.5]", show_default=False)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Bootstrap seed. [default: 0]", show_default=False)] = None,
+                                 " (default 0.5)", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Bootstrap seed. (default 0)", show_default=False)] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap resamples (0: none). "
-                                                  "[default: 1000]", show_default=False)] = None,
+                                                  " (default 1000)", show_default=False)] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML: one testcase per case + the gate.",
                                                show_default=False)] = None,
     markdown: Annotated[Path | None, typer.Option(

@@ -392,3 +392,14 @@ def test_rows_without_repeat_index_are_read_as_repeats(tmp_path: Path) -> None:
     data = invoke(["eval-gate", str(p_b), str(p_c), "--json", "--margin", "0.2"], expect=0).json()
     assert data["baseline"]["repeats_max"] == 2 and data["baseline"]["observations"] == 60
     assert "IMPLICIT_REPEATS" in [n["code"] for n in data["notes"]]
+
+
+def test_ingested_database_in_one_file_mode(tmp_path: Path) -> None:
+    base = base_outcomes(30)
+    path = str(write_jsonl(tmp_path / "all.jsonl", rows("main", base) + rows("pr", flip(base, ["c001"]))))
+    db = str(tmp_path / "evals.duckdb")
+    invoke(["ingest", path, "--db", db], expect=0)
+    data = invoke(["eval-gate", db, "--baseline", "main", "--candidate", "pr", "--json"]).json()
+    assert data["regressions"] == ["c001"] and data["n_cases"] == 30
+    err = invoke(["eval-gate", db, path], expect=2)
+    assert "one-file mode" in err.stderr

@@ -235,8 +235,13 @@ def eval_gate(
     two_file = candidate_paths is not None
     if two_file:
         assert candidate_paths is not None
-        base_files = tuple(f.path for f in expand_paths(baseline_paths))
-        cand_files = tuple(f.path for f in expand_paths(candidate_paths))
+        expanded = expand_paths(baseline_paths), expand_paths(candidate_paths)
+        for f in expanded[0] + expanded[1]:
+            if f.format == "duckdb":
+                raise UsageError("a .duckdb input mixes the files it was ingested from", path=f.path,
+                                 fix="read it in one-file mode: rollctl eval-gate DB --baseline NAME --candidate NAME")
+        base_files = tuple(f.path for f in expanded[0])
+        cand_files = tuple(f.path for f in expanded[1])
         both = {os.path.realpath(p) for p in base_files} & {os.path.realpath(p) for p in cand_files}
         if both:
             raise UsageError("the same file is given as baseline and as candidate", path=sorted(both)[0],

@@ -14,7 +14,8 @@ MAX_ROWS = 20
 
 def _cell(text: str) -> str:
     """Escape a value for a Markdown table cell (case ids come from user files)."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+            .replace("`", "'"))
 
 
 def eval_gate_markdown(result: EvalGateResult) -> str:

@@ -37,6 +37,19 @@ def case_result(arm: Any) -> str:
     return text
 
 
+def sizing_sentence(result: EvalGateResult) -> str:
+    """How many cases (or repeats) it takes to detect the margin (or the planning effect when it is 0)."""
+    plan = result.power
+    size = f"{plan.target_effect * 100:g}-point drop"
+    what = f"a {size} (the margin)" if result.settings.margin > 0 else f"a {size}"
+    text = f"detecting {what} needs about {plan.cases_needed} cases"
+    if plan.repeats_needed is not None:
+        text += f" (or {plan.repeats_needed} repeats per arm on these {result.n_cases} cases)"
+    elif "no number of repeats" in plan.repeats_note:
+        text += " (more repeats alone would not get there)"
+    return text
+
+
 def eval_gate_json(result: EvalGateResult) -> dict[str, Any]:
     """The --json object: the whole result, with per-case detail only for cases that changed or matter."""
     id_lists = ("regressions", "fixes", "flaky", "newly_flaky", "new_cases", "missing_in_candidate",
@@ -95,7 +108,7 @@ def render_eval_gate(result: EvalGateResult, console: Console) -> None:
                   f"p = {p_mc}; correlation between arms {corr}")
     if result.mde is not None:
         console.print(f"this {result.n_cases}-case set detects only drops of [bold]{result.mde * 100:.1f}[/] "
-                      f"points or more ({result.power.power:.0%} power)")
+                      f"points or more ({result.power.power:.0%} power); {escape(sizing_sentence(result))}")
 
     _case_list(console, "regressions", [c for c in result.cases if c.transition == "regression"], "red")
     _case_list(console, "fixes", [c for c in result.cases if c.transition == "fix"], "green")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rollctl.core.eval_gate import CaseOutcome, EvalGateResult
 from rollctl.errors import UsageError
-from rollctl.render.eval_gate_view import case_result, pct, points
+from rollctl.render.eval_gate_view import case_result, pct, points, sizing_sentence
 
 _ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 MAX_ROWS = 20
@@ -36,7 +36,7 @@ def eval_gate_markdown(result: EvalGateResult) -> str:
                   f"gained {result.mcnemar.c}."]
     if result.mde is not None:
         lines.append(f"This {result.n_cases}-case set detects only drops of **{result.mde * 100:.1f} points** or "
-                     f"more ({result.power.power:.0%} power).")
+                     f"more ({result.power.power:.0%} power); {_cell(sizing_sentence(result))}.")
     for title, cases in (
         ("Regressions", [c for c in result.cases if c.transition == "regression"]),
         ("Fixes", [c for c in result.cases if c.transition == "fix"]),

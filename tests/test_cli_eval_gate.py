@@ -357,7 +357,7 @@ def test_markdown_summary_and_step_summary(tmp_path: Path, evals: dict[str, str]
     assert "rollctl eval-gate: **FAIL**" in text
     assert "| baseline | `main` |" in text and "| candidate | `pr-483` |" in text
     assert "Regressions (15)" in text and "`c031`" in text
-    assert "detects only drops of" in text
+    assert "detects only drops of" in text and "needs about" in text
     step = tmp_path / "step.md"
     step.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))

@@ -142,3 +142,30 @@ def test_non_inferiority_false_pass_rate_is_at_most_alpha_fast() -> None:
 def test_non_inferiority_false_pass_rate_is_at_most_alpha_full() -> None:
     rate = _false_pass_rate(5000, 120, 0.05, seed=2)
     assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 5000)
+
+
+def _clustered_false_pass_rate(sims: int, seed: int) -> tuple[float, float]:
+    """False-pass rate at the null boundary with cluster-correlated differences: clustered vs naive SE."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(40), 5)
+    hits_cl = hits_naive = 0
+    for _ in range(sims):
+        d = -0.05 + rng.normal(0, 0.15, 40)[groups] + rng.normal(0, 0.1, groups.size)
+        zeros = np.zeros_like(d)
+        cl = paired_difference(zeros, d, alpha=0.05, margin=0.05, clusters=groups)
+        naive = paired_difference(zeros, d, alpha=0.05, margin=0.05)
+        hits_cl += cl.lower_bound is not None and cl.lower_bound > -0.05
+        hits_naive += naive.lower_bound is not None and naive.lower_bound > -0.05
+    return hits_cl / sims, hits_naive / sims
+
+
+def test_clustered_bound_keeps_alpha_where_naive_does_not_fast() -> None:
+    clustered, naive = _clustered_false_pass_rate(400, seed=3)
+    assert clustered <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 400)
+    assert naive > 0.1  # ignoring clusters would pass a candidate that is margin-worse far too often
+
+
+@pytest.mark.slow
+def test_clustered_bound_keeps_alpha_full() -> None:
+    clustered, _ = _clustered_false_pass_rate(5000, seed=4)
+    assert clustered <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 5000)

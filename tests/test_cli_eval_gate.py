@@ -403,3 +403,27 @@ def test_ingested_database_in_one_file_mode(tmp_path: Path) -> None:
     assert data["regressions"] == ["c001"] and data["n_cases"] == 30
     err = invoke(["eval-gate", db, path], expect=2)
     assert "one-file mode" in err.stderr
+
+
+SAMPLE_EVALS = Path(__file__).resolve().parent.parent / "sample_traces" / "evals"
+
+
+@pytest.mark.skipif(not (SAMPLE_EVALS / "baseline.jsonl").exists(), reason="sample_traces/ not generated yet")
+@pytest.mark.parametrize(
+    ("candidate", "extra", "code", "first_reason"),
+    [
+        ("candidate_improved.jsonl", [], 0, "NON_INFERIOR"),
+        ("candidate_swap.jsonl", ["--strict"], 1, "STRICT_REGRESSION"),
+        ("candidate_swap.jsonl", ["--strict-tag", "high_stakes"], 1, "STRICT_REGRESSION"),
+        ("candidate_swap.jsonl", ["--margin", "0.05"], 0, "NON_INFERIOR"),
+        ("candidate_regression.jsonl", [], 1, "MORE_ERRORS"),
+    ],
+)
+def test_readme_examples_on_sample_evals(candidate: str, extra: list[str], code: int, first_reason: str) -> None:
+    data = invoke(["eval-gate", str(SAMPLE_EVALS / "baseline.jsonl"), str(SAMPLE_EVALS / candidate), "--json",
+                   *extra], expect=code).json()
+    assert data["reasons"][0]["code"] == first_reason
+    assert data["n_cases"] == 120
+    if candidate == "candidate_regression.jsonl":
+        codes = [r["code"] for r in data["reasons"]]
+        assert codes == ["MORE_ERRORS", "MISSING_CASES", "SIGNIFICANTLY_WORSE"]

@@ -137,7 +137,7 @@ def case_table(db: Database, *, binary: bool, score_low: float, score_high: floa
                    max(cluster) AS cluster,
                    count("repeat") - count(DISTINCT "repeat") AS n_dup,
                    count(*) - count("repeat") AS n_norep,
-                   list_distinct(flatten(list(tags) FILTER (WHERE tags IS NOT NULL))) AS tags
+                   list_distinct(flatten(list(DISTINCT tags) FILTER (WHERE tags IS NOT NULL))) AS tags
             FROM obs GROUP BY case_id, arm
         ),
         b AS (SELECT * FROM per WHERE arm = 'baseline'),

@@ -26,12 +26,8 @@ from rollctl.cli.common import (
     run,
 )
 from rollctl.config import Config
-from rollctl.core.eval_gate import EvalGateOptions, InconclusivePolicy, eval_gate, read_protect_file
 from rollctl.errors import PlanError, UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
-from rollctl.render.eval_gate_view import eval_gate_json, render_eval_gate
-from rollctl.render.junit import write_junit
-from rollctl.render.markdown import write_markdown
 
 
 class Inconclusive(StrEnum):
@@ -122,7 +118,7 @@ def eval_gate_command(
     Pairs cases by case_id, averages repeats per case, tells flaky cases from regressions, and decides with a
     paired test and a non-inferiority margin. Prints the smallest drop this eval set can detect.
 
-    Examples:
+    Example:
 
         rollctl eval-gate sample_traces/evals/baseline.jsonl sample_traces/evals/candidate_improved.jsonl
 
@@ -130,6 +126,12 @@ def eval_gate_command(
 
         rollctl eval-gate results.jsonl --baseline main --candidate pr-481 --json
     """
+    # scipy, pandas and statsmodels load here, not at import: `rollctl --help` stays fast.
+    from rollctl.core.eval_gate import EvalGateOptions, InconclusivePolicy, eval_gate, read_protect_file
+    from rollctl.render.eval_gate_view import eval_gate_json, render_eval_gate
+    from rollctl.render.junit import write_junit
+    from rollctl.render.markdown import write_markdown
+
     cfg = open_config(config)
     with error_edge():
         section = _section(cfg)

@@ -25,6 +25,7 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "rollctl.cli.inspect_cmd",
     "rollctl.cli.ingest_cmd",
+    "rollctl.cli.eval_gate_cmd",
     "rollctl.cli.decide_cmd",
     "rollctl.cli.plan_cmd",
     "rollctl.cli.assign_cmd",

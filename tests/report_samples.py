@@ -46,7 +46,23 @@ def decide_sample(tmp: Path) -> Any:
         db.close()
 
 
+def eval_gate_sample(tmp: Path) -> Any:
+    from rollctl.core.eval_gate import EvalGateOptions, eval_gate
+    from rollctl.render.reports.eval_gate import build_eval_gate_context
+    from tests.test_cli_eval_gate import REGRESSED, base_outcomes, flip, write
+
+    base = base_outcomes()
+    a = write(tmp, "base.jsonl", "main", base)
+    b = write(tmp, "cand.jsonl", "pr-1", flip(base, REGRESSED))
+    db = connect()
+    try:
+        return build_eval_gate_context(eval_gate(db, [a], [b], EvalGateOptions()))
+    finally:
+        db.close()
+
+
 SAMPLES: dict[str, Callable[[Path], Any]] = {
     "inspect": inspect_sample,
     "decide": decide_sample,
+    "eval_gate": eval_gate_sample,
 }

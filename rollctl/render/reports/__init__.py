@@ -8,9 +8,11 @@ walks it to check that every field is documented and every template renders unde
 from __future__ import annotations
 
 from rollctl.render.reports.decide import DecideReportContext
+from rollctl.render.reports.eval_gate import EvalGateReportContext
 from rollctl.render.reports.inspect import InspectReportContext
 
 CONTEXTS: dict[str, type] = {
     "inspect": InspectReportContext,
     "decide": DecideReportContext,
+    "eval_gate": EvalGateReportContext,
 }

@@ -27,9 +27,10 @@ from statistics import fmean
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 Row = dict[str, Any]
 
@@ -37,10 +38,12 @@ Row = dict[str, Any]
 # Fixed design constants (the README quotes these; change them only together with the README).
 # --------------------------------------------------------------------------------------------------
 
-# One seed per file, so editing one file's generator never reshuffles another. Each was picked from a
-# handful of candidates as a draw whose realized numbers sit close to the design values (in a random
+# One seed per file, so editing one file's generator never reshuffles another. Each was picked by scanning
+# 40-120 seeds for a draw whose realized numbers sit close to the design values (in a random
 # draw, noise alone can make an unplanted metric differ between arms, which would confuse a demo).
-SEEDS = {"canary": 21, "shadow": 32, "evals": 1}
+# Any edit that changes the number or order of random draws (even the length of a list passed to
+# rng.choice) re-rolls the data: rerun, re-check the printed numbers, and update the README.
+SEEDS = {"canary": 43, "shadow": 108, "evals": 1}
 
 SALT = "support_bot_model_bump_2026_11"
 PERCENT = 5
@@ -55,10 +58,10 @@ PRICES: dict[str, tuple[float, float, float]] = {
     TREATMENT_MODEL: (3.30, 16.50, 0.33),
 }
 
-CANARY_START = datetime(2026, 11, 16, tzinfo=timezone.utc)  # Monday
+CANARY_START = datetime(2026, 11, 16, tzinfo=UTC)  # Monday
 CANARY_DAYS = 7
 CANARY_USERS = 20_000
-SHADOW_START = datetime(2026, 11, 12, tzinfo=timezone.utc)  # Thursday: no weekend in the window
+SHADOW_START = datetime(2026, 11, 12, tzinfo=UTC)  # Thursday: no weekend in the window
 SHADOW_DAYS = 2
 SHADOW_USERS = 1_500
 
@@ -133,10 +136,10 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
              "more": ["Your next renewal is on {date}, and you won't be charged before then."]},
             {"q": ["Can I get an invoice for {amount} with our company VAT number on it?"],
              "a": ["Sure. I've added the VAT number to your billing profile and regenerated the invoice. You can download it under Settings > Billing > Invoices.",
-                   "Done: the invoice for {amount} now shows your company name and VAT number. Find it under Settings > Billing > Invoices."],
+                   "Done: the invoice for {amount} now shows your company name and VAT number. You can download it under Settings > Billing > Invoices."],
              "more": ["Future invoices will include the VAT number automatically."]},
             {"q": ["How do I switch from monthly to annual billing on the {plan} plan?"],
-             "a": ["Go to Settings > Billing > Plan and choose Annual. The unused part of this month is credited to your first annual invoice.",
+             "a": ["Go to Settings > Billing > Plan and choose Annual. The unused part of this month is credited pro rata to your first annual invoice.",
                    "You can switch under Settings > Billing > Plan. Annual billing on {plan} saves about 17%, and we credit the rest of this month pro rata."],
              "more": ["The change takes effect right away and you'll get a confirmation email."]},
         ],
@@ -152,11 +155,11 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
              "more": ["You'll get a confirmation email with the refund reference {ticket}."]},
             {"q": ["I want to cancel order {order_id} and get my money back.",
                    "Please cancel {order_id}, I ordered the wrong {product}. Refund to my card please."],
-             "a": ["Order {order_id} hadn't shipped yet, so I've cancelled it. The full amount of {amount} will be refunded within {days} business days.",
-                   "I've cancelled order {order_id} before it left the warehouse. You'll see the {amount} refund on your card ending in {last4} within {days} business days."],
+             "a": ["Order {order_id} hadn't shipped yet, so I've cancelled it. The full amount of {amount} will be back on your card within {days} business days.",
+                   "I've cancelled order {order_id} before it shipped. The {amount} refund goes back to your card ending in {last4} within {days} business days."],
              "more": ["No need to do anything else; the cancellation confirmation is on its way to your inbox."]},
             {"q": ["The {product} arrived damaged. Can I get a refund instead of a replacement?"],
-             "a": ["I'm sorry it arrived damaged. I've issued a full refund of {amount}; you don't need to send the item back.",
+             "a": ["I'm sorry the {product} arrived damaged. I've issued a full refund of {amount} to your original payment method; you don't need to send it back.",
                    "Sorry about that! A refund of {amount} is on its way to your original payment method, and there's no need to return the damaged {product}."],
              "more": ["If you'd like to reorder later, use code SORRY10 for 10% off."]},
         ],
@@ -172,7 +175,7 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
              "more": ["Most routers show both bands under separate names; pick the one without '5G' in it."]},
             {"q": ["How do I export my order history to CSV? The export button is greyed out."],
              "a": ["Exports are available to account owners and admins. Ask your workspace owner to grant you the Admin role, then Export under Reports is enabled.",
-                   "The export button is disabled for the Member role. Once an admin upgrades your role, go to Reports > Export and pick CSV."],
+                   "The export button is disabled for the Member role. Once an admin upgrades your role to Admin, go to Reports > Export and choose CSV."],
              "more": ["Large exports are emailed to you as a download link within a few minutes."]},
         ],
         "account": [
@@ -185,14 +188,14 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
                    "You can change it under Settings > Profile > Email. We'll send a confirmation link to the new address; the change applies after you click it."],
              "more": ["Your order history and saved addresses stay the same."]},
             {"q": ["Please delete my account and all my personal data."],
-             "a": ["I've started the deletion request {ticket}. Your account and personal data will be permanently removed within 30 days, and you'll get a confirmation email.",
-                   "Your deletion request {ticket} is logged. We'll erase your account and personal data within 30 days and confirm by email."],
+             "a": ["I've started the deletion request {ticket}. Your account and personal data will be permanently removed within 30 days; you'll get an email.",
+                   "Your deletion request {ticket} is logged. We'll permanently erase your account and personal data within 30 days and confirm it by email."],
              "more": ["If you change your mind, reply within 7 days and we can cancel the request."]},
         ],
         "warranty_claim": [
             {"q": ["My {product} stopped working after 8 months. Is it still under warranty?"],
              "a": ["Yes, the {product} has a 2-year warranty, so you're covered. I've opened claim {ticket}; print the prepaid label from the email and send the unit back.",
-                   "You're covered: the warranty runs 24 months from purchase. Claim {ticket} is open and a prepaid shipping label is in your inbox."],
+                   "You're covered: the warranty runs 24 months from purchase. Claim {ticket} is open and a prepaid shipping label for the {product} is in your inbox."],
              "more": ["Once we receive the unit, a replacement ships within {days} business days."]},
             {"q": ["The battery on my {product} only lasts an hour now. Can I get it replaced under warranty?"],
              "a": ["A battery that drops below 80% capacity within the warranty period qualifies. I've opened claim {ticket} for a free battery replacement.",
@@ -232,16 +235,16 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
              "more": ["Falls es weiterhin passiert, erlauben Sie der App unter Einstellungen > Datenschutz die Hintergrundaktualisierung."]},
             {"q": ["Mein {product} verbindet sich nicht mit dem WLAN, es kommt immer Fehler {error_code}."],
              "a": ["Fehler {error_code} bedeutet, dass das Gerät das 2,4-GHz-Netz nicht erreicht. Halten Sie die Reset-Taste 10 Sekunden gedrückt und koppeln Sie es neu.",
-                   "{error_code} ist ein Verbindungsfehler. Starten Sie den Router neu und wählen Sie bei der Einrichtung das 2,4-GHz-Netz."],
+                   "{error_code} ist ein Verbindungsfehler. Starten Sie den Router neu, halten Sie das Gerät in der Nähe und wählen Sie bei der Einrichtung das 2,4-GHz-Netz."],
              "more": ["Die meisten Router zeigen beide Frequenzbänder unter getrennten Namen an."]},
         ],
         "account": [
             {"q": ["Ich kann mich nicht anmelden, die E-Mail zum Zurücksetzen des Passworts kommt nie an."],
-             "a": ["Ich habe den Link erneut an {email} geschickt. Bitte prüfen Sie auch den Spam-Ordner; der Link ist 30 Minuten gültig.",
+             "a": ["Ich habe den Link zum Zurücksetzen erneut an {email} geschickt. Bitte prüfen Sie auch den Spam-Ordner; der Link ist 30 Minuten gültig.",
                    "Eine neue E-Mail zum Zurücksetzen ist unterwegs an {email}. Falls sie in 10 Minuten nicht da ist, schauen Sie bitte im Spam-Ordner nach."],
              "more": ["Aus Sicherheitsgründen funktionieren ältere Links nicht mehr."]},
             {"q": ["Bitte löschen Sie mein Kundenkonto und alle meine persönlichen Daten."],
-             "a": ["Ich habe den Löschauftrag {ticket} angelegt. Ihr Konto und Ihre Daten werden innerhalb von 30 Tagen endgültig entfernt.",
+             "a": ["Ich habe den Löschauftrag {ticket} angelegt. Ihr Konto und Ihre Daten werden innerhalb von 30 Tagen endgültig entfernt; Sie erhalten eine E-Mail.",
                    "Ihr Löschantrag {ticket} ist erfasst. Wir löschen Konto und personenbezogene Daten innerhalb von 30 Tagen und bestätigen es per E-Mail."],
              "more": ["Wenn Sie es sich anders überlegen, antworten Sie einfach innerhalb von 7 Tagen."]},
         ],
@@ -260,7 +263,7 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
              "more": ["Tu próxima renovación es el {date} y no habrá más cargos antes."]},
             {"q": ["¿Me pueden enviar una factura de {amount} con el NIF de mi empresa?"],
              "a": ["Claro. He añadido el NIF a tu perfil de facturación y he regenerado la factura. La encontrarás en Ajustes > Facturación > Facturas.",
-                   "Listo: la factura de {amount} ya incluye el nombre y el NIF de tu empresa. Está en Ajustes > Facturación > Facturas."],
+                   "Listo: la factura de {amount} ya incluye el nombre y el NIF de tu empresa. La encontrarás en Ajustes > Facturación > Facturas."],
              "more": ["Las próximas facturas incluirán el NIF automáticamente."]},
         ],
         "order_status": [
@@ -273,18 +276,18 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
                    "El {product} ya llegó a nuestro almacén. He emitido el reembolso de {amount} a tu método de pago original; espera {days} días hábiles."],
              "more": ["Recibirás un correo de confirmación con la referencia {ticket}."]},
             {"q": ["Quiero cancelar el pedido {order_id} y que me devuelvan el dinero."],
-             "a": ["El pedido {order_id} aún no se había enviado, así que lo he cancelado. Te reembolsaremos {amount} en {days} días hábiles.",
+             "a": ["El pedido {order_id} aún no se había enviado, así que lo he cancelado. Te devolveremos {amount} a tu tarjeta en {days} días hábiles.",
                    "He cancelado el pedido {order_id} antes de que saliera del almacén. Verás el reembolso de {amount} en tu tarjeta terminada en {last4}."],
              "more": ["No tienes que hacer nada más; la confirmación ya va camino de tu correo."]},
         ],
         "tech_support": [
             {"q": ["La app de {product} me cierra la sesión cada pocos minutos en mi {device}."],
-             "a": ["Suele deberse a un token de sesión caducado. Actualiza la app a la versión {version} y vuelve a iniciar sesión.",
+             "a": ["Suele deberse a un token de sesión caducado. Actualiza la app a la versión {version} y vuelve a iniciar sesión en tu dispositivo.",
                    "Cierra sesión, actualiza la app a la versión {version} y vuelve a entrar. Eso soluciona los cierres de sesión en el {device}."],
              "more": ["Si sigue pasando, permite la actualización en segundo plano en Ajustes > Privacidad."]},
             {"q": ["Mi {product} no se conecta al wifi, siempre da el error {error_code}."],
              "a": ["El error {error_code} indica que el dispositivo no llega a la red de 2,4 GHz. Mantén pulsado el botón de reinicio 10 segundos y vuelve a emparejarlo.",
-                   "{error_code} es un error de conexión. Reinicia el router y elige la red de 2,4 GHz durante la configuración."],
+                   "{error_code} es un error de conexión. Reinicia el router, mantén el dispositivo cerca de él y elige la red de 2,4 GHz durante la configuración."],
              "more": ["La mayoría de los routers muestran las dos bandas con nombres distintos."]},
         ],
         "account": [
@@ -293,7 +296,7 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
                    "Un nuevo correo de restablecimiento va camino de {email}. Si no aparece en 10 minutos, mira en spam o promociones."],
              "more": ["Por seguridad, los enlaces anteriores ya no funcionan."]},
             {"q": ["¿Cómo cambio el correo electrónico asociado a mi cuenta?"],
-             "a": ["Ve a Ajustes > Perfil > Correo, escribe la nueva dirección y confirma el enlace que te enviaremos.",
+             "a": ["Ve a Ajustes > Perfil > Correo, escribe la nueva dirección y confirma el enlace que te enviaremos a esa dirección.",
                    "Puedes cambiarlo en Ajustes > Perfil > Correo. El cambio se aplica cuando confirmes el enlace enviado a la nueva dirección."],
              "more": ["Tu historial de pedidos y tus direcciones guardadas no cambian."]},
         ],
@@ -331,7 +334,7 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
         ],
         "tech_support": [
             {"q": ["{device}で{product}アプリが数分ごとに勝手にログアウトされてしまいます。どうすればいいですか？"],
-             "a": ["セッショントークンの期限切れが原因と考えられます。アプリをバージョン{version}に更新し、もう一度ログインしてください。",
+             "a": ["セッショントークンの期限切れが原因と考えられます。アプリを最新のバージョン{version}に更新し、もう一度ログインしてください。",
                    "一度ログアウトし、アプリをバージョン{version}に更新してから再ログインしてください。{device}での自動ログアウトが解消されます。"],
              "more": ["改善しない場合は、設定 > プライバシーでバックグラウンド更新を許可してください。"]},
             {"q": ["{product}がWi-Fiに接続できません。何度試してもエラー{error_code}が表示されます。"],
@@ -352,7 +355,7 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
         "warranty_claim": [
             {"q": ["購入して8か月の{product}が動かなくなりました。まだ保証の対象になりますか？"],
              "a": ["はい、{product}の保証期間は2年間です。保証申請{ticket}を作成しました。メールの着払いラベルで製品をお送りください。",
-                   "保証の対象です。購入から24か月間保証されます。申請{ticket}を受け付け、配送ラベルをメールでお送りしました。"],
+                   "保証の対象です。購入から24か月間保証されます。申請{ticket}を受け付け、着払いの配送ラベルをメールでお送りしました。"],
              "more": ["製品到着後、{days}営業日以内に交換品を発送します。"]},
         ],
     },
@@ -361,7 +364,7 @@ TOPICS: dict[str, dict[str, list[dict[str, list[str]]]]] = {
 # Per-language glue for longer (shadow) answers, human edits and broken JSON.
 GLUE: dict[str, dict[str, list[str]]] = {
     "en": {
-        "open": ["Thanks for reaching out!", "Happy to help with that.", "Thanks for your patience.", "Sorry for the trouble."],
+        "open": ["Thanks for reaching out!", "Happy to help with that.", "Thanks for your patience.", "Thanks for getting in touch."],
         "close": ["Is there anything else I can help you with?", "Let me know if there's anything else.", "Have a great day!"],
         "extra": ["You can also check this anytime in the app under Account > Orders.",
                   "If anything is still unclear, just reply to this message and I'll pick it up right away.",
@@ -464,7 +467,7 @@ MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "ag
 
 def bucket(user_id: str, salt: str = SALT) -> int:
     """The shared assignment hash; another module implements the identical rule, keep them in sync."""
-    digest = hashlib.sha256(f"{salt}.{user_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{salt}.{user_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 10000
 
 
@@ -567,7 +570,7 @@ class Window:
     cum_weights: tuple[float, ...]
 
     @classmethod
-    def build(cls, start: datetime, days: int) -> "Window":
+    def build(cls, start: datetime, days: int) -> Window:
         weights = []
         for hour in range(days * 24):
             moment = start + timedelta(hours=hour)
@@ -607,7 +610,7 @@ class Window:
 
 def format_date(day: date, lang: str) -> str:
     if lang == "de":
-        return f"{day.day:02d}.{day.month:02d}."
+        return f"{day.day:02d}.{day.month:02d}.{day.year}"
     if lang == "es":
         return f"{day.day} de {MONTHS_ES[day.month - 1]}"
     if lang == "ja":
@@ -725,11 +728,19 @@ def human_edit(rng: random.Random, text: str, lang: str) -> str:
     head, sep, _ = text.rstrip("。.").rpartition(stop)
     if sep and rng.random() < 0.25:
         text = head + stop.strip()
+    names = glue["names"]
     roll = rng.random()
+    customer = None
     if roll < 0.6:
-        text = rng.choice(glue["greet"]).format(name=rng.choice(glue["names"])) + text
+        greeting = rng.choice(glue["greet"])
+        customer = rng.choice(names)
+        text = greeting.format(name=customer) + text
     if roll > 0.4:
-        text += rng.choice(glue["signoff"]).format(agent=rng.choice(glue["names"]))
+        signoff = rng.choice(glue["signoff"])
+        agent = rng.choice(names)
+        if agent == customer:  # the agent is not the customer; no extra draw, so the stream stays put
+            agent = names[(names.index(agent) + 1) % len(names)]
+        text += signoff.format(agent=agent)
     return text
 
 
@@ -762,8 +773,7 @@ def measure_call(rng: random.Random, model: str, input_tokens: int, output: str,
     cached = min(input_tokens - 64, SYSTEM_PROMPT_TOKENS + PASSAGE_TOKENS * rng.randrange(0, 3)) if cache_hit else 0
     ttft = rng.lognormvariate(math.log(560), 0.38) * (0.6 if cache_hit else 1.0)
     if error == "timeout":  # client gives up at 30 s; the prompt was processed and is billed
-        latency = 30_000 + rng.randrange(0, 250)
-        return CallMetrics(latency, None, input_tokens, 0, cached, cache_hit,
+        return CallMetrics(30_000 + rng.randrange(0, 250), None, input_tokens, 0, cached, cache_hit,
                            cost_usd(model, input_tokens, 0, cached))
     output_tokens = count_tokens(rng, output)
     decode = output_tokens * rng.lognormvariate(math.log(17), 0.25) + rng.lognormvariate(math.log(120), 0.5)
@@ -916,7 +926,7 @@ class OutcomeModel:
     flags: dict[str, float]
 
     @classmethod
-    def calibrate(cls) -> "OutcomeModel":
+    def calibrate(cls) -> OutcomeModel:
         thumbs_sd = math.hypot(SATISFACTION_SD, ENGAGEMENT_SD)
         return cls(
             thumbs_down=calibrate_intercept(THUMBS_DOWN_BASE, thumbs_sd),
@@ -1165,7 +1175,7 @@ class EvalCase:
 
 def make_eval_cases(rng: random.Random) -> list[EvalCase]:
     """120 cases grouped into ~40 source conversations, with 96 stable passes, 16 stable fails, 8 flaky.
-    order_status gets at most one fail and one flaky so that 'most of them passed' holds."""
+    order_status gets exactly one fail and one flaky, so 'most of them passed' holds for pr-483."""
     cases: list[EvalCase] = []
     cluster_no = 0
     for intent, n in EVAL_CASES_PER_INTENT.items():
@@ -1179,7 +1189,7 @@ def make_eval_cases(rng: random.Random) -> list[EvalCase]:
     order_status = [c for c in cases if c.intent == "order_status"]
     others = [c for c in cases if c.intent != "order_status"]
     order_status[rng.randrange(len(order_status))].state = "flaky"
-    pool = [c for c in others]
+    pool = others
     rng.shuffle(pool)
     for c in pool[:7]:
         c.state = "flaky"
@@ -1317,6 +1327,10 @@ def icc_anova(rows: Sequence[Row], metric: Callable[[Row], float]) -> float:
     return (msb - msw) / (msb + (n0 - 1) * msw)
 
 
+def indicator(pred: Callable[[Row], bool]) -> Callable[[Row], float]:
+    return lambda r: float(pred(r))
+
+
 def pct(x: float, digits: int = 2) -> str:
     return f"{100 * x:.{digits}f}%"
 
@@ -1335,6 +1349,11 @@ def summarize_canary(rows: Sequence[Row]) -> list[str]:
         f"({pct(users['treatment'] / len(per_user))} of users); rows: control {len(by_arm['control'])}, "
         f"treatment {len(by_arm['treatment'])}",
     ]
+    expected = len(per_user) * PERCENT / 100
+    chi2 = (users["treatment"] - expected) ** 2 / expected + (users["control"] - (len(per_user) - expected)) ** 2 \
+        / (len(per_user) - expected)
+    out.append(f"  sample ratio: {users['treatment']} treatment users vs {expected:.0f} expected at {PERCENT}%, "
+               f"chi-square {chi2:.2f}, p = {math.erfc(math.sqrt(chi2 / 2)):.2f}")
     weekday = [r for r in rows if date.fromisoformat(r["timestamp"][:10]).weekday() < 5]
     out.append(f"  weekend calls/day vs weekday calls/day: "
                f"{(len(rows) - len(weekday)) / 2 / (len(weekday) / 5):.2f}")
@@ -1361,21 +1380,19 @@ def summarize_canary(rows: Sequence[Row]) -> list[str]:
         rates = {}
         for arm, arm_rows in by_arm.items():
             seg_flags = [flags[id(r)] for r in arm_rows if seg(r)]
-            rates[arm] = (len(seg_flags), [sum(col) / len(seg_flags) for col in zip(*seg_flags)])
+            rates[arm] = (len(seg_flags), [sum(col) / len(seg_flags) for col in zip(*seg_flags, strict=True)])
         out.append(f"  [{seg_name}] rows control {rates['control'][0]}, treatment {rates['treatment'][0]}")
         for i, (name, _) in enumerate(metrics):
             c, t = rates["control"][1][i], rates["treatment"][1][i]
             rel = f"{100 * (t / c - 1):+.0f}% rel" if c > 0 else "n/a"
             out.append(f"    {name:18s} treatment {pct(t)} vs control {pct(c)} ({rel})")
-    down = lambda r: 1.0 if r["thumbs"] == -1 else 0.0  # noqa: E731
-    out.append(f"  thumbs-down difference, user-level delta-method z = "
-               f"{user_level_z(rows, down, lambda r: r['variant']):.2f}")
-    out.append(f"  json_parse difference, user-level delta-method z = "
-               f"{user_level_z(rows, lambda r: float(r['error'] == 'json_parse'), lambda r: r['variant']):.2f}")
-    out.append("  ICC within users (control arm): " + ", ".join(
-        f"{name} {icc_anova(by_arm['control'], lambda r, f=f: float(f(r))):.3f}" for name, f in
-        (("thumbs-down", lambda r: r["thumbs"] == -1), ("task_completed", lambda r: r["task_completed"]),
-         ("abandoned", lambda r: r["abandoned"]), ("follow_up", lambda r: r["follow_up"]))))
+    predicates = dict(metrics)
+    for name in ("thumbs-down", "json_parse error"):
+        z = user_level_z(rows, indicator(predicates[name]), lambda r: str(r["variant"]))
+        out.append(f"  {name} difference, user-level delta-method z = {z:.2f}")
+    iccs = [f"{name} {icc_anova(by_arm['control'], indicator(predicates[name])):.3f}"
+            for name in ("thumbs-down", "task_completed", "abandoned", "follow_up")]
+    out.append("  ICC within users (control arm): " + ", ".join(iccs))
     for arm, arm_rows in by_arm.items():
         ok = [r for r in arm_rows if r["error"] not in ("rate_limit", "timeout")]
         lat = [r["latency_ms"] for r in ok]
@@ -1440,7 +1457,7 @@ def summarize_shadow(rows: Sequence[Row]) -> list[str]:
         ok = [r for r in paired if r["candidate"]["error"] != "timeout"]
         lat = [r[arm]["latency_ms"] for r in ok]
         out.append(f"  {arm:9s} latency p50 {percentile(lat, 0.5):.0f} ms, p95 {percentile(lat, 0.95):.0f} ms, "
-                   f"cache hit {pct(share(ok, lambda r, a=arm: r[a]['cache_hit']), 1)}, total cost "
+                   f"cache hit {pct(sum(r[arm]['cache_hit'] for r in ok) / len(ok), 1)}, total cost "
                    f"${sum(r[arm]['cost_usd'] for r in ok):.2f}")
     ok = [r for r in paired if r["candidate"]["error"] != "timeout"]
     rel = sum(r["candidate"]["cost_usd"] for r in ok) / sum(r["baseline"]["cost_usd"] for r in ok) - 1
@@ -1454,7 +1471,7 @@ def logistic_fit(xs: Sequence[float], ys: Sequence[int], steps: int = 25) -> tup
     a = b = 0.0
     for _ in range(steps):
         g0 = g1 = h00 = h01 = h11 = 0.0
-        for x, y in zip(xs, ys):
+        for x, y in zip(xs, ys, strict=True):
             p = sigmoid(a + b * x)
             w = p * (1 - p)
             g0, g1 = g0 + (y - p), g1 + (y - p) * x

@@ -33,6 +33,7 @@ class DecideReportContext:
                                                   "one chart for relative-scale metrics, one for absolute.")
     metrics: Table = documented("Per metric: role, baseline and candidate values, estimate, interval, tolerance, "
                                 "status, harm p-value (Holm), units to resolve.")
+    rules: Table = documented("Each metric's rule from the plan, in words.")
     sequence_charts: tuple[Chart, ...] = documented("Each metric's confidence sequence over time (daily), with its "
                                                     "tolerance.")
     sequences: Table = documented("The sequences as numbers: metric, day, units per arm, estimate, interval.")
@@ -96,10 +97,15 @@ def build_decide_context(result: DecideResult, *, paths: Sequence[str] = ()) -> 
                  Column(str(plan.get("baseline", "baseline")), "num"),
                  Column(str(plan.get("candidate", "candidate")), "num"), Column("change", "num"),
                  Column("interval", "ci"), Column("tolerance", "num"), Column("status", "text"),
-                 Column("harm p (Holm)", "pvalue"), Column("units to resolve", "num"), Column("rule", "text")),
+                 Column("harm p (Holm)", "pvalue"), Column("units to resolve", "num")),
         rows=tuple((m.name, m.role, m.scale, m.baseline_value, m.candidate_value, _value(m), (m.ci_low, m.ci_high),
                     _signed_tolerance(m), m.status + (f" ({m.problem})" if m.problem else ""), m.harm_p_value_holm,
-                    m.units_to_resolve, m.rule) for m in r.metrics),
+                    m.units_to_resolve) for m in r.metrics),
+    )
+    rules = Table(
+        id="rules", caption="The plan's rules",
+        columns=(Column("metric", "text"), Column("rule", "text")),
+        rows=tuple((m.name, m.rule) for m in r.metrics),
     )
     sequence_charts: list[Chart] = []
     for m in r.metrics:
@@ -174,7 +180,7 @@ def build_decide_context(result: DecideResult, *, paths: Sequence[str] = ()) -> 
     next_stage = f"{r.next_stage:g}%" if r.next_stage is not None else "none (last stage)"
     return DecideReportContext(
         meta=meta, next_step=r.next_step, stages=f"stage {r.stage:g}% → next {next_stage}",
-        metric_charts=metric_charts, metrics=metrics, sequence_charts=tuple(sequence_charts), sequences=sequences,
+        metric_charts=metric_charts, metrics=metrics, rules=rules, sequence_charts=tuple(sequence_charts), sequences=sequences,
         traffic_chart=traffic_chart, traffic=traffic, srm=srm, checks=checks, time_needed=time_needed,
         strata=strata,
     )

@@ -180,7 +180,8 @@ def build_decide_context(result: DecideResult, *, paths: Sequence[str] = ()) -> 
     next_stage = f"{r.next_stage:g}%" if r.next_stage is not None else "none (last stage)"
     return DecideReportContext(
         meta=meta, next_step=r.next_step, stages=f"stage {r.stage:g}% → next {next_stage}",
-        metric_charts=metric_charts, metrics=metrics, rules=rules, sequence_charts=tuple(sequence_charts), sequences=sequences,
+        metric_charts=metric_charts, metrics=metrics, rules=rules, sequence_charts=tuple(sequence_charts),
+        sequences=sequences,
         traffic_chart=traffic_chart, traffic=traffic, srm=srm, checks=checks, time_needed=time_needed,
         strata=strata,
     )

@@ -135,7 +135,7 @@ def power(
         return
     with error_edge():
         request = PowerRequest(
-            metric=metric.value if metric is not None else None,  # type: ignore[arg-type]
+            metric=metric.value if metric is not None else None,
             baseline_rate=baseline_rate, baseline_mean=baseline_mean, sd=sd, mde=mde, relative=relative,
             n_per_arm=n_per_arm, days=days, power=power_, alpha=alpha, sides=sides,
             ratio=parse_ratio(ratio) if ratio is not None else None, requests_per_user=requests_per_user,
@@ -194,7 +194,7 @@ def power_eval(
     """
     request = EvalRequest(
         sd_diff=sd_diff, response_sd=response_sd, from_evals=tuple(from_evals or ()), baseline_variant=baseline,
-        candidate_variant=candidate, score=score.value, correlation=correlation,  # type: ignore[arg-type]
+        candidate_variant=candidate, score=score.value, correlation=correlation,
         mde=mde, cases=cases, repeats=repeats, power=power_, alpha=alpha, sides=sides,
     )
     cfg = open_config(config)

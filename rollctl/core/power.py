@@ -545,7 +545,7 @@ def plan_power(db: Database | None, req: PowerRequest, options: LoadOptions | No
     curve = _curve(mde_abs, n_cont, variances, design, alloc, daily) if mde_abs is not None else ()
     sim = None
     if req.simulate and mde_abs is not None:
-        sim = _simulate(model, mde_abs, n_t, n_c, design, n_cont, days_rounded, req)
+        sim = _simulate(model, mde_abs, n_t, n_c, design, n_cont, days_rounded, req, solved_power=solved == "power")
         if sim is not None and abs(sim.simulated_power - sim.target_power) > 3 * sim.monte_carlo_se + 0.01:
             reasons.append(Reason("SIMULATION_DISAGREES", f"simulated power {sim.simulated_power:.1%} vs planned "
                                   f"{sim.target_power:.1%}: the normal approximation is off for these inputs"))
@@ -597,12 +597,14 @@ def _inflation(model: MetricModel, design: pw.TestDesign) -> Inflation:
                       f"{model.m_eff:.1f}) and one user's requests go together (ICC {model.icc:.3f})"),
         InflationPart("response variance", response,
                       f"{model.response_share:.0%} of the per-request variance comes from answering the same "
-                      "input differently"),
+                      "input differently" if model.kind != "proportion" else
+                      "a 0/1 rate's variance is p(1 − p) whatever makes it random: no extra multiplier"),
         InflationPart("peek-safe testing", tf.sequential,
                       f"checking every day needs a {tf.critical_value:.2f}·SE bar instead of "
                       f"{pw.z_critical(design):.2f}·SE" if design.sequential else "one look at the planned end"),
         InflationPart("guardrails", tf.guardrails,
-                      f"{design.guardrails} guardrails share α: each is tested at α/{design.guardrails}"),
+                      f"{design.guardrails} guardrails share α: each is tested at α/{design.guardrails}"
+                      if design.guardrails > 1 else "one guardrail, tested at the full α"),
     )
     return Inflation(total=deff * response * tf.sequential * tf.guardrails, design_effect=deff,
                      response_variance=response, sequential=tf.sequential, guardrails=tf.guardrails, parts=parts)
@@ -625,7 +627,8 @@ def _curve(delta: float, n_plan: float, v: pw.Variances, design: pw.TestDesign, 
 
 
 def _simulate(model: MetricModel, delta: float, n_t: int, n_c: int, design: pw.TestDesign, n_plan: float,
-              days_rounded: int | None, req: PowerRequest) -> SimulationCheck | None:
+              days_rounded: int | None, req: PowerRequest, *, solved_power: bool) -> SimulationCheck | None:
+    """Monte Carlo on the plan's users; the target is the planned power (or the solved one)."""
     sizes = tuple(s for s, _ in model.cluster_sizes) or (1,)
     weights = tuple(float(w) for _, w in model.cluster_sizes) or (1.0,)
     response = pw.response_variance_factor(model.response_share) if model.response_applied else 1.0
@@ -639,7 +642,7 @@ def _simulate(model: MetricModel, delta: float, n_t: int, n_c: int, design: pw.T
     result = simulate_power(spec)
     return SimulationCheck(runs=result.runs, seed=req.seed, looks=result.looks,
                            target_power=pw.power_at(delta, n_t + n_c, _variances(model, deterministic=False), design,
-                                                    tuning_n=n_plan),
+                                                    tuning_n=n_plan) if solved_power else design.power,
                            simulated_power=result.power, monte_carlo_se=result.monte_carlo_se,
                            simulated_power_any_look=result.power_any_look)
 

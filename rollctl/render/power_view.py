@@ -39,7 +39,8 @@ def render_power(r: PowerResult, console: Console) -> None:
     if r.mde is not None:
         change = f"{r.mde.absolute:+.4g}"
         if r.mde.relative is not None:
-            change = f"{r.mde.relative:+.1%} relative ({_value(base, is_rate)} → {_value(r.mde.treatment_value, is_rate)})"
+            after = _value(r.mde.treatment_value, is_rate)
+            change = f"{r.mde.relative:+.1%} relative ({_value(base, is_rate)} → {after})"
         label = "Smallest detectable change" if r.solved_for == "mde" else "Change to detect"
         console.print(Text(f"  {label}: {change}"))
     else:
@@ -156,7 +157,8 @@ def render_eval_power(r: EvalPowerResult, console: Console) -> None:
         console.print(Text(f"  Cases needed to detect a difference of {r.mde:g} at {_pct(r.target_power, 0)} "
                            f"power: {r.cases_needed:,}", style="bold"))
         if r.current_cases is not None and r.power_at_current_cases is not None:
-            console.print(Text(f"  With the {r.current_cases:,} cases you have: power {_pct(r.power_at_current_cases)}"))
+            console.print(Text(f"  With the {r.current_cases:,} cases you have: power "
+                               f"{_pct(r.power_at_current_cases)}"))
     elif r.solved_for == "mde":
         console.print(Text(f"  With {r.cases:,} cases this set can only detect differences ≥ {r.mde:.3f} "
                            f"({_pct(r.mde)} points of pass rate) at {_pct(r.target_power, 0)} power", style="bold"))
@@ -166,7 +168,11 @@ def render_eval_power(r: EvalPowerResult, console: Console) -> None:
     if r.no_repeats_suffice:
         console.print(Text(f"  No number of repeats suffices with {at:,} cases: the spread between cases alone "
                            f"allows only ≥ {r.mde_with_infinite_repeats:.3f}; add cases.", style="bold yellow"))
+    elif r.solved_for == "mde":
+        console.print(Text(f"  More repeats per case could bring it down to ≥ {r.mde_with_infinite_repeats:.3f} at "
+                           "best (the spread between cases stays); more cases lower it further."))
     elif r.repeats_needed is not None:
-        console.print(Text(f"  Repeats per case that reach it with {at:,} cases: {r.repeats_needed}"))
+        console.print(Text(f"  Repeats per case that reach {_pct(r.target_power, 0)} power with {at:,} cases: "
+                           f"{r.repeats_needed}"))
     for reason in r.reasons:
         console.print(Text(f"  note {reason.code}: {reason.message}", style="dim"))

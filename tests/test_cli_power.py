@@ -235,3 +235,22 @@ def test_help_lists_eval_and_exit_codes() -> None:
 def test_json_is_only_one_object(tmp_path: Path) -> None:
     out = invoke([*PIN, "--json", "--simulate", "--simulations", "50"], expect=0).stdout
     json.loads(out)
+
+
+def test_no_detectable_effect_exits_3() -> None:
+    data = invoke(["power", "--metric", "proportion", "--baseline-rate", "0.5", "--n-per-arm", "3", "--json"],
+                  expect=3).json()
+    assert data["mde"] is None and data["exit_code"] == 3
+    assert any(r["code"] == "NO_DETECTABLE_EFFECT" for r in data["reasons"])
+
+
+def test_shadow_rows_are_not_counted(tmp_path: Path) -> None:
+    path = make_traces(tmp_path / "t.jsonl", users=200)
+    served = invoke(["power", "--from-traces", str(path), "--metric-name", "thumbs_down_rate", "--mde", "0.2",
+                     "--relative", "--json"], expect=0).json()["estimates"]
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    shadow = [{**r, "request_id": r["request_id"] + "s", "served": False, "thumbs": -1} for r in rows[:300]]
+    both = write_jsonl(tmp_path / "both.jsonl", rows + shadow)
+    again = invoke(["power", "--from-traces", str(both), "--metric-name", "thumbs_down_rate", "--mde", "0.2",
+                    "--relative", "--json"], expect=0).json()["estimates"]
+    assert again["baseline"] == pytest.approx(served["baseline"]) and again["requests"] == served["requests"]

@@ -335,11 +335,13 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
     report = load_inputs(db, list(req.from_traces), options)
     require_fields(report, "traces", ["user_id", "variant", *metric.required_fields], command="power")
     base = _pick_baseline(db, req.baseline_variant)
-    by_user = ratio_moments(db, [metric], variants=[base])[base]
+    served = "coalesce(served, TRUE)"  # shadow computations were never seen by a user
+    by_user = ratio_moments(db, [metric], variants=[base], where_sql=served)[base]
     user_m = by_user.metrics[metric.name]
     found = report.found_fields("traces")
     if "request_id" in found:
-        req_m = ratio_moments(db, [metric], unit="request_id", variants=[base])[base].metrics[metric.name]
+        req_m = ratio_moments(db, [metric], unit="request_id", variants=[base], where_sql=served)[base] \
+            .metrics[metric.name]
         var_request = req_m.unit_variance()
         observations = req_m.n
     elif metric.is_proportion:

@@ -48,10 +48,10 @@ def variant_users(db: Database) -> list[tuple[str, int]]:
 
 
 def cluster_sizes(db: Database, metric: Metric, variant: str, limit: int = 400) -> list[tuple[int, int]]:
-    """(m, users with m observations of the metric) for the variant: Σm²/Σm and the simulation draw from it.
+    """(m, users with m observations of the metric) for the variant, for the simulation to draw from.
 
-    Sizes beyond the `limit` most common are folded into the largest kept size's neighbours by rounding
-    (rare heavy users keep their weight in Σm²/Σm through the moments, not this histogram).
+    Only the `limit` most common sizes are kept (a few hundred rows whatever the traffic); Σm²/Σm for the
+    plan itself comes from the exact moments, not from this histogram.
     """
     assert metric.denominator is not None
     params = SqlParams(values={})

@@ -43,18 +43,14 @@ class ScoreOpt(StrEnum):
     score = "score"
 
 
-power_app = typer.Typer(
-    name="power",
-    help="Plan a canary: users, days, MDE or power with the variance LLM traffic really has.",
-    epilog=POWER_EXIT_HELP,
-    rich_markup_mode="rich",
-)
+power_app = typer.Typer(name="power", epilog=POWER_EXIT_HELP, rich_markup_mode="rich")
 app.add_typer(power_app)
 
 PLAN = "What to detect"
 LLM = "LLM variance (each shown as its own multiplier)"
 TIME = "Traffic and time"
 DATA = "Estimate from traces"
+CHECK = "Check by simulation"
 
 
 @power_app.callback(invoke_without_command=True, epilog=POWER_EXIT_HELP)
@@ -111,23 +107,22 @@ def power(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Check the answer by Monte Carlo on data drawn to "
-                        "the same parameters.")] = False,
-    simulations: Annotated[int, typer.Option(help="Simulated canaries for --simulate.")] = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 0,
+                        "the same parameters.", rich_help_panel=CHECK)] = False,
+    simulations: Annotated[int, typer.Option(help="Simulated canaries for --simulate.", rich_help_panel=CHECK)] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
     json_output: JsonOpt = False,
 ) -> None:
     """How many users and days a canary needs, or what it can detect, with the variance of LLM traffic.
 
-    Leave out the one of --mde, --n-per-arm/--days and --power to solve for. The answer shows how much more
-    than a deterministic UI change it needs, and why: repeat requests by one user, random responses,
-    peek-safe testing, several guardrails.
+    Leave out the one of --mde, --n-per-arm / --days and --power to solve for.
+
+    The answer shows how many times more than a deterministic UI change it needs, and why.
 
     Examples:
 
-        rollctl power --metric proportion --baseline-rate 0.08 --mde 0.2 --relative --sides 1
+        rollctl power --metric proportion --baseline-rate 0.08 --mde 0.2 --relative --sides 1 --sequential
 
-        rollctl power --from-traces sample_traces/canary/traces.jsonl.gz --metric-name thumbs_down_rate
-        --canary-percent 5 --mde 0.2 --relative --sides 1 --sequential
+        rollctl power --from-traces traces.jsonl.gz --metric-name thumbs_down_rate --canary-percent 5 --mde 0.2
 
         rollctl power eval --from-evals sample_traces/evals/baseline.jsonl --mde 0.05
     """
@@ -184,7 +179,7 @@ def power_eval(
 ) -> None:
     """Cases or repeats per case an eval set needs to detect a difference (paired analysis, Miller 2024).
 
-    n = (z_α/2 + z_β)² · (ω² + σ²_A/K_A + σ²_B/K_B) / δ²; says when no number of repeats suffices.
+    n = (z_α/2 + z_β)² · (ω² + σ²_A/K_A + σ²_B/K_B) / δ². It says when no number of repeats suffices.
 
     Examples:
 

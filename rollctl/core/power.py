@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from rollctl.core.results import SCHEMA_VERSION, Reason
@@ -170,7 +170,6 @@ class PowerResult:
     estimates: TraceEstimates | None
     curve: tuple[CurvePoint, ...]
     simulation: SimulationCheck | None = None
-    notes: tuple[str, ...] = field(default=())
 
 
 # ---- allocation ---------------------------------------------------------------------------------------
@@ -320,6 +319,9 @@ def _pick_baseline(db: Database, wanted: str | None) -> str:
 
 
 def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons: list[Reason]) -> MetricModel:
+    if req.metric is not None:
+        raise UsageError("--metric and --from-traces both describe the metric", field="metric",
+                         fix="with --from-traces, name the metric with --metric-name")
     for name, value in (("--baseline-rate", req.baseline_rate), ("--baseline-mean", req.baseline_mean),
                         ("--sd", req.sd), ("--requests-per-user", req.requests_per_user), ("--icc", req.icc)):
         if value is not None:

@@ -9,3 +9,5 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m$ rollctl %s\033[0m\n' "$*"; "$ROLLCTL" "$@"; code=$?; printf '(exit %s)\n' "$code"; }
 
 step inspect sample_traces/canary/traces.jsonl.gz
+step power --from-traces sample_traces/canary/traces.jsonl.gz --metric-name thumbs_down_rate --canary-percent 5 --mde 0.2 --relative --sides 1 --sequential
+step power eval --from-evals sample_traces/evals/baseline.jsonl --mde 0.05

@@ -254,3 +254,13 @@ def test_shadow_rows_are_not_counted(tmp_path: Path) -> None:
     again = invoke(["power", "--from-traces", str(both), "--metric-name", "thumbs_down_rate", "--mde", "0.2",
                     "--relative", "--json"], expect=0).json()["estimates"]
     assert again["baseline"] == pytest.approx(served["baseline"]) and again["requests"] == served["requests"]
+
+
+def test_negative_mde_looks_for_a_decrease() -> None:
+    up = invoke(["power", "--metric", "proportion", "--baseline-rate", "0.3", "--mde", "0.05", "--json"],
+                expect=0).json()
+    down = invoke(["power", "--metric", "proportion", "--baseline-rate", "0.3", "--mde", "-0.05", "--json"],
+                  expect=0).json()
+    assert down["mde"]["absolute"] == pytest.approx(-0.05) and down["mde"]["treatment_value"] == pytest.approx(0.25)
+    # p(1 − p) is smaller at 25 % than at 35 %: detecting the drop needs fewer users
+    assert down["n_per_arm"]["treatment"] < up["n_per_arm"]["treatment"]

@@ -293,7 +293,7 @@ def _manual_model(req: PowerRequest, reasons: list[Reason]) -> MetricModel:
     return MetricModel(
         kind=kind, name=kind, baseline=baseline, var_request=var, requests_per_user=m, m_eff=m,
         design_effect=deff, icc=icc, response_share=share, response_applied=True,
-        direction=-1 if (req.mde is not None and req.mde < 0) else 1,
+        direction=_direction(req.mde, harmful=1),
         cluster_sizes=tuple((s, max(1, round(w * 1_000_000))) for s, w in zip(sizes, weights, strict=True)),
         estimates=None,
     )
@@ -402,9 +402,16 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
         kind="proportion" if metric.is_proportion else "ratio", name=metric.name, baseline=baseline,
         var_request=var_request, requests_per_user=m_bar, m_eff=m_eff, design_effect=deff, icc=icc,
         response_share=used_share, response_applied=False,
-        direction=-1 if (metric.higher_is_better or (req.mde is not None and req.mde < 0)) else 1,
+        direction=_direction(req.mde, harmful=-1 if metric.higher_is_better else 1),
         cluster_sizes=tuple(q.cluster_sizes(db, metric, base)), estimates=estimates,
     )
+
+
+def _direction(mde: float | None, *, harmful: int) -> int:
+    """The sign of --mde is the direction of the change; solving for the MDE looks in the harmful one."""
+    if mde is None:
+        return harmful
+    return -1 if mde < 0 else 1
 
 
 def _variances(model: MetricModel, *, deterministic: bool) -> pw.Variances:

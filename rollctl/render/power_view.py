@@ -31,6 +31,7 @@ def render_power(r: PowerResult, console: Console) -> None:
     if r.estimates is not None:
         title += f" (measured on variant {r.estimates.baseline_variant})"
     console.print(Text(title, style="bold"))
+    console.print(Text(_headline(r, is_rate), style="bold green" if r.exit_code == 0 else "bold yellow"))
     test = r.test
     how = [f"{test['sides']}-sided", f"α {test['alpha']:g}" if isinstance(test["alpha"], float) else "",
            "peek-safe (daily checks)" if test["sequential"] else "one look at the end"]
@@ -51,7 +52,8 @@ def render_power(r: PowerResult, console: Console) -> None:
     if r.n_per_arm is not None:
         share = r.allocation["treatment_share"] or 0.5
         split = f"{share:.0%} : {1 - share:.0%}"
-        console.print(Text(f"  Users needed: {r.n_per_arm['treatment']:,} in the treatment arm, "
+        label = "Users needed" if r.solved_for == "n" else "Users"
+        console.print(Text(f"  {label}: {r.n_per_arm['treatment']:,} in the treatment arm, "
                            f"{r.n_per_arm['control']:,} in control ({split}), {r.n_total or 0:,} in all",
                            style="bold"))
         if r.requests_total is not None and r.inputs.get("requests_per_user") not in (None, 1.0):
@@ -114,6 +116,24 @@ def render_power(r: PowerResult, console: Console) -> None:
         console.print()
         for reason in r.reasons:
             console.print(Text(f"  note {reason.code}: {reason.message}", style="dim"))
+
+
+def _headline(r: PowerResult, is_rate: bool) -> str:
+    """One sentence for the product owner: the answer first."""
+    time = f" → run {r.days_rounded} days" if r.days_rounded is not None else ""
+    if r.solved_for != "n" and r.days is not None:
+        time = f" ({r.days:,.1f} days of traffic)"
+    users = ""
+    if r.n_per_arm is not None:
+        users = f"{r.n_per_arm['treatment']:,} users in the treatment arm ({r.n_total or 0:,} in all)"
+    if r.solved_for == "n":
+        return f"→ Needs {users}{time}: {r.inflation.total:.1f}× the observations of a deterministic UI change."
+    if r.solved_for == "mde":
+        if r.mde is None:
+            return f"→ With {users} no change inside the metric's range is detectable."
+        size = f"{r.mde.relative:+.1%}" if r.mde.relative is not None else f"{r.mde.absolute:+.4g}"
+        return f"→ With {users}{time}, the smallest change it can detect is {size}."
+    return f"→ With {users}{time}, the power to detect the change is {_pct(r.power)}."
 
 
 def _why(r: PowerResult, console: Console) -> None:

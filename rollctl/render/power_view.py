@@ -122,7 +122,7 @@ def _headline(r: PowerResult, is_rate: bool) -> str:
     """One sentence for the product owner: the answer first."""
     time = f" → run {r.days_rounded} days" if r.days_rounded is not None else ""
     if r.solved_for != "n" and r.days is not None:
-        time = f" ({r.days:,.1f} days of traffic)"
+        time = f" over {r.days:,.1f} days"
     users = ""
     if r.n_per_arm is not None:
         users = f"{r.n_per_arm['treatment']:,} users in the treatment arm ({r.n_total or 0:,} in all)"

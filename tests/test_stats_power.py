@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from statsmodels.stats.power import NormalIndPower, TTestIndPower, normal_sample_size_one_tail
 from statsmodels.stats.proportion import proportion_effectsize, samplesize_proportions_2indep_onetail
 
@@ -172,3 +174,22 @@ def test_eval_components_law_of_total_variance() -> None:
     var_means = sum((m - grand) ** 2 for m in means) / 3
     assert comp.within == pytest.approx(within)
     assert comp.between == pytest.approx(var_means - within / 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p=st.floats(0.01, 0.9), rel=st.floats(0.02, 0.5), share=st.floats(0.02, 0.5), sides=st.sampled_from([1, 2]),
+    sequential=st.booleans(), k=st.integers(1, 5), deff=st.floats(1.0, 5.0), power=st.floats(0.5, 0.95),
+)
+def test_plan_is_consistent_for_any_inputs(p: float, rel: float, share: float, sides: int, sequential: bool, k: int,
+                                           deff: float, power: float) -> None:
+    """Whatever the inputs: the plan reaches its power, the MDE at that N is the effect, more power costs more."""
+    delta = min(p * rel, (1 - p) / 2)
+    design = pw.TestDesign(power=power, sides=sides, sequential=sequential, guardrails=k, treatment_share=share)
+    v = pw.proportion_variances(p, inflation=deff)
+    n = pw.sample_size_total(delta, v, design)
+    assert pw.power_at(delta, n, v, design) == pytest.approx(power, abs=1e-6)
+    assert pw.mde_absolute(n, v, design, max_abs_delta=1 - p) == pytest.approx(delta, rel=1e-5)
+    more = pw.TestDesign(power=min(power + 0.04, 0.99), sides=sides, sequential=sequential, guardrails=k,
+                         treatment_share=share)
+    assert pw.sample_size_total(delta, v, more) > n

@@ -148,6 +148,7 @@ def test_from_traces_estimates_and_plans(tmp_path: Path) -> None:
     assert est["requests_per_user"] == pytest.approx(est["requests"] / est["users"])
     assert est["design_effect"] > 1.1  # planted per-user propensity
     assert est["daily_users"] == pytest.approx(800 / 7)
+    assert est["baseline_daily_users"] == pytest.approx(720 / 7)
     assert est["repeated_inputs"] == 60 and est["response_variance_share"] is not None
     assert data["inflation"]["design_effect"] == pytest.approx(est["design_effect"])
     assert data["inflation"]["response_variance"] == 1.0  # a 0/1 rate: explained, not multiplied

@@ -90,8 +90,11 @@ class TraceEstimates:
     response_variance_share: float | None
     repeated_inputs: int
     daily_users: float | None
+    """New users per day across all arms: distinct users in the window / calendar days."""
     days_observed: int
     users_all_arms: int
+    baseline_daily_users: float | None
+    """New users per day of the baseline arm alone (the plan uses all arms: the traffic a canary splits)."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +386,8 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
         share = req.response_variance_share
     traffic = q.traffic(db)
     daily = traffic.users / traffic.days if traffic.days > 0 else None
+    base_traffic = q.traffic(db, base)
+    base_daily = base_traffic.users / traffic.days if traffic.days > 0 else None
     if daily is None and req.daily_users is None:
         reasons.append(Reason("NO_TIMESTAMPS", "the traces have no timestamps: give --daily-users to get days"))
     estimates = TraceEstimates(
@@ -390,7 +395,7 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
         requests=observations, requests_per_user=m_bar, effective_requests_per_user=m_eff, baseline=baseline,
         sd_per_request=math.sqrt(var_request), unit_variance=unit_var, design_effect=deff, icc=icc,
         response_variance_share=share, repeated_inputs=rep.inputs, daily_users=daily,
-        days_observed=traffic.days, users_all_arms=traffic.users,
+        days_observed=traffic.days, users_all_arms=traffic.users, baseline_daily_users=base_daily,
     )
     used_share = share or 0.0
     if metric.is_proportion and used_share > 0:

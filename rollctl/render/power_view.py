@@ -80,7 +80,8 @@ def render_power(r: PowerResult, console: Console) -> None:
             ("response-variance share", "not estimated" if e.response_variance_share is None else
              f"{e.response_variance_share:.0%} (from {e.repeated_inputs:,} inputs answered more than once)"),
             ("new users per day", "n/a" if e.daily_users is None else
-             f"{e.daily_users:,.0f} ({e.users_all_arms:,} users over {e.days_observed} days, all arms)"),
+             f"{e.daily_users:,.0f} ({e.users_all_arms:,} users over {e.days_observed} days, all arms; "
+             f"{e.baseline_daily_users or 0:,.0f} in {e.baseline_variant})"),
         ]
         table = Table(show_header=False, show_edge=False, box=None, padding=(0, 2))
         for k, v in rows:

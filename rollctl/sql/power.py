@@ -25,13 +25,15 @@ class Traffic:
     last: object
 
 
-def traffic(db: Database) -> Traffic:
+def traffic(db: Database, variant: str | None = None) -> Traffic:
+    """Distinct users and calendar days of served traffic, of one variant or of all."""
     row = db.fetchone(
         """
         SELECT count(DISTINCT user_id), count(DISTINCT CAST("timestamp" AS DATE)), min("timestamp"),
                max("timestamp")
-        FROM traces WHERE user_id IS NOT NULL AND coalesce(served, TRUE)
-        """
+        FROM traces WHERE user_id IS NOT NULL AND coalesce(served, TRUE) AND ($variant IS NULL OR variant = $variant)
+        """,
+        {"variant": variant},
     )
     return Traffic(users=int(row[0] or 0), days=int(row[1] or 0), first=row[2], last=row[3])
 

@@ -78,6 +78,7 @@ def _insert_inline_judgements(ctx: LoadContext, probe: Probe, reader: Reader) ->
             f"unnest(CAST(json_extract(to_json({judgements.sql}), '$[*]') AS JSON[])) AS _j FROM {reader.sql} AS src)"
         ),
         params=reader.params,
+        one_row_per_record=False,
     )
     j = RawValue("_j", "JSON")
     values = {
@@ -102,7 +103,7 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
     reader = reader_for_load(ctx, probe)
     stage = quote_identifier("_stage_paired")
     db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
-    staged = Reader(sql=stage, params={})
+    staged = Reader(sql=stage, params=dict(reader.params), rescan_sql=reader.sql)
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
     top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}

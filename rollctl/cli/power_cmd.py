@@ -1,4 +1,7 @@
-"""`rollctl power` (plan a canary) and `rollctl power eval` (plan an eval set)."""
+"""`rollctl power` (plan a canary) and `rollctl power eval` (plan an eval set).
+
+The core and the view import scipy; they are imported inside the commands so `rollctl --help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,6 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
-from rollctl.core.power import EvalRequest, PowerRequest, parse_ratio, plan_eval, plan_power
-from rollctl.render.power_view import render_eval_power, render_power
 
 POWER_EXIT_HELP = (
     "Exit codes: 0 the plan was computed, 2 impossible or contradictory request (bad input, usage), "
@@ -118,7 +119,7 @@ def power(
 
     The answer shows how many times more than a deterministic UI change it needs, and why.
 
-    Examples:
+    Example:
 
         rollctl power --metric proportion --baseline-rate 0.08 --mde 0.2 --relative --sides 1 --sequential
 
@@ -128,6 +129,9 @@ def power(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from rollctl.core.power import PowerRequest, parse_ratio, plan_power
+    from rollctl.render.power_view import render_power
+
     with error_edge():
         request = PowerRequest(
             metric=metric.value if metric is not None else None,
@@ -181,12 +185,15 @@ def power_eval(
 
     n = (z_α/2 + z_β)² · (ω² + σ²_A/K_A + σ²_B/K_B) / δ². It says when no number of repeats suffices.
 
-    Examples:
+    Example:
 
         rollctl power eval --from-evals sample_traces/evals/baseline.jsonl --mde 0.05
 
         rollctl power eval --sd-diff 0.3 --response-sd 0.3 --cases 120 --mde 0.05
     """
+    from rollctl.core.power import EvalRequest, plan_eval
+    from rollctl.render.power_view import render_eval_power
+
     request = EvalRequest(
         sd_diff=sd_diff, response_sd=response_sd, from_evals=tuple(from_evals or ()), baseline_variant=baseline,
         candidate_variant=candidate, score=score.value, correlation=correlation,

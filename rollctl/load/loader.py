@@ -27,6 +27,7 @@ from rollctl.load.mapping import is_score_source, resolve_source
 
 OnBadLines = Literal["error", "skip"]
 MAX_OBJECT_BYTES = 32 * 1024 * 1024
+OPAQUE_FORMATS = frozenset({"inspect_eval"})
 # DuckDB's CSV buffer defaults to 16 x max_line_size (512 MB for 32 MB lines), allocated per reader even for
 # a tiny compressed file; two lines' worth keeps long records readable and memory bounded.
 _CSV_LIMITS = f"max_line_size = {MAX_OBJECT_BYTES}, buffer_size = {2 * MAX_OBJECT_BYTES}"
@@ -200,6 +201,9 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
 
 def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:
     """Read the column names and types of a file from a sample of its records."""
+    if f.format in OPAQUE_FORMATS:
+        # Containers DuckDB cannot read (a zip): the adapter that claims the format extracts and reads them.
+        return Probe(file=f, reader_sql="", reader_params={"path": f.path}, columns={})
     if f.format in ("jsonl", "json"):
         quick = _envelope_probe(db, f, skip_bad_lines=skip_bad_lines)
         if quick is not None:

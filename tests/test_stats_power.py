@@ -193,3 +193,14 @@ def test_plan_is_consistent_for_any_inputs(p: float, rel: float, share: float, s
     more = pw.TestDesign(power=min(power + 0.04, 0.99), sides=sides, sequential=sequential, guardrails=k,
                          treatment_share=share)
     assert pw.sample_size_total(delta, v, more) > n
+
+
+@pytest.mark.parametrize(("share", "one_sided"), [(0.05, True), (0.5, False), (0.25, True)])
+def test_sequential_plan_is_the_n_star_decide_tunes_for(share: float, one_sided: bool) -> None:
+    """`decide` derives N* from the plan the same way: one formula, one number, on both sides of the rollout."""
+    from rollctl.stats.guardrails import planned_total_units
+
+    design = pw.TestDesign(sequential=True, sides=1 if one_sided else 2, treatment_share=share)
+    ours = pw.sample_size_total(0.012, pw.constant_variances(0.3), design)
+    theirs = planned_total_units(0.3, share, 0.012, alpha=0.05, power=0.8, one_sided=one_sided)
+    assert theirs is not None and ours == pytest.approx(theirs, rel=1e-9)

@@ -265,3 +265,19 @@ def test_negative_mde_looks_for_a_decrease() -> None:
     assert down["mde"]["absolute"] == pytest.approx(-0.05) and down["mde"]["treatment_value"] == pytest.approx(0.25)
     # p(1 − p) is smaller at 25 % than at 35 %: detecting the drop needs fewer users
     assert down["n_per_arm"]["treatment"] < up["n_per_arm"]["treatment"]
+
+
+def test_sample_canary_worked_example() -> None:
+    """The README's worked example: the bundled week of canary traces, 5 % canary, +20 % thumbs-down."""
+    from tests.conftest import SAMPLE_TRACES
+
+    path = SAMPLE_TRACES / "canary" / "traces.jsonl.gz"
+    if not path.exists():
+        pytest.skip("sample_traces not generated")
+    data = invoke(["power", "--from-traces", str(path), "--metric-name", "thumbs_down_rate", "--canary-percent", "5",
+                   "--mde", "0.2", "--relative", "--sides", "1", "--sequential", "--json"], expect=0).json()
+    est = data["estimates"]
+    assert est["baseline_variant"] == "control" and 0.07 < est["baseline"] < 0.09
+    assert est["design_effect"] > 1.3 and est["daily_users"] == pytest.approx(20_000 / 7, rel=0.05)
+    assert data["days_rounded"] % 7 == 0 and data["days_rounded"] >= data["days"]
+    assert data["inflation"]["total"] > 3

@@ -23,13 +23,13 @@ import json
 import math
 import random
 import statistics
-from statistics import fmean
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from collections.abc import Callable, Iterable, Sequence
+from statistics import fmean
 from typing import Any
 
 Row = dict[str, Any]

@@ -61,8 +61,23 @@ def eval_gate_sample(tmp: Path) -> Any:
         db.close()
 
 
+def power_sample(tmp: Path) -> Any:
+    from rollctl.core.power import PowerRequest, plan_power
+    from rollctl.load import LoadOptions
+    from rollctl.render.reports.power import build_power_context
+
+    request = PowerRequest(metric="proportion", baseline_rate=0.08, mde=0.2, relative=True, sides=1,
+                           sequential=True, daily_users=20000, canary_percent=5)
+    db = connect()
+    try:
+        return build_power_context(plan_power(db, request, LoadOptions()))
+    finally:
+        db.close()
+
+
 SAMPLES: dict[str, Callable[[Path], Any]] = {
     "inspect": inspect_sample,
     "decide": decide_sample,
     "eval_gate": eval_gate_sample,
+    "power": power_sample,
 }

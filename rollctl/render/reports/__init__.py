@@ -10,9 +10,11 @@ from __future__ import annotations
 from rollctl.render.reports.decide import DecideReportContext
 from rollctl.render.reports.eval_gate import EvalGateReportContext
 from rollctl.render.reports.inspect import InspectReportContext
+from rollctl.render.reports.power import PowerReportContext
 
 CONTEXTS: dict[str, type] = {
     "inspect": InspectReportContext,
     "decide": DecideReportContext,
     "eval_gate": EvalGateReportContext,
+    "power": PowerReportContext,
 }

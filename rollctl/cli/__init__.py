@@ -25,6 +25,7 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "rollctl.cli.inspect_cmd",
     "rollctl.cli.ingest_cmd",
+    "rollctl.cli.shadow_report_cmd",
 ]
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 INTENTS = ("order_status", "account", "billing", "shipping", "warranty_claim")
@@ -16,7 +16,7 @@ def make_pairs(
     seed: int = 1,
     json_break_rate: float = 0.35,
     hours: float = 60.0,
-    start: datetime = datetime(2026, 11, 13, 0, 0, tzinfo=timezone.utc),  # a Friday: spans the weekend
+    start: datetime = datetime(2026, 11, 13, 0, 0, tzinfo=UTC),  # a Friday: spans the weekend
     judge: str = "first_pos_bias",
     missing_candidate: int = 0,
     candidate_timeouts: int = 0,
@@ -25,7 +25,8 @@ def make_pairs(
 
     Planted: the candidate breaks JSON in `json_break_rate` of `order_status` pairs and the judge
     prefers the baseline there; elsewhere the judge is even. `judge="first_pos_bias"` makes the judge
-    favour the answer shown first 30% of the time (those flip with order and become ties).
+    favour the answer shown first 30% of the time (those flip with order and become ties); "fair" is
+    the same judge (position bias included) with no quality difference to find outside planted breaks.
     """
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
@@ -57,7 +58,7 @@ def make_pairs(
             first = "baseline" if order == "baseline_first" else "candidate"
             if broken:
                 winner = "baseline"
-            elif judge == "first_pos_bias" and rng.random() < 0.3:
+            elif judge in ("first_pos_bias", "fair") and rng.random() < 0.3:
                 winner = first
             else:
                 winner = rng.choice(["baseline", "candidate", "tie"])

@@ -117,8 +117,8 @@ def build_pairs(
             f"latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, output, "
             f"length(output) AS len, (output IS NOT NULL AND length(trim(output)) > 0) AS has_out, "
             "coalesce(regexp_matches(output, $json_like), FALSE) AS json_like, "
-            "coalesce(json_valid(regexp_replace(output, $fence, '', 'g')) "
-            "AND regexp_matches(output, $json_like), FALSE) AS json_ok, "
+            "CASE WHEN regexp_matches(output, $json_like) "
+            "THEN coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) ELSE FALSE END AS json_ok, "
             "coalesce(regexp_matches(left(output, $window), $refusal, 'i'), FALSE) AS refusal "
             f"FROM traces t WHERE {_ARM} = '{alias}'"
         )

@@ -153,46 +153,73 @@ def quantile_bootstrap(
     reps: int = 200,
     seed: int = 0,
     alpha: float = 0.05,
+    max_clusters: int = 10_000,
 ) -> tuple[QuantileDiff, ...]:
     """Quantiles of each arm over pairs where both values exist, with cluster-bootstrap intervals.
 
-    `cluster` holds a dense 0..C-1 code per pair (the user), or None to resample pairs.
+    `cluster` holds a dense 0..C-1 code per pair (the user), or None to resample pairs. Above
+    `max_clusters` clusters the replicates are drawn from a seeded random subset of m clusters and their
+    spread is rescaled by sqrt(m / C) around the full-data estimate (the m-out-of-n bootstrap, Bickel,
+    Götze & van Zwet 1997): the standard error of a sample quantile shrinks as 1/sqrt(C), and this keeps
+    the cost of each replicate bounded on millions of pairs.
     """
     b = np.asarray(baseline, dtype=float)
     c = np.asarray(candidate, dtype=float)
     n = b.size
     if n < 2:
         return tuple(QuantileDiff(q, None, None, None, None, None) for q in quantiles)
-    pooled = np.concatenate([b, c])
-    edges = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, _BINS + 1)))
-    if edges.size < 2:
-        same = float(edges[0])
-        return tuple(QuantileDiff(q, same, same, 0.0, 0.0, 0.0) for q in quantiles)
-    nb = edges.size - 1
-    bin_b = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, nb - 1)
-    bin_c = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, nb - 1)
-    codes = cluster if cluster is not None else np.arange(n)
-    n_clusters = int(codes.max()) + 1 if codes.size else 0
+    full_codes = cluster if cluster is not None else np.arange(n)
+    total_clusters = int(full_codes.max()) + 1
     rng = np.random.default_rng(seed)
-    deltas = np.empty((reps, len(quantiles)))
-    for r in range(reps):
-        draw = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters)).astype(float)
-        w = draw[codes]
-        hb = np.bincount(bin_b, weights=w, minlength=nb).astype(np.float64)
-        hc = np.bincount(bin_c, weights=w, minlength=nb).astype(np.float64)
-        for j, q in enumerate(quantiles):
-            deltas[r, j] = _grid_quantile(hc, edges, q) - _grid_quantile(hb, edges, q)
+    scale = 1.0
+    sub_b, sub_c, sub_codes = b, c, full_codes
+    if total_clusters > max_clusters:
+        keep = np.zeros(total_clusters, dtype=bool)
+        keep[rng.choice(total_clusters, size=max_clusters, replace=False)] = True
+        rows = keep[full_codes]
+        sub_b, sub_c = b[rows], c[rows]
+        _, sub_codes = np.unique(full_codes[rows], return_inverse=True)
+        scale = math.sqrt(max_clusters / total_clusters)
+    point = [(float(np.quantile(b, q)), float(np.quantile(c, q))) for q in quantiles]
+    sub_point = [float(np.quantile(sub_c, q) - np.quantile(sub_b, q)) for q in quantiles]
+    deltas = _replicates(sub_b, sub_c, sub_codes, quantiles, reps, rng)
     out = []
     for j, q in enumerate(quantiles):
-        qb = float(np.quantile(b, q))
-        qc = float(np.quantile(c, q))
+        qb, qc = point[j]
         col = deltas[:, j][np.isfinite(deltas[:, j])]
         if col.size < 10:
             out.append(QuantileDiff(q, qb, qc, qc - qb, None, None))
             continue
         lo, hi = np.quantile(col, [alpha / 2, 1 - alpha / 2])
+        # Percentile interval, recentred on the full-data estimate when replicates came from a subset.
+        lo = (qc - qb) + scale * (float(lo) - sub_point[j])
+        hi = (qc - qb) + scale * (float(hi) - sub_point[j])
         out.append(QuantileDiff(q, qb, qc, qc - qb, float(lo), float(hi)))
     return tuple(out)
+
+
+def _replicates(
+    b: NDArray[np.float64], c: NDArray[np.float64], codes: NDArray[np.int64], quantiles: Sequence[float],
+    reps: int, rng: np.random.Generator,
+) -> NDArray[np.float64]:
+    """Bootstrap replicates of quantile(c) - quantile(b), resampling clusters with replacement."""
+    pooled = np.concatenate([b, c])
+    edges = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, _BINS + 1)))
+    if edges.size < 2:
+        return np.zeros((reps, len(quantiles)))  # every value identical: no spread to resample
+    deltas = np.full((reps, len(quantiles)), np.nan)
+    nb = edges.size - 1
+    bin_b = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, nb - 1)
+    bin_c = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, nb - 1)
+    n_clusters = int(codes.max()) + 1
+    probs = np.full(n_clusters, 1.0 / n_clusters)
+    for r in range(reps):
+        w = rng.multinomial(n_clusters, probs).astype(np.float64)[codes]
+        hb = np.bincount(bin_b, weights=w, minlength=nb).astype(np.float64)
+        hc = np.bincount(bin_c, weights=w, minlength=nb).astype(np.float64)
+        for j, q in enumerate(quantiles):
+            deltas[r, j] = _grid_quantile(hc, edges, q) - _grid_quantile(hb, edges, q)
+    return deltas
 
 
 def adjust(p_values: Sequence[float | None], method: str) -> list[float | None]:

@@ -9,3 +9,4 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m$ rollctl %s\033[0m\n' "$*"; "$ROLLCTL" "$@"; code=$?; printf '(exit %s)\n' "$code"; }
 
 step inspect sample_traces/canary/traces.jsonl.gz
+step shadow-report sample_traces/shadow/pairs.jsonl.gz --baseline control --candidate treatment --eval-set sample_traces/evals/baseline.jsonl --segment-by metadata.intent

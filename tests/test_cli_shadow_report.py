@@ -65,6 +65,9 @@ def test_json_shape(regression_json: dict[str, Any]) -> None:
     assert isinstance(d["latency"]["delta"], float)
     assert [q["q"] for q in d["latency"]["quantiles"]] == [0.5, 0.95, 0.99]
     assert d["cost"]["per_million_requests"] == pytest.approx(d["cost"]["delta"] * 1e6)
+    hist = d["latency"]["histogram"]
+    assert len(hist["edges"]) == 41
+    assert sum(hist["baseline"]) == sum(hist["candidate"]) == d["latency"]["pairs"]
     # full texts in JSON
     assert d["examples"][0]["baseline_output"].startswith("{")
 

@@ -220,6 +220,27 @@ class Quantile:
 
 
 @dataclass(frozen=True)
+class Histogram:
+    """Counts of each arm on shared bins (0.5th-99.5th pooled percentile; the rest in the end bins), for plots."""
+
+    edges: tuple[float, ...]
+    baseline: tuple[int, ...]
+    candidate: tuple[int, ...]
+
+
+def histogram(b: NDArray[np.float64], c: NDArray[np.float64], bins: int = 40) -> Histogram | None:
+    if b.size == 0:
+        return None
+    lo, hi = np.quantile(np.concatenate([b, c]), [0.005, 0.995])
+    if not hi > lo:
+        return None
+    edges = np.linspace(lo, hi, bins + 1)
+    hb = np.histogram(np.clip(b, lo, hi), edges)[0]
+    hc = np.histogram(np.clip(c, lo, hi), edges)[0]
+    return Histogram(tuple(float(e) for e in edges), tuple(int(x) for x in hb), tuple(int(x) for x in hc))
+
+
+@dataclass(frozen=True)
 class MetricDelta:
     """A paired numeric metric (candidate - baseline) per request."""
 
@@ -238,6 +259,7 @@ class MetricDelta:
     per_million_requests: float | None = None
     per_million_ci_low: float | None = None
     per_million_ci_high: float | None = None
+    histogram: Histogram | None = None
 
 
 @dataclass(frozen=True)
@@ -542,7 +564,7 @@ def _metric(db: Database, metric: str, field_name: str, st: ShadowSettings, seed
         candidate_mean=pm.candidate_mean, delta=pm.delta, ci_low=pm.ci_low, ci_high=pm.ci_high,
         p_value=pm.p_value, relative=pm.relative, quantiles=qs,
         per_million_requests=per_m(pm.delta), per_million_ci_low=per_m(pm.ci_low),
-        per_million_ci_high=per_m(pm.ci_high),
+        per_million_ci_high=per_m(pm.ci_high), histogram=histogram(b, c) if quantiles else None,
     )
 
 

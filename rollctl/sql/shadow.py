@@ -111,14 +111,21 @@ def build_pairs(
         seg_b, seg_c = f"CAST(b.{col} AS VARCHAR)", f"CAST(c.{col} AS VARCHAR)"
     expects = "(b.json_like OR c.json_like)" if expect_json is None else "TRUE" if expect_json else "FALSE"
 
+    # Text checks avoid touching whole answers where the first character decides (trim() copies
+    # every answer and costs more than the rest of the pairing together).
+    first = "ascii(output)"
+    like = (f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
+            f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left(output, 64), $json_like) ELSE FALSE END")
+
     def arm_cols(alias: str) -> str:
         return (
             f"SELECT t.rowid AS rid, request_id, user_id, \"timestamp\", metadata, model, prompt_version, "
-            f"latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, output, "
-            f"length(output) AS len, (output IS NOT NULL AND length(trim(output)) > 0) AS has_out, "
-            "coalesce(regexp_matches(output, $json_like), FALSE) AS json_like, "
-            "CASE WHEN regexp_matches(output, $json_like) "
-            "THEN coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) ELSE FALSE END AS json_ok, "
+            f"latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, output, length(output) AS len, "
+            f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
+            "ELSE trim(output) <> '' END AS has_out, "
+            f"{like} AS json_like, "
+            f"CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid(output), FALSE) "
+            "ELSE coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) END AS json_ok, "
             "coalesce(regexp_matches(left(output, $window), $refusal, 'i'), FALSE) AS refusal "
             f"FROM traces t WHERE {_ARM} = '{alias}'"
         )

@@ -130,20 +130,6 @@ class QuantileDiff:
     ci_high: float | None
 
 
-def _grid_quantile(hist: NDArray[np.float64], edges: NDArray[np.float64], q: float) -> float:
-    """Quantile of a weighted histogram, interpolating linearly inside the bin that holds it."""
-    cum = np.cumsum(hist)
-    total = cum[-1]
-    if total <= 0:
-        return math.nan
-    target = q * total
-    i = int(np.searchsorted(cum, target, side="left"))
-    i = min(i, hist.size - 1)
-    before = cum[i - 1] if i > 0 else 0.0
-    frac = (target - before) / hist[i] if hist[i] > 0 else 0.0
-    return float(edges[i] + frac * (edges[i + 1] - edges[i]))
-
-
 def quantile_bootstrap(
     baseline: NDArray[np.float64],
     candidate: NDArray[np.float64],
@@ -202,24 +188,41 @@ def _replicates(
     b: NDArray[np.float64], c: NDArray[np.float64], codes: NDArray[np.int64], quantiles: Sequence[float],
     reps: int, rng: np.random.Generator,
 ) -> NDArray[np.float64]:
-    """Bootstrap replicates of quantile(c) - quantile(b), resampling clusters with replacement."""
+    """Bootstrap replicates of quantile(c) - quantile(b), resampling clusters with replacement.
+
+    All replicates at once: W (reps x clusters, multinomial counts) times the sparse per-cluster
+    histogram (clusters x bins) gives every replicate's weighted histogram in one sparse product.
+    """
+    from scipy import sparse
+
     pooled = np.concatenate([b, c])
     edges = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, _BINS + 1)))
     if edges.size < 2:
         return np.zeros((reps, len(quantiles)))  # every value identical: no spread to resample
-    deltas = np.full((reps, len(quantiles)), np.nan)
     nb = edges.size - 1
-    bin_b = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, nb - 1)
-    bin_c = np.clip(np.searchsorted(edges, c, side="right") - 1, 0, nb - 1)
     n_clusters = int(codes.max()) + 1
-    probs = np.full(n_clusters, 1.0 / n_clusters)
-    for r in range(reps):
-        w = rng.multinomial(n_clusters, probs).astype(np.float64)[codes]
-        hb = np.bincount(bin_b, weights=w, minlength=nb).astype(np.float64)
-        hc = np.bincount(bin_c, weights=w, minlength=nb).astype(np.float64)
-        for j, q in enumerate(quantiles):
-            deltas[r, j] = _grid_quantile(hc, edges, q) - _grid_quantile(hb, edges, q)
-    return deltas
+    weights = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=reps).astype(np.float64)
+    hists = []
+    for values in (b, c):
+        bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, nb - 1)
+        per_cluster = sparse.csr_matrix((np.ones(values.size), (codes, bins)), shape=(n_clusters, nb))
+        hists.append(np.asarray((per_cluster.T @ weights.T).T, dtype=np.float64))
+    return np.column_stack([_grid_quantiles(hists[1], edges, q) - _grid_quantiles(hists[0], edges, q)
+                            for q in quantiles])
+
+
+def _grid_quantiles(hist: NDArray[np.float64], edges: NDArray[np.float64], q: float) -> NDArray[np.float64]:
+    """Quantile q of each row's weighted histogram, interpolating linearly inside the bin that holds it."""
+    cum = np.cumsum(hist, axis=1)
+    total = cum[:, -1]
+    target = q * total
+    idx = np.minimum((cum < target[:, None]).sum(axis=1), hist.shape[1] - 1)
+    rows = np.arange(hist.shape[0])
+    before = np.where(idx > 0, cum[rows, np.maximum(idx - 1, 0)], 0.0)
+    width = hist[rows, idx]
+    frac = np.where(width > 0, (target - before) / np.where(width > 0, width, 1.0), 0.0)
+    out = edges[idx] + frac * (edges[idx + 1] - edges[idx])
+    return np.where(total > 0, out, np.nan)
 
 
 def adjust(p_values: Sequence[float | None], method: str) -> list[float | None]:

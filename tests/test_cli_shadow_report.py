@@ -336,3 +336,36 @@ def test_bad_input_with_json_still_prints_nothing_on_stdout(tmp_path: Path) -> N
     result = invoke([*_bad(tmp_path, "wrong_names"), "--json"], expect=2)
     assert result.stdout == ""
     json.dumps(result.stderr)
+
+
+def test_judge_scores_and_several_judges(tmp_path: Path) -> None:
+    rows = []
+    for i in range(40):
+        rows.append(_trace(f"r{i}", "control", True, "a", judge_score=7.0))
+        rows.append(_trace(f"r{i}", "treatment", False, "b", judge_score=6.0 + (i % 2)))
+    traces = write_jsonl(tmp_path / "t.jsonl", rows)
+    judg = [{"request_id": f"r{i}", "judge": "big", "order": "baseline_first", "winner": "tie"} for i in range(40)]
+    judg += [{"request_id": f"r{i}", "judge": "small", "order": "baseline_first", "winner": "baseline"}
+             for i in range(10)]
+    jfile = write_jsonl(tmp_path / "j.jsonl", judg)
+    d = invoke(["shadow-report", str(traces), *ARMS, "--judgements", str(jfile), "--json"]).json()
+    assert d["judge_score"]["delta"] == pytest.approx(-0.5)
+    assert d["judge"]["judge"] == "big" and d["judge"]["ties"] == 40
+    assert [j["judge"] for j in d["other_judges"]] == ["small"]
+    assert d["other_judges"][0]["losses"] == 10
+
+
+def test_parquet_paired_rows(tmp_path: Path) -> None:
+    from rollctl.db import connect
+
+    src = write_jsonl(tmp_path / "p.jsonl", make_pairs(300))
+    out = tmp_path / "p.parquet"
+    db = connect()
+    db.execute(f"COPY (SELECT * FROM read_json($p, format = 'newline_delimited')) TO '{out}' (FORMAT parquet)",
+               {"p": str(src)})
+    db.close()
+    a = invoke(["shadow-report", str(src), *ARMS, "--json"]).json()
+    b = invoke(["shadow-report", str(out), *ARMS, "--json"]).json()
+    assert a["pairs"] == b["pairs"] == 300
+    assert a["judge"]["wins"] == b["judge"]["wins"]
+    assert a["tails"] == b["tails"]

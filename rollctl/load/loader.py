@@ -259,7 +259,10 @@ def select_canonical(
         if f.name in TEXT_FIELDS and not keep_text:
             converted = f"(CASE WHEN {converted} IS NOT NULL THEN '' END)"
         exprs.append(f"CAST({converted} AS {f.sql_type}) AS {quote_identifier(f.name)}")
-        bad_parts.append(_bad_check(raw, converted, f, params))
+        if f.kind not in ("string", "text"):
+            # Any present value reads as text, so text fields cannot be mistyped; skipping the check
+            # also avoids unquoting every (large) answer a second and third time.
+            bad_parts.append(_bad_check(raw, converted, f, params))
         desc = (descriptions or {}).get(f.name, f.name)
         sources.append(FieldSource(table=table, canonical=f.name, source=desc))
     bad_sql = "list_filter([" + ", ".join(bad_parts) + "], lambda x: x IS NOT NULL)" if bad_parts else "[]"

@@ -107,8 +107,12 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
     db = ctx.db
     reader = reader_for_load(ctx, probe)
     stage = quote_identifier("_stage_paired")
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
-    staged = Reader(sql=stage, params={})
+    if probe.file.format == "parquet":
+        # Columnar and cheap to re-read: staging would copy every answer once more (and spill on big files).
+        staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+    else:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
+        staged = Reader(sql=stage, params={})
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
     top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
@@ -126,7 +130,8 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
             arm_json = arm_col.sql if arm_col.is_json else f"to_json({arm_col.sql})"
             paths = params.add(["$." + quote_identifier(name) for name in _ARM_FIELDS])
             arm_stage = Reader(
-                sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {stage})", params={}
+                sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.sql})",
+                params=dict(staged.params),
             )
             for i, name in enumerate(_ARM_FIELDS):
                 from_arm = RawValue(f"_arm[{i + 1}]", "JSON")

@@ -46,7 +46,14 @@ BadLinesOpt = Annotated[
     BadLines, typer.Option("--on-bad-lines", help="error: stop at the first malformed line; skip: skip and count.")
 ]
 FormatOpt = Annotated[
-    str | None, typer.Option("--format", help="Input format name, when auto-detection is not enough.")
+    str | None, typer.Option("--format", help="Input format name when auto-detection is not enough: otel, langfuse, "
+                             "langsmith, braintrust, mtbench, alpacaeval, canonical, ...")
+]
+VariantFromOpt = Annotated[
+    str | None,
+    typer.Option("--variant-from", help="Where the variant is, for platform exports: an OTel attribute key "
+                 "(e.g. deployment.id), a field path (release, prompt_version, metadata.variant) or "
+                 "tag:PREFIX (the tag starting with PREFIX).", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
 

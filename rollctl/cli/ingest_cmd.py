@@ -17,6 +17,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     PathsArg,
+    VariantFromOpt,
     emit_json,
     human,
     load_options,
@@ -35,6 +36,7 @@ def ingest_command(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Validate exports and append them to a DuckDB file, skipping rows already there.
@@ -46,7 +48,7 @@ def ingest_command(
         rollctl ingest sample_traces/canary/ --db traces.duckdb
     """
     cfg = open_config(config)
-    options = load_options(cfg, maps, on_bad_lines, fmt)
+    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from)
     result = run(lambda db: ingest(db, paths, db_path, options), json_mode=json_output, message="Ingesting…")
     if json_output:
         emit_json(result)

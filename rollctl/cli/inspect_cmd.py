@@ -11,6 +11,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     PathsArg,
+    VariantFromOpt,
     emit_json,
     human,
     load_options,
@@ -29,6 +30,7 @@ def inspect(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Show what is in trace, judgement or eval files: variants, models, time range, users, field coverage.
@@ -38,9 +40,11 @@ def inspect(
         rollctl inspect sample_traces/canary/traces.jsonl.gz
 
         rollctl inspect export.jsonl --map user_id=metadata.user.id --json
+
+        rollctl inspect --format otel spans.jsonl   # shows which attribute fed each field
     """
     cfg = open_config(config)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False, variant_from=variant_from)
     result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")
     if json_output:
         emit_json(result)

@@ -154,10 +154,20 @@ def _trace_summary(db: Database, warnings: list[Reason]) -> TraceSummary:
         rows=total, users=int(overview["users"]), sessions=int(overview["sessions"]),
         served_rows=int(overview["served_rows"]), shadow_rows=int(overview["shadow_rows"]),
         first=_iso(first), last=_iso(last), hours=round(hours, 3) if hours is not None else None,
-        full_days=int(hours // 24) if hours is not None else None,
+        full_days=_full_days(hours),
         calendar_days=int(overview["distinct_days"]), variants=variants, coverage=coverage,
         duplicate_request_ids=dup_count, duplicate_examples=tuple(dup_examples),
     )
+
+
+def _full_days(hours: float | None) -> int | None:
+    """Whole 24 h periods in the span; a span within 15 minutes of a whole day counts as that day.
+
+    Exports of a week from Monday 00:00 to Sunday 23:59:59 span 167.99 h, which every reader calls 7 days.
+    """
+    if hours is None:
+        return None
+    return int((hours + 0.25) // 24)
 
 
 def _trace_warnings(

@@ -9,8 +9,9 @@ errors are reported with the file and the field instead of being dropped.
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,7 +21,7 @@ from rollctl.load.adapters import Adapter, adapter_named, adapters
 from rollctl.load.canonical import TABLE_FIELDS, TEXT_FIELDS, CanonicalField
 from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
 from rollctl.load.files import InputFile, expand_paths
-from rollctl.load.mapping import resolve_source
+from rollctl.load.mapping import is_score_source, resolve_source
 
 OnBadLines = Literal["error", "skip"]
 MAX_OBJECT_BYTES = 32 * 1024 * 1024
@@ -113,20 +114,52 @@ def create_tables(db: Database) -> None:
 def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None = None) -> LoadReport:
     """Read every input into the canonical temp tables and validate value types."""
     options = options or LoadOptions()
-    files = expand_paths(paths)
+    if not paths:
+        expand_paths(paths)  # raises the usual "no input files given"
+    directories, plain = _directory_units(paths, options)
+    files = expand_paths(plain) if plain else []
     create_tables(db)
     ctx = LoadContext(db=db, options=options)
-    reports = [_load_file(ctx, f) for f in files]
+    reports = [load_dir(ctx, d) for d, load_dir in directories]
+    reports += [_load_file(ctx, f) for f in files]
     reports = _check_types(ctx, reports)
     for table in TABLE_FIELDS:
         db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
     rows = {t: int(db.fetchone(f"SELECT count(*) FROM {quote_identifier(t)}")[0]) for t in TABLE_FIELDS}
     if sum(rows.values()) == 0:
+        only = [r.path for r in reports]
         raise EmptyInputError(
-            "no rows were loaded", path=files[0].path if len(files) == 1 else None,
+            "no rows were loaded", path=only[0] if len(only) == 1 else None,
             fix="check that the files hold records (and --on-bad-lines skip did not drop them all)",
         )
     return LoadReport(files=tuple(reports), rows=rows, skipped_lines=sum(r.skipped_lines for r in reports))
+
+
+def _directory_units(
+    paths: Sequence[str], options: LoadOptions
+) -> tuple[list[tuple[str, Callable[[LoadContext, str], FileReport]]], list[str]]:
+    """Split the inputs into directories an adapter reads as one export, and everything else.
+
+    A directory export (Langfuse's blob export: `observations_v2/` + `scores/`) only makes sense as a
+    whole, because rows in one folder join rows in another. It is claimed by the adapter named with
+    --format, or else by the first adapter whose `detect_dir` recognises its layout; any other
+    directory is expanded into its files as usual.
+    """
+    forced = adapter_named(options.format) if options.format else None
+    units: list[tuple[str, Callable[[LoadContext, str], FileReport]]] = []
+    plain: list[str] = []
+    for given in paths:
+        if os.path.isdir(given):
+            if forced is not None and forced.load_dir is not None:
+                units.append((given, forced.load_dir))
+                continue
+            if forced is None:
+                claimed = next((a for a in adapters() if a.detect_dir is not None and a.detect_dir(given)), None)
+                if claimed is not None and claimed.load_dir is not None:
+                    units.append((given, claimed.load_dir))
+                    continue
+        plain.append(given)
+    return units, plain
 
 
 def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
@@ -148,6 +181,10 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
 
 def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:
     """Read the column names and types of a file from a sample of its records."""
+    if f.format in ("jsonl", "json"):
+        quick = _envelope_probe(db, f, skip_bad_lines=skip_bad_lines)
+        if quick is not None:
+            return quick
     reader, params = _sampling_reader(f, skip_bad_lines=skip_bad_lines)
     try:
         described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", params)
@@ -163,9 +200,30 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
 
 
+def _envelope_probe(db: Database, f: InputFile, *, skip_bad_lines: bool) -> Probe | None:
+    """The first record only, when it is the fixed envelope of a format that declares one (OTLP's
+    `resourceSpans`): sampling thousands of multi-megabyte export lines costs as much as loading them.
+    Anything else (or a first record DuckDB cannot read) gets the full sample, and its precise error."""
+    reader = _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines) + ""
+    reader = reader[:-1] + ", sample_size = 1)"
+    try:
+        described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", {"path": f.path})
+    except DuckDBError:
+        return None
+    columns = dict.fromkeys((str(row[0]) for row in described), "JSON")
+    probe = Probe(file=f, reader_sql=_json_reader(f, with_columns=True),
+                  reader_params={"path": f.path, "columns": columns}, columns=columns)
+    if any(a.envelope and a.detect(probe) for a in adapters()):
+        return probe
+    return None
+
+
 def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = False) -> str:
     fmt = "newline_delimited" if f.format == "jsonl" else "auto"
-    cols = ", columns = $columns" if with_columns else ""
+    # With explicit columns there is nothing to infer; without, only top-level names are needed (every
+    # field is re-read as JSON). Deep type sampling of nested exports (OTLP) would otherwise cost more
+    # than the load itself.
+    cols = ", columns = $columns, sample_size = 1" if with_columns else ", maximum_depth = 1"
     if ignore_errors:
         cols += ", ignore_errors = true"
     return (
@@ -206,6 +264,11 @@ def _first_bad_json_line(db: Database, f: InputFile) -> int | None:
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
+    """The loader's one-line error for a DuckDB read failure, for adapters that run their own reads."""
+    return _read_error(db, f, exc)
 
 
 def _read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
@@ -291,6 +354,8 @@ def source_values(
     descriptions: dict[str, str] = {}
     for f in TABLE_FIELDS[table]:
         source = mapping.get(f.name, f.name)
+        if is_score_source(source):
+            continue  # a named score (Langfuse, LangSmith, Braintrust, OTel evaluations), not a column
         resolved = resolve_source(source, probe_columns)
         if resolved is None:
             if f.name in mapping:
@@ -317,13 +382,15 @@ def insert_rows(
     where_sql: str = "",
 ) -> int:
     """INSERT converted rows; returns the number inserted."""
-    all_params = {**reader.params, **params.values}
     from_sql = reader.sql
+    all_params = referenced_params(
+        f"{selection.select_sql} {selection.bad_sql} {from_sql} {where_sql}", {**reader.params, **params.values}
+    )
     sql = (
         f"INSERT INTO {quote_identifier(table)} SELECT {selection.select_sql}, $path AS _file, "
         f"{selection.bad_sql} AS _bad FROM {from_sql} {where_sql}"
     )
-    all_params.setdefault("path", probe.file.path)
+    all_params["path"] = probe.file.path
     try:
         cursor = ctx.db.execute(sql, all_params)
         inserted = cursor.fetchone()
@@ -331,6 +398,16 @@ def insert_rows(
         raise _read_error(ctx.db, probe.file, exc) from None
     ctx.bad_conditions[(probe.file.path, table)] = (from_sql + " " + where_sql, all_params, selection.bad_sql)
     return int(inserted[0]) if inserted else 0
+
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def referenced_params(sql: str, params: dict[str, object]) -> dict[str, object]:
+    """The parameters a statement uses: DuckDB rejects unused named parameters, and adapters collect
+    parameters for every candidate source before knowing which ones a statement needs."""
+    used = set(_PARAM.findall(sql))
+    return {k: v for k, v in params.items() if k in used}
 
 
 @dataclass(frozen=True)
@@ -342,20 +419,30 @@ class Reader:
     skipped_lines: int = 0
 
 
-def reader_for_load(ctx: LoadContext, probe: Probe) -> Reader:
-    """How to read a file for loading: DuckDB's JSON reader, or (JSONL skip mode) valid lines only."""
+def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | None = None) -> Reader:
+    """How to read a file for loading: DuckDB's JSON reader, or (JSONL skip mode) valid lines only.
+
+    `structure` (JSON files only) gives DuckDB types for top-level fields, so a nested export (OTLP's
+    resourceSpans) is parsed straight into typed structs and lists instead of JSON text.
+    """
+    if structure is not None and probe.file.format not in ("jsonl", "json"):
+        raise InputError("this format is read from JSON or JSONL files", path=probe.file.path,
+                         fix="export it as JSON or JSONL")
     if ctx.options.on_bad_lines == "skip" and probe.file.format == "jsonl":
         params: dict[str, object] = {"path": probe.file.path}
         row = ctx.db.fetchone(
             f"SELECT count(*) FILTER (WHERE trim(line) <> '' AND NOT json_valid(line)) FROM {lines_reader()}",
             params,
         )
-        params["structure"] = json.dumps(dict.fromkeys(probe.columns, "JSON"))
+        params["structure"] = json.dumps(structure or dict.fromkeys(probe.columns, "JSON"))
         sql = (
             f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} "
             "WHERE trim(line) <> '' AND json_valid(line))"
         )
         return Reader(sql=sql, params=params, skipped_lines=int(row[0]))
+    if structure is not None:
+        return Reader(sql=_json_reader(probe.file, with_columns=True),
+                      params={"path": probe.file.path, "columns": structure})
     return Reader(sql=probe.reader_sql, params=dict(probe.reader_params))
 
 

@@ -47,3 +47,20 @@ def resolve_source(source: str, columns: Iterable[str]) -> tuple[str, list[str]]
         if head in names:
             return head, parts[cut:]
     return None
+
+
+SCORE_PREFIX = "score:"
+
+
+def is_score_source(source: str) -> bool:
+    """`score:NAME` names a score by its name (e.g. `thumbs = "score:user_feedback"` in [mapping]).
+
+    Formats that carry named scores (Langfuse scores, LangSmith feedback, Braintrust scores, OTel
+    `gen_ai.evaluation.result` events) read it; flat formats ignore it, since it is no column.
+    """
+    return source.startswith(SCORE_PREFIX) and len(source) > len(SCORE_PREFIX)
+
+
+def score_sources(mapping: Mapping[str, str]) -> dict[str, str]:
+    """canonical field -> score name, for the `score:NAME` entries of a mapping."""
+    return {k: v[len(SCORE_PREFIX):] for k, v in mapping.items() if is_score_source(v)}

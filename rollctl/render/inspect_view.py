@@ -24,6 +24,27 @@ def _count(value: object) -> str:
     return f"{int(str(value)):,}"
 
 
+_CONTAINERS = ("jsonl", "json", "csv", "parquet", "duckdb")
+
+
+def _render_mapping(result: InspectResult, console: Console) -> None:
+    """For platform formats, where each canonical field came from, so the user can check the mapping."""
+    for f in result.files:
+        renamed = {k: v for k, v in f.mapped.items() if v != k}
+        if f.format in _CONTAINERS and not renamed and not f.notes:
+            continue
+        console.print()
+        if f.format not in _CONTAINERS or renamed:
+            table = Table(title=f"Mapped from ({f.format}): {f.path}", title_justify="left", show_edge=False)
+            table.add_column("field")
+            table.add_column("read from")
+            for canonical, source in (f.mapped.items() if f.format not in _CONTAINERS else renamed.items()):
+                table.add_row(Text(canonical), Text(source))
+            console.print(table)
+        for note in f.notes:
+            console.print(Text(f"  note: {note}"))
+
+
 def render_inspect(result: InspectResult, console: Console) -> None:
     files = Table(title="Files", title_justify="left", show_edge=False)
     for col in ("path", "format", "kind", "rows", "skipped"):
@@ -32,6 +53,7 @@ def render_inspect(result: InspectResult, console: Console) -> None:
         rows = ", ".join(f"{n:,} {t}" for t, n in f.rows.items())
         files.add_row(Text(f.path), f.format, f.kind, rows, f"{f.skipped_lines:,}")
     console.print(files)
+    _render_mapping(result, console)
     if result.traces is not None:
         t = result.traces
         console.print()

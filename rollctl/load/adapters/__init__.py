@@ -25,6 +25,14 @@ class Adapter:
     load: Callable[[LoadContext, Probe], FileReport]
     priority: int = 100
     """Lower runs detection first; the generic canonical adapters come last."""
+    envelope: bool = False
+    """Every record of this format has the same fixed top-level keys (OTLP's `resourceSpans`), so
+    detection may look at the first record only instead of a sample of thousands."""
+    detect_dir: Callable[[str], bool] | None = None
+    """For exports that are a directory of related tables (Langfuse's blob export: observations joined
+    to scores): says whether a directory is such an export, by its layout alone."""
+    load_dir: Callable[[LoadContext, str], FileReport] | None = None
+    """Loads such a directory as one unit instead of file by file."""
 
 
 _REGISTRY: dict[str, Adapter] = {}
@@ -47,4 +55,11 @@ def adapter_named(name: str) -> Adapter | None:
 
 def _ensure_loaded() -> None:
     # Importing the modules registers their adapters; done lazily to avoid an import cycle with loader.
-    from rollctl.load.adapters import canonical  # noqa: F401
+    from rollctl.load.adapters import (  # noqa: F401
+        braintrust,
+        canonical,  # noqa: F401
+        judges,
+        langfuse,
+        langsmith,
+        otel,
+    )

@@ -87,7 +87,7 @@ def write_parquet(jsonl: Path, parquet: Path) -> None:
     try:
         db.execute(
             "COPY (SELECT * FROM read_json($path, format = 'newline_delimited')) TO '" +
-            str(parquet).replace("'", "''") + "' (FORMAT parquet, ROW_GROUP_SIZE 100000)",
+            str(parquet).replace("'", "''") + "' (FORMAT parquet, ROW_GROUP_SIZE 20000)",
             {"path": str(jsonl)},
         )
     finally:

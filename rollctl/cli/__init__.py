@@ -25,6 +25,10 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "rollctl.cli.inspect_cmd",
     "rollctl.cli.ingest_cmd",
+    "rollctl.cli.eval_gate_cmd",
+    "rollctl.cli.decide_cmd",
+    "rollctl.cli.plan_cmd",
+    "rollctl.cli.assign_cmd",
     "rollctl.cli.shadow_report_cmd",
 ]
 for _module in _COMMAND_MODULES:

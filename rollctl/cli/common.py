@@ -69,8 +69,10 @@ def load_options(
     baseline_name: str = "baseline",
     candidate_name: str = "candidate",
 ) -> LoadOptions:
+    with error_edge():
+        mapping = parse_mapping(maps or [], config.mapping)
     return LoadOptions(
-        mapping=parse_mapping(maps or [], config.mapping),
+        mapping=mapping,
         on_bad_lines=on_bad_lines.value,
         keep_text=keep_text,
         format=fmt,

@@ -51,6 +51,10 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
                 f"{missing} trace row(s) have no request_id, so re-ingesting could not de-duplicate them",
                 field="request_id", fix="map the request id with --map request_id=<field>",
             )
+    # Row order inside the database file carries no meaning (first-wins de-duplication orders by file
+    # explicitly), and not preserving it lets DuckDB append in parallel with less memory. Set only after
+    # loading: line numbers in load errors rely on the reader's order.
+    db.execute("SET preserve_insertion_order = false")
     try:
         db.execute(f"ATTACH $path AS {quote_identifier(_TARGET)}", {"path": target})
     except DuckDBError as exc:
@@ -62,7 +66,7 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
         for table in TABLE_FIELDS:
             read = report.rows.get(table, 0)
             dups = q.in_input_duplicates(db, table) if read else 0
-            added = q.append_new(db, _TARGET, table) if read else 0
+            added = q.append_new(db, _TARGET, table, has_duplicates=dups > 0) if read else 0
             tables.append(TableIngest(
                 table=table, rows_read=read, duplicates_in_input=dups, already_present=read - dups - added,
                 added=added, total_after=q.count_rows(db, _TARGET, table),

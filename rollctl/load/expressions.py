@@ -123,7 +123,8 @@ def convert(raw: RawValue, kind: FieldKind) -> str:
         if raw.is_json:
             return raw.sql
         if raw.is_text:
-            return f"(CASE WHEN json_valid({raw.sql}) THEN CAST({raw.sql} AS JSON) END)"
+            # json() re-serialises compactly, so a JSON column in CSV/Parquet matches the same JSONL value.
+            return f"(CASE WHEN json_valid({raw.sql}) THEN json({raw.sql}) END)"
         return f"to_json({raw.sql})"
     raise ValueError(kind)
 

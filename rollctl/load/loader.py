@@ -2,8 +2,10 @@
 
 One statement per input file reads it through DuckDB's own readers (never row by row in Python) and
 inserts converted canonical rows into temp tables `traces`, `judgements` and `evals`. Each row carries
-`_file` (where it came from) and `_bad` (canonical fields whose value had the wrong type), so type
-errors are reported with the file and the field instead of being dropped.
+`_file` (where it came from) and `_bad` (true when a present value did not convert), so type errors
+are reported instead of being dropped; only then is the file scanned again to name the field and the
+line (`BadLocator`). Scalar JSON fields are read as text and converted in SQL
+(`rollctl.load.expressions`), objects and lists as JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from rollctl.load.mapping import is_score_source, resolve_source
 
 OnBadLines = Literal["error", "skip"]
 MAX_OBJECT_BYTES = 32 * 1024 * 1024
+OPAQUE_FORMATS = frozenset({"inspect_eval"})
+# DuckDB's CSV buffer defaults to 16 x max_line_size (512 MB for 32 MB lines), allocated per reader even for
+# a tiny compressed file; two lines' worth keeps long records readable and memory bounded.
+_CSV_LIMITS = f"max_line_size = {MAX_OBJECT_BYTES}, buffer_size = {2 * MAX_OBJECT_BYTES}"
 
 
 @dataclass(frozen=True)
@@ -101,14 +107,28 @@ class LoadContext:
 
     db: Database
     options: LoadOptions
-    bad_conditions: dict[tuple[str, str], tuple[str, dict[str, object], str]] = field(default_factory=dict)
-    """(file, table) -> (reader SQL, params, SQL of the per-row list of bad fields), to locate bad lines."""
+    bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
+    """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
+
+
+@dataclass(frozen=True)
+class BadLocator:
+    """Enough to re-scan one file's rows and name their wrong-typed fields, with line numbers."""
+
+    from_sql: str
+    where_sql: str
+    params: dict[str, object]
+    bad_sql: str
+    columns: dict[str, str]
+    format: str
+    one_row_per_record: bool
+    """Rows are the file's records in order (not exploded), so a record maps to a line."""
 
 
 def create_tables(db: Database) -> None:
     for table, fields in TABLE_FIELDS.items():
         cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields)
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(table)} ({cols}, _file VARCHAR, _bad VARCHAR[])")
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(table)} ({cols}, _file VARCHAR, _bad BOOLEAN)")
 
 
 def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None = None) -> LoadReport:
@@ -181,6 +201,9 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
 
 def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:
     """Read the column names and types of a file from a sample of its records."""
+    if f.format in OPAQUE_FORMATS:
+        # Containers DuckDB cannot read (a zip): the adapter that claims the format extracts and reads them.
+        return Probe(file=f, reader_sql="", reader_params={"path": f.path}, columns={})
     if f.format in ("jsonl", "json"):
         quick = _envelope_probe(db, f, skip_bad_lines=skip_bad_lines)
         if quick is not None:
@@ -192,12 +215,18 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
         raise _read_error(db, f, exc) from None
     columns = {str(row[0]): str(row[1]) for row in described}
     if f.format in ("jsonl", "json"):
-        # Re-read every top-level field as JSON: a value whose type differs from the sample's then
-        # reaches our conversions (and a precise error) instead of failing the whole scan.
-        params = {**params, "columns": dict.fromkeys(columns, "JSON")}
+        # Re-read every top-level field as text (scalars in the sample) or JSON (objects and lists): a value
+        # whose type differs from the sample's then reaches our conversions (and a precise error) instead of
+        # failing the whole scan. Text, not JSON, for scalars: DuckDB hands over the unescaped string
+        # directly, where a JSON value would be re-parsed by `->>` (measured: ~30% of the load time).
+        columns = {name: "JSON" if _is_nested_type(t) else "VARCHAR" for name, t in columns.items()}
+        params = {**params, "columns": columns}
         reader = _json_reader(f, with_columns=True)
-        columns = dict.fromkeys(columns, "JSON")
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
+
+
+def _is_nested_type(sql_type: str) -> bool:
+    return sql_type == "JSON" or sql_type.startswith(("STRUCT", "MAP")) or sql_type.endswith("]")
 
 
 def _envelope_probe(db: Database, f: InputFile, *, skip_bad_lines: bool) -> Probe | None:
@@ -220,10 +249,11 @@ def _envelope_probe(db: Database, f: InputFile, *, skip_bad_lines: bool) -> Prob
 
 def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = False) -> str:
     fmt = "newline_delimited" if f.format == "jsonl" else "auto"
-    # With explicit columns there is nothing to infer; without, only top-level names are needed (every
-    # field is re-read as JSON). Deep type sampling of nested exports (OTLP) would otherwise cost more
-    # than the load itself.
-    cols = ", columns = $columns, sample_size = 1" if with_columns else ", maximum_depth = 1"
+    # With explicit columns there is nothing to infer; without, the names and whether each top-level field
+    # is a scalar (re-read as text) or an object/list (re-read as JSON). Depth 2 tells those apart (depth 1
+    # makes every field JSON, which costs ~40% more to convert); deeper type sampling of nested exports
+    # (OTLP) would cost more than the load itself.
+    cols = ", columns = $columns, sample_size = 1" if with_columns else ", maximum_depth = 2"
     if ignore_errors:
         cols += ", ignore_errors = true"
     return (
@@ -239,7 +269,7 @@ def _sampling_reader(f: InputFile, *, skip_bad_lines: bool = False) -> tuple[str
     if f.format == "parquet":
         return "read_parquet($path)", params
     if f.format == "csv":
-        return "read_csv($path, header = true, all_varchar = true, max_line_size = 33554432)", params
+        return f"read_csv($path, header = true, all_varchar = true, {_CSV_LIMITS})", params
     raise InputError(f"no reader for {f.format} files", path=f.path, fix="pass --format NAME")
 
 
@@ -247,8 +277,7 @@ def lines_reader() -> str:
     """Every line of a text file with its 1-based number, for locating and skipping bad JSON lines."""
     return (
         "(SELECT row_number() OVER () AS _line, line FROM read_csv($path, columns = {'line': 'VARCHAR'}, "
-        "delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, "
-        "max_line_size = 33554432))"
+        f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, {_CSV_LIMITS}))"
     )
 
 
@@ -279,7 +308,11 @@ def _read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
         line = _first_bad_json_line(db, f) if f.format == "jsonl" else None
         return InputError(
             f"not valid JSON ({reason})", path=f.path, line=line,
-            fix="fix or remove that line, or pass --on-bad-lines skip to skip malformed lines",
+            fix=(
+                "fix or remove that line, or pass --on-bad-lines skip to skip malformed lines"
+                if f.format == "jsonl"
+                else "a JSON file is read whole, so fix it or export it as JSONL (one record per line)"
+            ),
         )
     if "Invalid unicode" in text or "UTF-8" in text or "utf-8" in text:
         return InputError("not valid UTF-8", path=f.path, fix="re-export the file as UTF-8")
@@ -297,7 +330,11 @@ class Selection:
     """The SELECT list for one canonical table over one source, and where each field came from."""
 
     select_sql: str
+    """Converted canonical columns plus one presence flag (`_p<i>`) per field whose value can be wrong."""
+    outer_sql: str
+    """Over `select_sql`: the canonical columns, `_file` and `_bad` (a present value did not convert)."""
     bad_sql: str
+    """Over the raw source: the list of wrong-typed field names of a row (only run to explain `_bad`)."""
     sources: tuple[FieldSource, ...]
 
 
@@ -312,6 +349,7 @@ def select_canonical(
     """Convert raw values to the canonical columns of `table`; absent fields become NULL."""
     exprs: list[str] = []
     bad_parts: list[str] = []
+    flags: list[str] = []
     sources: list[FieldSource] = []
     for f in TABLE_FIELDS[table]:
         raw = values.get(f.name)
@@ -322,23 +360,44 @@ def select_canonical(
         if f.name in TEXT_FIELDS and not keep_text:
             converted = f"(CASE WHEN {converted} IS NOT NULL THEN '' END)"
         exprs.append(f"CAST({converted} AS {f.sql_type}) AS {quote_identifier(f.name)}")
-        if f.kind not in ("string", "text"):
-            # Any present value reads as text, so text fields cannot be mistyped; skipping the check
-            # also avoids unquoting every (large) answer a second and third time.
+        if _can_be_bad(raw, f):
             bad_parts.append(_bad_check(raw, converted, f, params))
+            flag = f"_p{len(flags)}"
+            exprs.append(f"{_present(raw, f)} AS {flag}")
+            flags.append(f"({flag} AND {quote_identifier(f.name)} IS NULL)")
         desc = (descriptions or {}).get(f.name, f.name)
         sources.append(FieldSource(table=table, canonical=f.name, source=desc))
     bad_sql = "list_filter([" + ", ".join(bad_parts) + "], lambda x: x IS NOT NULL)" if bad_parts else "[]"
-    return Selection(select_sql=", ".join(exprs), bad_sql=bad_sql, sources=tuple(sources))
+    # Each conversion is computed once (inner query) and `_bad` is one boolean per row: building a list of
+    # field names per row cost about 40% of the load on a 1 M-row benchmark; the names are only worked out
+    # (from `bad_sql`) when some row is bad.
+    names = ", ".join(quote_identifier(f.name) for f in TABLE_FIELDS[table])
+    bad_flag = f"coalesce({' OR '.join(flags)}, false)" if flags else "false"
+    return Selection(
+        select_sql=", ".join(exprs), outer_sql=f"{names}, $path AS _file, {bad_flag} AS _bad", bad_sql=bad_sql,
+        sources=tuple(sources),
+    )
+
+
+def _can_be_bad(raw: RawValue, f: CanonicalField) -> bool:
+    """Whether a present value can fail to convert: text kinds accept anything, so checking them would only
+    re-read large strings (measured: a quarter of the load time on 2 KB rows) for nothing."""
+    if f.kind in ("string", "text"):
+        return False
+    return not (f.kind == "json" and raw.is_json)
+
+
+def _present(raw: RawValue, f: CanonicalField) -> str:
+    """True when the source holds a value (not null, not blank text) that should convert."""
+    if raw.is_json:
+        return f"({raw.sql} IS NOT NULL AND json_type({raw.sql}) <> 'NULL')"
+    if raw.is_text and f.kind not in ("string", "text"):
+        return f"({raw.sql} IS NOT NULL AND trim({raw.sql}) <> '')"
+    return f"({raw.sql} IS NOT NULL)"
 
 
 def _bad_check(raw: RawValue, converted: str, f: CanonicalField, params: SqlParams) -> str:
-    present = f"({raw.sql} IS NOT NULL)"
-    if raw.is_json:
-        present = f"({raw.sql} IS NOT NULL AND json_type({raw.sql}) <> 'NULL')"
-    elif raw.is_text and f.kind not in ("string", "text"):
-        present = f"({raw.sql} IS NOT NULL AND trim({raw.sql}) <> '')"
-    return f"CASE WHEN {present} AND ({converted}) IS NULL THEN {params.add(f.name)} END"
+    return f"CASE WHEN {_present(raw, f)} AND ({converted}) IS NULL THEN {params.add(f.name)} END"
 
 
 def source_values(
@@ -384,23 +443,36 @@ def insert_rows(
     """INSERT converted rows; returns the number inserted."""
     from_sql = reader.sql
     all_params = referenced_params(
-        f"{selection.select_sql} {selection.bad_sql} {from_sql} {where_sql}", {**reader.params, **params.values}
+        f"{selection.select_sql} {selection.bad_sql} {from_sql} {reader.rescan_sql or ''} {where_sql}",
+        {**reader.params, **params.values},
     )
     sql = (
-        f"INSERT INTO {quote_identifier(table)} SELECT {selection.select_sql}, $path AS _file, "
-        f"{selection.bad_sql} AS _bad FROM {from_sql} {where_sql}"
+        f"INSERT INTO {quote_identifier(table)} SELECT {selection.outer_sql} "
+        f"FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS converted"
     )
     all_params["path"] = probe.file.path
     try:
-        cursor = ctx.db.execute(sql, all_params)
+        cursor = ctx.db.execute(sql, referenced_params(sql, all_params))
         inserted = cursor.fetchone()
     except DuckDBError as exc:
         raise _read_error(ctx.db, probe.file, exc) from None
-    ctx.bad_conditions[(probe.file.path, table)] = (from_sql + " " + where_sql, all_params, selection.bad_sql)
+    ctx.bad_conditions[(probe.file.path, table)] = BadLocator(
+        from_sql=reader.rescan_sql or from_sql, where_sql=where_sql, params=all_params, bad_sql=selection.bad_sql,
+        columns=_reader_columns(reader, probe), format=probe.file.format,
+        one_row_per_record=reader.one_row_per_record,
+    )
     return int(inserted[0]) if inserted else 0
 
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _reader_columns(reader: Reader, probe: Probe) -> dict[str, str]:
+    """The top-level types the reader parsed with (an adapter may pass typed structs), for re-scans."""
+    columns = reader.params.get("columns")
+    if isinstance(columns, dict):
+        return {str(k): str(v) for k, v in columns.items()}
+    return probe.columns
 
 
 def referenced_params(sql: str, params: dict[str, object]) -> dict[str, object]:
@@ -417,6 +489,9 @@ class Reader:
     sql: str
     params: dict[str, object]
     skipped_lines: int = 0
+    one_row_per_record: bool = True
+    rescan_sql: str | None = None
+    """The FROM clause to re-read the same rows when `sql` is a staging table dropped after loading."""
 
 
 def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | None = None) -> Reader:
@@ -434,7 +509,7 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
             f"SELECT count(*) FILTER (WHERE trim(line) <> '' AND NOT json_valid(line)) FROM {lines_reader()}",
             params,
         )
-        params["structure"] = json.dumps(structure or dict.fromkeys(probe.columns, "JSON"))
+        params["structure"] = json.dumps(structure or probe.columns)
         sql = (
             f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} "
             "WHERE trim(line) <> '' AND json_valid(line))"
@@ -449,33 +524,30 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
 def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport]:
     """Raise on the first wrong-typed field, or (skip mode) drop those rows and count them."""
     db = ctx.db
-    problems = []
-    for table in TABLE_FIELDS:
-        problems += [
-            (table, *row)
-            for row in db.fetchall(
-                f"SELECT _file, f, count(*) FROM (SELECT _file, unnest(_bad) AS f FROM {quote_identifier(table)}) "
-                "GROUP BY ALL ORDER BY _file, f"
-            )
-        ]
-    if not problems:
+    bad_rows = [
+        (table, str(path), int(n))
+        for table in TABLE_FIELDS
+        for path, n in db.fetchall(
+            f"SELECT _file, count(*) FROM {quote_identifier(table)} WHERE _bad GROUP BY _file ORDER BY _file"
+        )
+    ]
+    if not bad_rows:
         return reports
     if ctx.options.on_bad_lines == "error":
-        table, path, field_name, count = problems[0]
+        table, path, _ = bad_rows[0]
+        field_name, count = _first_bad_field(ctx, path, table)
         line = _first_bad_row(ctx, path, table)
-        kind = next(f.kind for f in TABLE_FIELDS[table] if f.name == field_name)
+        kind = next((f.kind for f in TABLE_FIELDS[table] if f.name == field_name), "string")
         raise FieldTypeError(
             f"field {field_name}: {count} value(s) are not {_kind_phrase(kind)}",
             path=path, line=line, field=field_name,
             fix="fix the export, map another field with --map, or pass --on-bad-lines skip to drop those rows",
         )
     dropped: dict[str, int] = {}
+    for _table, path, n in bad_rows:
+        dropped[path] = dropped.get(path, 0) + n
     for table in TABLE_FIELDS:
-        for path, n in db.fetchall(
-            f"SELECT _file, count(*) FROM {quote_identifier(table)} WHERE len(_bad) > 0 GROUP BY ALL"
-        ):
-            dropped[path] = dropped.get(path, 0) + int(n)
-        db.execute(f"DELETE FROM {quote_identifier(table)} WHERE len(_bad) > 0")
+        db.execute(f"DELETE FROM {quote_identifier(table)} WHERE _bad")
     return [
         FileReport(
             path=r.path, format=r.format, kind=r.kind, rows=dict(r.rows.items()),
@@ -490,19 +562,62 @@ def _dropped_note(count: int) -> tuple[str, ...]:
     return (f"{count} row(s) with wrong-typed values skipped",) if count else ()
 
 
-def _first_bad_row(ctx: LoadContext, path: str, table: str) -> int | None:
+def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
+    """A JSONL file's valid records with their physical line numbers (`_line`), typed like the load."""
+    params = {**entry.params, "path": path, "structure": json.dumps(entry.columns)}
+    return (
+        f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} "
+        "WHERE trim(line) <> '' AND json_valid(line)) AS src",
+        params,
+    )
+
+
+def _first_bad_field(ctx: LoadContext, path: str, table: str) -> tuple[str, int]:
+    """The first wrong-typed field of a file (by name) and how many rows have it wrong: a second scan of
+    the file, run only when the load found bad rows."""
     entry = ctx.bad_conditions.get((path, table))
-    if entry is None:
-        return None
-    from_sql, params, bad_sql = entry
-    try:
-        row = ctx.db.fetchone(
-            f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {bad_sql} AS b FROM {from_sql}) WHERE len(b) > 0",
-            params,
+    if entry is not None:
+        source, params = entry.from_sql, entry.params
+        if entry.format == "jsonl" and entry.one_row_per_record:
+            source, params = _valid_lines(entry, path)
+        sql = (
+            f"SELECT f, count(*) FROM (SELECT unnest({entry.bad_sql}) AS f FROM {source} {entry.where_sql}) "
+            "GROUP BY f ORDER BY f"
         )
+        try:
+            row = ctx.db.execute(sql, referenced_params(sql, params)).fetchone()
+        except DuckDBError:
+            row = None
+        if row is not None:
+            return str(row[0]), int(row[1])
+    return "(unknown)", 0
+
+
+def _first_bad_row(ctx: LoadContext, path: str, table: str) -> int | None:
+    """The line of the first wrong-typed record: the physical line for JSONL (blank lines counted), the
+    data row + 1 (the header) for CSV, the record number otherwise."""
+    entry = ctx.bad_conditions.get((path, table))
+    if entry is None or not entry.one_row_per_record:
+        return None
+    if entry.format == "jsonl":
+        source, params = _valid_lines(entry, path)
+        sql = (
+            f"SELECT min(_line) FROM (SELECT _line, {entry.bad_sql} AS b FROM {source} {entry.where_sql}) "
+            "WHERE len(b) > 0"
+        )
+    else:
+        params = entry.params
+        sql = (
+            f"SELECT min(n) FROM (SELECT row_number() OVER () AS n, {entry.bad_sql} AS b "
+            f"FROM {entry.from_sql} {entry.where_sql}) WHERE len(b) > 0"
+        )
+    try:
+        row = ctx.db.fetchone(sql, referenced_params(sql, params))
     except DuckDBError:
         return None
-    return int(row[0]) if row[0] is not None else None
+    if row[0] is None:
+        return None
+    return int(row[0]) + (1 if entry.format == "csv" else 0)
 
 
 def _kind_phrase(kind: str) -> str:
@@ -534,7 +649,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
                 continue
             names = ", ".join(quote_identifier(x.name) for x in fields)
             db.execute(
-                f"INSERT INTO {quote_identifier(table)} SELECT {names}, _file, [] "
+                f"INSERT INTO {quote_identifier(table)} SELECT {names}, _file, false "
                 f"FROM {quote_identifier(alias)}.{quote_identifier(table)}"
             )
             rows[table] = int(db.fetchone(

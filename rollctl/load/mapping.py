@@ -34,18 +34,58 @@ def _check_canonical(name: str) -> None:
         )
 
 
+def split_source(source: str) -> list[tuple[str, bool]]:
+    """Split `a.b."c.d".e` into (name, was_quoted) segments.
+
+    A segment that starts with a double quote runs to the closing quote (`""` inside stands for one
+    quote), so a nested key that itself holds a dot can be named. Anything else is taken literally up to
+    the next dot, quotes and brackets included (`we"ird`, `br[0]`).
+    """
+    parts: list[tuple[str, bool]] = []
+    i, n = 0, len(source)
+    while True:
+        if i < n and source[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                if j >= n:
+                    raise UsageError(f"--map: unclosed quote in {source!r}", fix='write e.g. metadata."a.b".id')
+                if source[j] == '"':
+                    if j + 1 < n and source[j + 1] == '"':
+                        buf.append('"')
+                        j += 2
+                        continue
+                    break
+                buf.append(source[j])
+                j += 1
+            parts.append(("".join(buf), True))
+            i = j + 1
+            if i < n and source[i] != ".":
+                raise UsageError(f"--map: expected '.' after a quoted name in {source!r}",
+                                 fix='write e.g. metadata."a.b".id')
+        else:
+            j = source.find(".", i)
+            j = n if j < 0 else j
+            parts.append((source[i:j], False))
+            i = j
+        if i >= n:
+            return parts
+        i += 1  # the dot
+
+
 def resolve_source(source: str, columns: Iterable[str]) -> tuple[str, list[str]] | None:
     """Split `a.b.c` into a top-level column and a nested path, preferring the longest column name.
 
     Flat exports often have dots inside names (`gen_ai.request.model`), so a dotted name that is itself a
-    column wins over reading it as a path.
+    column wins over reading it as a path. Quoted segments are never joined with their neighbours.
     """
     names = set(columns)
-    parts = source.split(".")
+    parts = split_source(source)
     for cut in range(len(parts), 0, -1):
-        head = ".".join(parts[:cut])
+        if cut > 1 and any(quoted for _, quoted in parts[:cut]):
+            continue
+        head = ".".join(name for name, _ in parts[:cut])
         if head in names:
-            return head, parts[cut:]
+            return head, [name for name, _ in parts[cut:]]
     return None
 
 

@@ -33,8 +33,13 @@ def in_input_duplicates(db: Database, table: str) -> int:
     )[0])
 
 
-def append_new(db: Database, schema: str, table: str) -> int:
-    """Insert rows whose key is not in the target yet (first occurrence wins); returns rows added."""
+def append_new(db: Database, schema: str, table: str, *, has_duplicates: bool = True) -> int:
+    """Insert rows whose key is not in the target yet (first occurrence wins); returns rows added.
+
+    The row_number() pass (which sorts the whole input, text included) runs only when the input repeats
+    a key, and the anti-join only when the target already holds rows: a first ingest of a clean export
+    is a plain append.
+    """
     names = [f.name for f in TABLE_FIELDS[table]] + ["_file"]
     cols = ", ".join(quote_identifier(n) for n in names)
     keys = TABLE_KEYS[table]
@@ -42,14 +47,12 @@ def append_new(db: Database, schema: str, table: str) -> int:
     match = " AND ".join(f"t.{quote_identifier(k)} IS NOT DISTINCT FROM s.{quote_identifier(k)}" for k in keys)
     target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
     before = count_rows(db, schema, table)
-    db.execute(
-        f"""
-        INSERT INTO {target} ({cols})
-        SELECT {cols} FROM (
-            SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _file) AS _rn
-            FROM {quote_identifier(table)}
-        ) AS s
-        WHERE _rn = 1 AND NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})
-        """
-    )
+    source = quote_identifier(table)
+    if has_duplicates:
+        source = (
+            f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _file) AS _rn "
+            f"FROM {quote_identifier(table)}) WHERE _rn = 1)"
+        )
+    where = f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})" if before else ""
+    db.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS s {where}")
     return count_rows(db, schema, table) - before

@@ -55,6 +55,8 @@ def adapter_named(name: str) -> Adapter | None:
 
 def _ensure_loaded() -> None:
     # Importing the modules registers their adapters; done lazily to avoid an import cycle with loader.
+    import rollctl.load.adapters.inspect_ai  # noqa: F401
+    import rollctl.load.adapters.promptfoo  # noqa: F401
     from rollctl.load.adapters import (  # noqa: F401
         braintrust,
         canonical,  # noqa: F401

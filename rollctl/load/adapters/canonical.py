@@ -84,6 +84,7 @@ def _insert_inline_judgements(ctx: LoadContext, probe: Probe, reader: Reader) ->
             f"unnest(CAST(json_extract(to_json({judgements.sql}), '$[*]') AS JSON[])) AS _j FROM {reader.sql} AS src)"
         ),
         params=reader.params,
+        one_row_per_record=False,
     )
     j = RawValue("_j", "JSON")
     values = {
@@ -112,7 +113,7 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
         staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
     else:
         db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
-        staged = Reader(sql=stage, params={})
+        staged = Reader(sql=stage, params=dict(reader.params), rescan_sql=reader.sql)
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
     top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
@@ -132,6 +133,8 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
             arm_stage = Reader(
                 sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.sql})",
                 params=dict(staged.params),
+                rescan_sql=(f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.rescan_sql})"
+                            if staged.rescan_sql else None),
             )
             for i, name in enumerate(_ARM_FIELDS):
                 from_arm = RawValue(f"_arm[{i + 1}]", "JSON")

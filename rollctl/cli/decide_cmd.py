@@ -1,0 +1,98 @@
+"""`rollctl decide`: GO / HOLD / ROLLBACK for the current ramp stage, by the plan."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rollctl.cli import app
+from rollctl.cli.common import (
+    BadLines,
+    BadLinesOpt,
+    ConfigOpt,
+    FormatOpt,
+    JsonOpt,
+    MapOpt,
+    PathsArg,
+    emit_json,
+    error_edge,
+    finish,
+    human,
+    load_options,
+    open_config,
+    run,
+)
+from rollctl.errors import UsageError
+from rollctl.exit_codes import EXIT_CODE_HELP
+from rollctl.plan import load_plan
+from rollctl.render.decide_view import render_decide
+
+
+def parse_as_of(value: str | None) -> datetime | None:
+    """An ISO-8601 time (a date means the end of that UTC day); naive times are UTC."""
+    if value is None:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        if len(text) == 10:
+            moment = datetime.fromisoformat(text).replace(hour=23, minute=59, second=59, microsecond=999999)
+        else:
+            moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of {value!r} is not an ISO-8601 time", field="--as-of",
+                         fix="e.g. --as-of 2026-11-19 or --as-of 2026-11-19T12:00:00Z") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@app.command(name="decide", epilog="Exit codes: 0 GO, 1 ROLLBACK, 2 bad input or plan, 3 HOLD. " + EXIT_CODE_HELP)
+def decide_cmd(
+    paths: PathsArg,
+    plan: Annotated[Path, typer.Option("--plan", help="The rollout plan (TOML), written before the rollout.")],
+    stage: Annotated[float | None, typer.Option("--stage", help="Percent of units on the candidate in these "
+                                                "traces (default: the plan's current_stage).")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Decide on the traces up to this time (ISO-8601; a date means the end of that UTC day), "
+        "to replay a past decision.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Append the decision (verdict, plan hash, data "
+                                             "fingerprint) as one JSON line to this file.")] = None,
+    maps: MapOpt = None,
+    config: ConfigOpt = None,
+    on_bad_lines: BadLinesOpt = BadLines.error,
+    fmt: FormatOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Decide whether to ramp the canary: GO (next stage), HOLD (why, and how long), ROLLBACK (which rule fired).
+
+    Validity checks first (sample-ratio mismatch, mixed exposure, assignment audit, pinned models, one \
+change at a time, cache-hit skew, minimum time, weekly cycle, planned sample), then every guardrail with a \
+peek-safe one-sided confidence sequence: safe to re-run every day.
+
+    Example:
+
+        rollctl decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
+    """
+    from rollctl.core.decide import append_decision_log, decide  # scipy/statsmodels: only when deciding
+
+    cfg = open_config(config)
+    with error_edge():
+        parsed = load_plan(plan)
+        moment = parse_as_of(as_of)
+    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    names = [g.metric for g in parsed.guardrails] + [p.metric for p in parsed.primary]
+    metrics_need_text = any(f in ("output", "final_text") for n in names for f in parsed.metric(n).required_fields)
+    if metrics_need_text:
+        options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=True)
+    result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options),
+                 json_mode=json_output, message="Deciding…")
+    if log is not None:
+        with error_edge():
+            append_decision_log(log, result)
+    if json_output:
+        emit_json(result)
+    else:
+        render_decide(result, human())
+    finish(result.verdict)
+

@@ -1,0 +1,79 @@
+"""`make bench`: inspect and ingest on 1 M generated trace rows (~2 GB JSONL), next to a bare DuckDB scan.
+
+Prints wall time, CPU time and peak memory (RSS) of each run as a subprocess, measured in the same run so
+the ratios hold on a busy machine. Target (issue 2): within 1.5x of the bare scan, peak memory < 1 GB.
+Figures are printed, never asserted. ROLLCTL_BENCH_ROWS overrides the row count (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+ROWS = int(os.environ.get("ROLLCTL_BENCH_ROWS", "1000000"))
+DATA = REPO_ROOT / "bench_data" / f"traces_{ROWS}.jsonl"
+BIN = Path(sys.executable).parent
+
+BARE_SCAN = (
+    "import duckdb, sys; c = duckdb.connect(); "
+    "print(c.execute(\"SELECT count(*) FROM read_json(?, format = 'newline_delimited')\", [sys.argv[1]]).fetchone()[0])"
+)
+
+
+def _ensure_data() -> Path:
+    if not DATA.exists():
+        subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "make_bench_traces.py"), "--rows", str(ROWS),
+                        "--out", str(DATA)], check=True)
+    return DATA
+
+
+def _measure(label: str, argv: list[str]) -> dict[str, float]:
+    """Run argv as a subprocess: wall and CPU seconds, and peak RSS (GNU time -v if present, else rusage)."""
+    time_bin = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    if time_bin:
+        proc = subprocess.run([time_bin, "-v", *argv], capture_output=True, text=True)
+    else:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert proc.returncode == 0, f"{label} failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak_kb = float(after.ru_maxrss)  # max over all children so far: a fallback only
+    if time_bin:
+        for line in proc.stderr.splitlines():
+            if "Maximum resident set size" in line:
+                peak_kb = float(line.rsplit(":", 1)[1])
+    return {"wall": wall, "cpu": cpu, "peak_mb": peak_kb / 1024}
+
+
+@pytest.mark.bench
+def test_bench_inspect_and_ingest(tmp_path: Path) -> None:
+    data = _ensure_data()
+    size_gb = data.stat().st_size / 1e9
+    rollctl = str(BIN / "rollctl")
+    db = tmp_path / "bench.duckdb"
+    runs = [
+        ("bare DuckDB count(*)", [sys.executable, "-c", BARE_SCAN, str(data)]),
+        ("rollctl inspect --json", [rollctl, "inspect", str(data), "--json"]),
+        ("rollctl ingest --db (new)", [rollctl, "ingest", str(data), "--db", str(db), "--json"]),
+        ("rollctl ingest --db (again)", [rollctl, "ingest", str(data), "--db", str(db), "--json"]),
+    ]
+    results = {label: _measure(label, argv) for label, argv in runs}
+    bare = results["bare DuckDB count(*)"]
+    print(f"\n{ROWS:,} rows, {size_gb:.2f} GB JSONL, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at the end")
+    print(f"{'run':30} {'wall s':>8} {'x bare':>7} {'cpu s':>8} {'x bare':>7} {'peak MB':>8}")
+    for label, r in results.items():
+        print(f"{label:30} {r['wall']:8.1f} {r['wall'] / bare['wall']:7.2f} {r['cpu']:8.1f} "
+              f"{r['cpu'] / bare['cpu']:7.2f} {r['peak_mb']:8.0f}")

@@ -1,0 +1,102 @@
+"""Property tests: whatever spelling an export uses for a number, a boolean or a field name, the loader
+keeps the value, and inspect counts every input row."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rollctl.core.inspect import inspect_inputs
+from rollctl.db import connect
+from rollctl.load import LoadOptions, load_inputs
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _load(rows: list[dict[str, Any]], **options: Any) -> list[tuple[Any, ...]]:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        db = connect()
+        load_inputs(db, [str(path)], LoadOptions(**options))
+        return db.fetchall(
+            "SELECT request_id, latency_ms, input_tokens, served, user_id FROM traces ORDER BY request_id"
+        )
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+whole = st.integers(min_value=-(2**53), max_value=2**53)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(finite, st.booleans()), min_size=1, max_size=8))
+def test_any_finite_float_survives(values: list[tuple[float, bool]]) -> None:
+    rows = [{"request_id": f"r{i:03d}", "latency_ms": repr(v) if as_text else v} for i, (v, as_text) in
+            enumerate(values)]
+    got = [r[1] for r in _load(rows)]
+    assert got == [v for v, _ in values]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(whole, st.sampled_from(["int", "str", "float"])), min_size=1, max_size=8))
+def test_any_whole_number_survives(values: list[tuple[int, str]]) -> None:
+    def spell(v: int, how: str) -> Any:
+        return {"int": v, "str": str(v), "float": float(v)}[how]
+
+    rows = [{"request_id": f"r{i:03d}", "input_tokens": spell(v, how)} for i, (v, how) in enumerate(values)]
+    got = [r[2] for r in _load(rows)]
+    assert got == [v for v, _ in values]
+
+
+BOOLS: list[tuple[Any, bool]] = [
+    (True, True), (False, False), (1, True), (0, False), ("true", True), ("false", False), ("True", True),
+    ("FALSE", False), ("1", True), ("0", False), ("yes", True), ("no", False), ("YES", True), (" no ", False),
+]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(BOOLS), min_size=1, max_size=10))
+def test_any_boolean_spelling_survives(values: list[tuple[Any, bool]]) -> None:
+    rows = [{"request_id": f"r{i:03d}", "served": v} for i, (v, _) in enumerate(values)]
+    assert [r[3] for r in _load(rows)] == [b for _, b in values]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["control", "treatment", "x"]), st.booleans()), min_size=1, max_size=60))
+def test_inspect_counts_every_input_row(rows_spec: list[tuple[str, bool]]) -> None:
+    rows = [{"request_id": f"r{i}", "variant": v, "user_id": f"u{i % 5}", "served": s}
+            for i, (v, s) in enumerate(rows_spec)]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.jsonl"
+        path.write_text("\n\n".join(json.dumps(r) for r in rows), encoding="utf-8")  # blank lines in between
+        result = inspect_inputs(connect(), [str(path)], LoadOptions(keep_text=False))
+    assert result.traces is not None
+    assert result.traces.rows == len(rows)
+    assert {v.variant: v.rows for v in result.traces.variants} == {
+        name: sum(1 for v, _ in rows_spec if v == name) for name in {v for v, _ in rows_spec}
+    }
+    assert result.traces.served_rows == sum(1 for _, s in rows_spec if s)
+    assert result.files[0].rows == {"traces": len(rows)}
+
+
+field_names = st.text(min_size=1, max_size=20).filter(
+    lambda s: "\x00" not in s and s.strip() != "" and s not in {"request_id"}
+)
+
+
+@SETTINGS
+@given(field_names)
+def test_any_field_name_maps_end_to_end(name: str) -> None:
+    """A column with any name reaches user_id through --map, quoted so dots and quotes stay literal."""
+    quoted = '"' + name.replace('"', '""') + '"'
+    rows = [{"request_id": f"r{i}", name: f"u{i % 3}"} for i in range(6)]
+    got = _load(rows, mapping={"user_id": quoted})
+    assert sorted({r[4] for r in got}) == ["u0", "u1", "u2"]
+    if "." not in name and not name.startswith('"'):
+        assert _load(rows, mapping={"user_id": name}) == got
+

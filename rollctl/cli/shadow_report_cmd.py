@@ -23,9 +23,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
-from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
 from rollctl.exit_codes import EXIT_CODE_HELP
-from rollctl.render.shadow_report_view import render_shadow_report
 
 
 @app.command("shadow-report", epilog=EXIT_CODE_HELP)
@@ -66,6 +64,10 @@ def shadow_report_command(
         rollctl shadow-report sample_traces/shadow/pairs.jsonl.gz --baseline control --candidate treatment
         --eval-set sample_traces/evals/baseline.jsonl --segment-by metadata.intent
     """
+    # Imported here: scipy, statsmodels and rapidfuzz load only when the command runs, not for --help.
+    from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
+    from rollctl.render.shadow_report_view import render_shadow_report
+
     cfg = open_config(config)
     with error_edge():
         settings = ShadowSettings.from_config(cfg)

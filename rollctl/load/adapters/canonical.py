@@ -126,18 +126,20 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
             top, descriptions = source_values("traces", probe.columns, top_mapping, params)
             arm_col = column(arm, probe.columns[arm])
             values: dict[str, RawValue] = {}
-            # Parse the arm object once per row (one json_extract with a list of paths) instead of once
-            # per reference: the conversions and type checks below mention each field several times.
-            arm_json = arm_col.sql if arm_col.is_json else f"to_json({arm_col.sql})"
-            paths = params.add(["$." + quote_identifier(name) for name in _ARM_FIELDS])
-            arm_stage = Reader(
-                sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.sql})",
-                params=dict(staged.params),
-                rescan_sql=(f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.rescan_sql})"
-                            if staged.rescan_sql else None),
-            )
+            # Parquet arms are structs: serialise and parse each once per row (one json_extract with a list
+            # of paths) instead of once per field reference. JSON files keep per-field extraction, which
+            # the bad-line locator can re-run on the raw lines.
+            one_parse = probe.file.format == "parquet"
+            arm_stage = staged
+            if one_parse:
+                arm_json = arm_col.sql if arm_col.is_json else f"to_json({arm_col.sql})"
+                paths = params.add(["$." + quote_identifier(name) for name in _ARM_FIELDS])
+                arm_stage = Reader(
+                    sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.sql})",
+                    params=dict(staged.params),
+                )
             for i, name in enumerate(_ARM_FIELDS):
-                from_arm = RawValue(f"_arm[{i + 1}]", "JSON")
+                from_arm = RawValue(f"_arm[{i + 1}]", "JSON") if one_parse else nested(arm_col, [name], params)
                 fallback = top.get(name)
                 if fallback is not None:
                     fallback_json = fallback if fallback.is_json else RawValue(f"to_json({fallback.sql})", "JSON")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rollctl.stats.judge import combine_orders
-from tests.conftest import invoke, write_jsonl
+from tests.conftest import SAMPLE_TRACES, invoke, write_jsonl
 from tests.shadow_fixtures import eval_rows, make_pairs
 
 ARMS = ["--baseline", "control", "--candidate", "treatment"]
@@ -369,3 +369,18 @@ def test_parquet_paired_rows(tmp_path: Path) -> None:
     assert a["pairs"] == b["pairs"] == 300
     assert a["judge"]["wins"] == b["judge"]["wins"]
     assert a["tails"] == b["tails"]
+
+
+@pytest.mark.skipif(not (SAMPLE_TRACES / "shadow" / "pairs.jsonl.gz").exists(), reason="sample_traces not generated")
+def test_readme_example_finds_the_planted_regression() -> None:
+    d = invoke(["shadow-report", str(SAMPLE_TRACES / "shadow" / "pairs.jsonl.gz"), *ARMS,
+                "--eval-set", str(SAMPLE_TRACES / "evals" / "baseline.jsonl"), "--segment-by", "metadata.intent",
+                "--json"], expect=1).json()
+    assert "order_status" in d["segment_losses"]
+    order = next(s for s in d["segments"] if s["segment"] == "order_status")
+    assert {"judge", "json_breaks"} <= set(order["loss_reasons"])
+    assert d["eval_gap"]["uncovered_segments"] == ["warranty_claim"]
+    assert all(e["segment"] == "order_status" for e in d["examples"])
+    j = d["judge"]
+    assert j["length_controlled_win_rate"] < j["win_rate"]  # the judge's planted length bias
+    assert d["pairing"]["baseline_only_rows"] == 10

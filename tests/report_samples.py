@@ -75,9 +75,27 @@ def power_sample(tmp: Path) -> Any:
         db.close()
 
 
+def shadow_report_sample(tmp: Path) -> Any:
+    from rollctl.core.shadow_report import ShadowOptions, shadow_report
+    from rollctl.load import LoadOptions
+    from rollctl.render.reports.shadow_report import build_shadow_report_context
+    from tests.shadow_fixtures import make_pairs
+
+    pairs = write_jsonl(tmp / "pairs.jsonl", make_pairs(300))
+    options = ShadowOptions(paths=(str(pairs),), baseline="control", candidate="treatment",
+                            load=LoadOptions(baseline_name="control", candidate_name="treatment"),
+                            segment_by="metadata.intent")
+    db = connect()
+    try:
+        return build_shadow_report_context(shadow_report(db, options), paths=[str(pairs)])
+    finally:
+        db.close()
+
+
 SAMPLES: dict[str, Callable[[Path], Any]] = {
     "inspect": inspect_sample,
     "decide": decide_sample,
     "eval_gate": eval_gate_sample,
     "power": power_sample,
+    "shadow_report": shadow_report_sample,
 }

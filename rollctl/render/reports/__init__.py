@@ -11,10 +11,12 @@ from rollctl.render.reports.decide import DecideReportContext
 from rollctl.render.reports.eval_gate import EvalGateReportContext
 from rollctl.render.reports.inspect import InspectReportContext
 from rollctl.render.reports.power import PowerReportContext
+from rollctl.render.reports.shadow_report import ShadowReportContext
 
 CONTEXTS: dict[str, type] = {
     "inspect": InspectReportContext,
     "decide": DecideReportContext,
     "eval_gate": EvalGateReportContext,
     "power": PowerReportContext,
+    "shadow_report": ShadowReportContext,
 }

@@ -25,6 +25,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.config import Config
 from rollctl.errors import PlanError, UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
@@ -112,6 +113,7 @@ def eval_gate_command(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gate a prompt or model change on its offline eval results: pass, fail or inconclusive.
 
@@ -179,6 +181,10 @@ def eval_gate_command(
             md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
         if md_target is not None:
             write_markdown(result, md_target, append=append)
+    if html is not None:
+        from rollctl.render.reports.eval_gate import build_eval_gate_context  # plotly loads only for --html
+
+        write_html("eval_gate", lambda: build_eval_gate_context(result), html)
     if json_output:
         emit_json(eval_gate_json(result))
     else:

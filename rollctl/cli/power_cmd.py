@@ -25,6 +25,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 
 POWER_EXIT_HELP = (
     "Exit codes: 0 the plan was computed, 2 impossible or contradictory request (bad input, usage), "
@@ -112,6 +113,7 @@ def power(
     simulations: Annotated[int, typer.Option(help="Simulated canaries for --simulate.", rich_help_panel=CHECK)] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """How many users and days a canary needs, or what it can detect, with the variance of LLM traffic.
 
@@ -147,6 +149,10 @@ def power(
     options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=True)
     result = run(lambda db: plan_power(db, request, options), json_mode=json_output,
                  message="Simulating…" if simulate else "Planning…")
+    if html is not None:
+        from rollctl.render.reports.power import build_power_context  # plotly loads only for --html
+
+        write_html("power", lambda: build_power_context(result), html)
     if json_output:
         emit_json(result)
     else:

@@ -23,6 +23,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.exit_codes import EXIT_CODE_HELP
 
 
@@ -56,6 +57,7 @@ def shadow_report_command(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """What shadow traffic says about the candidate: paired diffs, judge preference, cost, latency, tails.
 
@@ -79,6 +81,10 @@ def shadow_report_command(
         examples=examples, seed=seed, settings=settings,
     )
     result = run(lambda db: shadow_report(db, shadow), json_mode=json_output, message="Pairing shadow traffic…")
+    if html is not None:
+        from rollctl.render.reports.shadow_report import build_shadow_report_context  # plotly only for --html
+
+        write_html("shadow_report", lambda: build_shadow_report_context(result, paths=paths), html)
     if json_output:
         emit_json(result)
     else:

@@ -17,6 +17,7 @@ from rollctl.cli.common import (
     FormatOpt,
     JsonOpt,
     MapOpt,
+    VariantFromOpt,
     emit_json,
     error_edge,
     finish,
@@ -112,6 +113,7 @@ def eval_gate_command(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -169,7 +171,7 @@ def eval_gate_command(
             raise UsageError(f"expected BASELINE CANDIDATE, got {len(paths)} paths",
                              fix="quote globs so the shell does not expand them ('runs/base/*.jsonl'), or pass "
                                  "--baseline and --candidate to read all files as one result set")
-    lopts = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    lopts = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
     result = run(lambda db: eval_gate(db, base_paths, cand_paths, options, lopts), json_mode=json_output,
                  message="Gating eval results…")
     with error_edge():

@@ -15,6 +15,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     PathsArg,
+    VariantFromOpt,
     emit_json,
     error_edge,
     finish,
@@ -56,6 +57,7 @@ def shadow_report_command(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -73,7 +75,7 @@ def shadow_report_command(
     cfg = open_config(config)
     with error_edge():
         settings = ShadowSettings.from_config(cfg)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=True,
+    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True,
                            baseline_name=baseline, candidate_name=candidate)
     shadow = ShadowOptions(
         paths=tuple(paths), baseline=baseline, candidate=candidate, load=options,

@@ -10,23 +10,18 @@ from tests.conftest import REPO_ROOT, invoke
 DATA = REPO_ROOT / "tests" / "data"
 
 
-def _braintrust_experiment(tmp_path: Path, name: str, flip: bool) -> Path:
-    """A second Braintrust experiment: the same cases with ExactMatch flipped, under another name."""
+def _braintrust_experiment(tmp_path: Path, name: str) -> Path:
+    """A second Braintrust experiment: the same events under another experiment name."""
     out = tmp_path / f"{name}.jsonl"
-    with (DATA / "braintrust" / "experiment.jsonl").open(encoding="utf-8") as src, out.open("w", encoding="utf-8") as dst:
-        for line in src:
-            row = json.loads(line)
-            row["experiment_name"] = name
-            row["experiment_id"] = f"exp-{name}"
-            if flip and row.get("scores", {}).get("ExactMatch") is not None:
-                row["scores"] = {k: 1 - v for k, v in row["scores"].items()}
-            dst.write(json.dumps(row) + "\n")
+    lines = (DATA / "braintrust" / "experiment.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [{**json.loads(line), "experiment_name": name, "experiment_id": f"exp-{name}"} for line in lines]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return out
 
 
 def test_braintrust_experiments_through_eval_gate(tmp_path: Path) -> None:
     baseline = DATA / "braintrust" / "experiment.jsonl"
-    candidate = _braintrust_experiment(tmp_path, "pr", flip=False)
+    candidate = _braintrust_experiment(tmp_path, "pr")
     data = invoke(["eval-gate", str(baseline), str(candidate), "--json", "--margin", "0.05"]).json()
     assert data["n_cases"] == 2
     assert data["baseline"]["pass_rate"] == data["candidate"]["pass_rate"]

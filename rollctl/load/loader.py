@@ -50,7 +50,8 @@ class LoadOptions:
     trace_fields: frozenset[str] | None = None
     """Canonical trace fields to load (None: all). The others are not converted and are not columns of
     `traces` (the report still says where each was found, so required fields and coverage stay known):
-    a command that reads a few fields of a big export then stores only those."""
+    a command that reads a few fields of a big export then stores only those. Such a table has no
+    `_file` column after loading."""
 
     def fields_of(self, table: str) -> frozenset[str] | None:
         """The canonical fields loaded into `table` (None: all of them)."""
@@ -154,6 +155,8 @@ def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None 
     reports = _check_types(ctx, reports)
     for table in TABLE_FIELDS:
         db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
+        if options.fields_of(table) is not None:
+            db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _file")
     rows = {t: int(db.fetchone(f"SELECT count(*) FROM {quote_identifier(t)}")[0]) for t in TABLE_FIELDS}
     if sum(rows.values()) == 0:
         only = [r.path for r in reports]
@@ -365,10 +368,11 @@ class Selection:
         nor checked nor stored; `sources` still lists them."""
         if fields is None or not self.parts:
             return self
-        return _assemble(tuple(p for p in self.parts if p.name in fields), self.sources)
+        return _assemble(tuple(p for p in self.parts if p.name in fields), self.sources, file_on_bad_rows_only=True)
 
 
-def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...]) -> Selection:
+def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
+              file_on_bad_rows_only: bool = False) -> Selection:
     bad_parts = [p.bad_name for p in parts if p.bad_name is not None]
     flags = [p.bad_flag for p in parts if p.bad_flag is not None]
     bad_sql = "list_filter([" + ", ".join(bad_parts) + "], lambda x: x IS NOT NULL)" if bad_parts else "[]"
@@ -377,9 +381,12 @@ def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...]) -> 
     # (from `bad_sql`) when some row is bad.
     names = ", ".join(quote_identifier(p.name) for p in parts)
     bad_flag = f"coalesce({' OR '.join(flags)}, false)" if flags else "false"
+    # A restricted table drops `_file` after the type check, which only reads it on bad rows: a path per
+    # row costs as much memory as the dozen columns kept (uncompressed in-memory strings).
+    file_sql = f"CASE WHEN {bad_flag} THEN $path END" if file_on_bad_rows_only else "$path"
     return Selection(
         select_sql=", ".join(e for p in parts for e in p.exprs),
-        outer_sql=f"{names}, $path AS _file, {bad_flag} AS _bad", bad_sql=bad_sql, sources=sources, parts=parts,
+        outer_sql=f"{names}, {file_sql} AS _file, {bad_flag} AS _bad", bad_sql=bad_sql, sources=sources, parts=parts,
     )
 
 
@@ -689,7 +696,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
             keep = ctx.options.fields_of(table)
             names = ", ".join(quote_identifier(x.name) for x in fields if keep is None or x.name in keep)
             db.execute(
-                f"INSERT INTO {quote_identifier(table)} SELECT {names}, _file, false "
+                f"INSERT INTO {quote_identifier(table)} SELECT {names}, {'_file' if keep is None else 'NULL'}, false "
                 f"FROM {quote_identifier(alias)}.{quote_identifier(table)}"
             )
             rows[table] = int(db.fetchone(

@@ -235,16 +235,19 @@ def daily_cumulative(db: Database, layout: UnitDays, metrics: Sequence[Metric]) 
     and accumulated over days in Python.
     """
     ratio = [m for m in metrics if m.kind == "ratio"]
-    per_day = "".join(f", {layout.ratio[m.name][0]} AS y{i}, {layout.ratio[m.name][1]} AS n{i}"
-                      for i, m in enumerate(ratio))
-    window = "OVER (PARTITION BY variant, unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    running = "".join(f", sum(y{i}) {window} AS cy{i}, sum(n{i}) {window} AS cn{i}" for i in range(len(ratio)))
+    # One running sum per distinct column (most denominators are the same count of requests).
+    cols = sorted({c for m in ratio for c in layout.ratio[m.name]})
+    per_day = "".join(f", {c}" for c in cols)
+    window = "OVER (PARTITION BY unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    running = "".join(f", sum({c}) {window} AS c_{c}" for c in cols)
     # change of each square / product from the previous active day (0 before the first)
-    deltas = "".join(
-        f", y{i} AS dy{i}, n{i} AS dn{i}, cy{i} * cy{i} - (cy{i} - y{i}) * (cy{i} - y{i}) AS dyy{i}, "
-        f"cn{i} * cn{i} - (cn{i} - n{i}) * (cn{i} - n{i}) AS dnn{i}, "
-        f"cy{i} * cn{i} - (cy{i} - y{i}) * (cn{i} - n{i}) AS dyn{i}"
-        for i in range(len(ratio)))
+    deltas = ""
+    for i, m in enumerate(ratio):
+        y, n = layout.ratio[m.name]
+        cy, cn = f"c_{y}", f"c_{n}"
+        deltas += (f", {y} AS dy{i}, {n} AS dn{i}, {cy} * {cy} - ({cy} - {y}) * ({cy} - {y}) AS dyy{i}, "
+                   f"{cn} * {cn} - ({cn} - {n}) * ({cn} - {n}) AS dnn{i}, "
+                   f"{cy} * {cn} - ({cy} - {y}) * ({cn} - {n}) AS dyn{i}")
     sums = "".join(f", sum(dy{i}), sum(dyy{i}), sum(dn{i}), sum(dnn{i}), sum(dyn{i})" for i in range(len(ratio)))
     rows = db.fetchall(
         f"""

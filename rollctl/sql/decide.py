@@ -118,10 +118,12 @@ def build_unit_days(db: Database, scope: AnalysisScope, metrics: Sequence[Metric
 
 
 def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Store units seen in both arms in a temp table; return units per arm and the mixed counts."""
+    """Store units seen in both arms in a temp table; return units per arm and the mixed counts. The scope
+    holds two variants, so min = max tells a one-arm unit without a DISTINCT aggregate."""
     db.execute(
         f"""CREATE OR REPLACE TEMP TABLE decide_unit_arms AS
-            SELECT unit, min(variant) AS variant, count(DISTINCT variant) AS arms, sum(requests) AS requests
+            SELECT unit, min(variant) AS variant, CASE WHEN min(variant) = max(variant) THEN 1 ELSE 2 END AS arms,
+                   sum(requests) AS requests
             FROM {UNIT_DAYS} GROUP BY unit""",
     )
     db.execute(f"CREATE OR REPLACE TEMP TABLE {MIXED_TABLE} AS SELECT unit FROM decide_unit_arms WHERE arms > 1")

@@ -98,17 +98,19 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_moments_match_a_direct_computation_across_batches(tmp_path: Path) -> None:
-    rows = [
+    pairs = [
         # user u1 (control): two sent drafts, one never sent (no final_text: does not count)
-        {"request_id": "r1", "user_id": "u1", "variant": "control", "output": "hello world", "final_text": "hello world"},
-        {"request_id": "r2", "user_id": "u1", "variant": "control", "output": "kitten", "final_text": "sitting"},
-        {"request_id": "r3", "user_id": "u1", "variant": "control", "output": "unsent draft", "final_text": None},
-        {"request_id": "r4", "user_id": "u2", "variant": "control", "output": "abc", "final_text": "xyz"},
-        {"request_id": "r5", "user_id": "u3", "variant": "treatment", "output": "flaw", "final_text": "lawn"},
-        {"request_id": "r6", "user_id": "u3", "variant": "treatment", "output": "", "final_text": "typed it myself"},
-        {"request_id": "r7", "user_id": "u4", "variant": "treatment", "output": "same", "final_text": "same"},
-        {"request_id": "r8", "user_id": "u5", "variant": "treatment", "output": "only a draft", "final_text": None},
+        ("u1", "control", "hello world", "hello world"),
+        ("u1", "control", "kitten", "sitting"),
+        ("u1", "control", "unsent draft", None),
+        ("u2", "control", "abc", "xyz"),
+        ("u3", "treatment", "flaw", "lawn"),
+        ("u3", "treatment", "", "typed it myself"),
+        ("u4", "treatment", "same", "same"),
+        ("u5", "treatment", "only a draft", None),
     ]
+    rows = [{"request_id": f"r{i}", "user_id": u, "variant": v, "output": o, "final_text": f}
+            for i, (u, v, o, f) in enumerate(pairs)]
     path = tmp_path / "t.jsonl"
     pd.DataFrame(rows).to_json(path, orient="records", lines=True)
     db = connect()

@@ -52,7 +52,9 @@ class Database:
         return self.execute(sql, params).fetchall()
 
     def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[Any, ...]:
-        row = self.execute(sql, params).fetchone()
+        # fetchall, not fetchone: a half-read result blocks the next relation query on this connection.
+        rows = self.execute(sql, params).fetchall()
+        row = rows[0] if rows else None
         if row is None:
             raise RuntimeError("query returned no row")
         return tuple(row)
@@ -64,13 +66,15 @@ class Database:
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """A pyarrow Table (small results) for the statistics layer."""
-        return self.execute(sql, params).to_arrow_table()
+        # `sql()` (a relation) converts straight to Arrow; `execute()` would copy every row first.
+        return self.connection.sql(sql, params=params or None).to_arrow_table()
 
     def record_batches(
         self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, batch_size: int = 100_000
     ) -> Any:
         """Stream a large result as Arrow record batches so memory is bounded by the batch size."""
-        return self.execute(sql, params).to_arrow_reader(batch_size)
+        # A relation streams; an `execute()` cursor would materialize the whole result before the first batch.
+        return self.connection.sql(sql, params=params or None).to_arrow_reader(batch_size)
 
     def table_exists(self, name: str, schema: str | None = None) -> bool:
         row = self.fetchone(

@@ -416,7 +416,7 @@ SAMPLE_EVALS = Path(__file__).resolve().parent.parent / "sample_traces" / "evals
         ("candidate_swap.jsonl", ["--strict"], 1, "STRICT_REGRESSION"),
         ("candidate_swap.jsonl", ["--strict-tag", "high_stakes"], 1, "STRICT_REGRESSION"),
         ("candidate_swap.jsonl", ["--margin", "0.05"], 0, "NON_INFERIOR"),
-        ("candidate_regression.jsonl", [], 1, "MORE_ERRORS"),
+        ("candidate_regression.jsonl", [], 1, "SIGNIFICANTLY_WORSE"),
     ],
 )
 def test_readme_examples_on_sample_evals(candidate: str, extra: list[str], code: int, first_reason: str) -> None:
@@ -426,4 +426,4 @@ def test_readme_examples_on_sample_evals(candidate: str, extra: list[str], code:
     assert data["n_cases"] == 120
     if candidate == "candidate_regression.jsonl":
         codes = [r["code"] for r in data["reasons"]]
-        assert codes == ["MORE_ERRORS", "MISSING_CASES", "SIGNIFICANTLY_WORSE"]
+        assert codes == ["SIGNIFICANTLY_WORSE", "MORE_ERRORS", "MISSING_CASES"]

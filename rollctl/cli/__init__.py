@@ -29,6 +29,8 @@ _COMMAND_MODULES = [
     "rollctl.cli.decide_cmd",
     "rollctl.cli.plan_cmd",
     "rollctl.cli.assign_cmd",
+    "rollctl.cli.power_cmd",
+    "rollctl.cli.shadow_report_cmd",
 ]
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module)

@@ -25,6 +25,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.errors import UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import load_plan
@@ -63,6 +64,7 @@ def decide_cmd(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Decide whether to ramp the canary: GO (next stage), HOLD (why, and how long), ROLLBACK (which rule fired).
 
@@ -90,6 +92,10 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     if log is not None:
         with error_edge():
             append_decision_log(log, result)
+    if html is not None:
+        from rollctl.render.reports.decide import build_decide_context  # plotly loads only for --html
+
+        write_html("decide", lambda: build_decide_context(result, paths=paths), html)
     if json_output:
         emit_json(result)
     else:

@@ -620,6 +620,11 @@ def _verdict(
     if protected_failed:
         fails.append(Reason("PROTECTED_CASE_FAILED", f"{len(protected_failed)} protected case(s) do not pass in "
                                                      f"every candidate repeat: {_list(protected_failed)}"))
+    if diff.upper_bound is not None and diff.upper_bound < -margin:
+        fails.append(Reason("SIGNIFICANTLY_WORSE",
+                            f"the candidate is significantly worse: difference {_pts(diff.estimate or 0.0)}, "
+                            f"one-sided {1 - options.alpha:.0%} upper bound {_pts(diff.upper_bound)} is below "
+                            f"{_neg_margin(margin)}"))
     if (cand.error_rate or 0.0) > (base.error_rate or 0.0):
         fails.append(Reason("MORE_ERRORS", f"the candidate errored on {cand.errors} of {cand.observations} results "
                                            f"vs {base.errors} of {base.observations} for the baseline"))
@@ -627,11 +632,6 @@ def _verdict(
         absent = sum(1 for c in paired_cases if c.candidate.repeats == 0)
         fails.append(Reason("MISSING_CASES", f"{cand.missing} case(s) have no result in the candidate ({absent} absent"
                                              f" from its file) vs {base.missing} in the baseline; counted as failed"))
-    if diff.upper_bound is not None and diff.upper_bound < -margin:
-        fails.append(Reason("SIGNIFICANTLY_WORSE",
-                            f"the candidate is significantly worse: difference {_pts(diff.estimate or 0.0)}, "
-                            f"one-sided {1 - options.alpha:.0%} upper bound {_pts(diff.upper_bound)} is below "
-                            f"{_neg_margin(margin)}"))
     if fails:
         return fails, "fail"
     if diff.lower_bound is None:

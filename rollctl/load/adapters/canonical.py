@@ -17,6 +17,12 @@ from rollctl.load.loader import (
     source_values,
 )
 
+_ARM_FIELDS = (
+    "request_id", "timestamp", "user_id", "session_id", "variant", "served", "model",
+    "prompt_version", "input", "output", "latency_ms", "ttft_ms", "cost_usd", "input_tokens",
+    "output_tokens", "cached_tokens", "cache_hit", "error", "thumbs", "retried", "abandoned",
+    "follow_up", "task_completed", "final_text", "judge_score", "tags", "metadata",
+)
 _PAIR_SHARED = ("request_id", "user_id", "session_id", "timestamp", "input", "metadata", "tags")
 
 
@@ -102,8 +108,12 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
     db = ctx.db
     reader = reader_for_load(ctx, probe)
     stage = quote_identifier("_stage_paired")
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
-    staged = Reader(sql=stage, params=dict(reader.params), rescan_sql=reader.sql)
+    if probe.file.format == "parquet":
+        # Columnar and cheap to re-read: staging would copy every answer once more (and spill on big files).
+        staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+    else:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
+        staged = Reader(sql=stage, params=dict(reader.params), rescan_sql=reader.sql)
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
     top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
@@ -116,13 +126,20 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
             top, descriptions = source_values("traces", probe.columns, top_mapping, params)
             arm_col = column(arm, probe.columns[arm])
             values: dict[str, RawValue] = {}
-            for name in (
-                "request_id", "timestamp", "user_id", "session_id", "variant", "served", "model",
-                "prompt_version", "input", "output", "latency_ms", "ttft_ms", "cost_usd", "input_tokens",
-                "output_tokens", "cached_tokens", "cache_hit", "error", "thumbs", "retried", "abandoned",
-                "follow_up", "task_completed", "final_text", "judge_score", "tags", "metadata",
-            ):
-                from_arm = nested(arm_col, [name], params)
+            # Parquet arms are structs: serialise and parse each once per row (one json_extract with a list
+            # of paths) instead of once per field reference. JSON files keep per-field extraction, which
+            # the bad-line locator can re-run on the raw lines.
+            one_parse = probe.file.format == "parquet"
+            arm_stage = staged
+            if one_parse:
+                arm_json = arm_col.sql if arm_col.is_json else f"to_json({arm_col.sql})"
+                paths = params.add(["$." + quote_identifier(name) for name in _ARM_FIELDS])
+                arm_stage = Reader(
+                    sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.sql})",
+                    params=dict(staged.params),
+                )
+            for i, name in enumerate(_ARM_FIELDS):
+                from_arm = RawValue(f"_arm[{i + 1}]", "JSON") if one_parse else nested(arm_col, [name], params)
                 fallback = top.get(name)
                 if fallback is not None:
                     fallback_json = fallback if fallback.is_json else RawValue(f"to_json({fallback.sql})", "JSON")
@@ -142,7 +159,7 @@ def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
             )
             # Skip arms that are absent on this row (the shadow call was dropped): counted as unpaired later.
             where = f"WHERE {arm_col.sql} IS NOT NULL AND json_type(to_json({arm_col.sql})) <> 'NULL'"
-            rows["traces"] += insert_rows(ctx, probe, "traces", selection, staged, params, where_sql=where)
+            rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params, where_sql=where)
             sources += [s for s in selection.sources if s.canonical not in {x.canonical for x in sources}]
         if _has_inline_judgement(probe):
             rows["judgements"] = _insert_inline_judgements(ctx, probe, staged)

@@ -1,0 +1,511 @@
+"""SQL for `rollctl shadow-report`: pair the two arms of each request and reduce them to small summaries.
+
+Pairing builds one numeric row per pair (`_shadow_pairs`, no text: flags and numbers only) in one pass
+over `traces`; the texts are read again only as a stream of Arrow batches for the edit distances and
+for the handful of examples shown. Everything else is GROUP BY over `_shadow_pairs` and `judgements`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rollctl.db import Database, quote_identifier
+
+PAIRS = "_shadow_pairs"
+
+# The arm of a trace row: the named variants, else `served` (true: the baseline the user saw).
+_ARM = (
+    "CASE WHEN variant = $baseline THEN 'b' WHEN variant = $candidate THEN 'c' "
+    "WHEN variant IS NULL AND served THEN 'b' WHEN variant IS NULL AND NOT served THEN 'c' END"
+)
+
+# A JSON-looking answer, optionally inside a ``` fence, and its text with the fence removed.
+_FENCE_STRIP = r"^\s*```[a-zA-Z]*\s*|\s*```\s*$"
+_JSON_LIKE = r"^\s*(```[a-zA-Z]*\s*)?[\{\[]"
+REFUSAL_WINDOW = 400
+"""Refusal patterns are searched in the first characters of an answer, where refusals are phrased."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """How to read the segment of a pair: a canonical column or a path inside `metadata`."""
+
+    label: str
+    column: str | None = None
+    json_path: str | None = None
+
+
+def _floats(table: Any, name: str) -> NDArray[np.float64]:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _ints(table: Any, name: str) -> NDArray[np.int64]:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def arm_params(baseline: str, candidate: str) -> dict[str, Any]:
+    return {"baseline": baseline, "candidate": candidate}
+
+
+def pairing_counts(db: Database, baseline: str, candidate: str) -> dict[str, Any]:
+    """Pairs, unpaired rows by arm, duplicated request ids, rows without a request id or of other arms."""
+    return db.fetch_dicts(
+        f"""
+        WITH t AS (SELECT request_id, {_ARM} AS arm FROM traces),
+        k AS (
+            SELECT request_id, count(*) FILTER (WHERE arm = 'b') AS nb, count(*) FILTER (WHERE arm = 'c') AS nc
+            FROM t WHERE arm IS NOT NULL AND request_id IS NOT NULL GROUP BY request_id
+        )
+        SELECT
+            (SELECT count(*) FROM t) AS rows,
+            (SELECT count(*) FROM t WHERE arm IS NULL) AS other_arm_rows,
+            (SELECT count(*) FROM t WHERE arm IS NOT NULL AND request_id IS NULL) AS no_request_id_rows,
+            count(*) FILTER (WHERE nb = 1 AND nc = 1) AS pairs,
+            count(*) FILTER (WHERE nb >= 1 AND nc = 0) AS baseline_only_requests,
+            coalesce(sum(nb) FILTER (WHERE nb >= 1 AND nc = 0), 0) AS baseline_only_rows,
+            count(*) FILTER (WHERE nc >= 1 AND nb = 0) AS candidate_only_requests,
+            coalesce(sum(nc) FILTER (WHERE nc >= 1 AND nb = 0), 0) AS candidate_only_rows,
+            count(*) FILTER (WHERE (nb > 1 OR nc > 1) AND nb >= 1 AND nc >= 1) AS duplicate_requests,
+            coalesce(sum(nb + nc) FILTER (WHERE (nb > 1 OR nc > 1) AND nb >= 1 AND nc >= 1), 0)
+                AS duplicate_rows
+        FROM k
+        """,
+        arm_params(baseline, candidate),
+    )[0]
+
+
+def variants_seen(db: Database) -> list[tuple[str | None, int]]:
+    return [(v, int(n)) for v, n in db.fetchall(
+        "SELECT variant, count(*) FROM traces GROUP BY variant ORDER BY count(*) DESC LIMIT 10")]
+
+
+def build_pairs(
+    db: Database,
+    baseline: str,
+    candidate: str,
+    *,
+    segment: Segment | None,
+    expect_json: bool | None,
+    refusal_pattern: str,
+) -> int:
+    """Create `_shadow_pairs`: one numeric row per request answered exactly once by each arm."""
+    params: dict[str, Any] = {
+        **arm_params(baseline, candidate),
+        "json_like": _JSON_LIKE,
+        "fence": _FENCE_STRIP,
+        "refusal": refusal_pattern,
+        "window": REFUSAL_WINDOW,
+    }
+    if segment is None:
+        seg_b = seg_c = "CAST(NULL AS VARCHAR)"
+    elif segment.json_path is not None:
+        params["seg_path"] = segment.json_path
+        seg_b, seg_c = "json_extract_string(b.metadata, $seg_path)", "json_extract_string(c.metadata, $seg_path)"
+    else:
+        col = quote_identifier(segment.column or "")
+        seg_b, seg_c = f"CAST(b.{col} AS VARCHAR)", f"CAST(c.{col} AS VARCHAR)"
+    expects = "(b.json_like OR c.json_like)" if expect_json is None else "TRUE" if expect_json else "FALSE"
+
+    # Text checks avoid touching whole answers where the first character decides (trim() copies
+    # every answer and costs more than the rest of the pairing together).
+    first = "ascii(output)"
+    like = (f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
+            f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left(output, 64), $json_like) ELSE FALSE END")
+
+    def arm_cols(alias: str) -> str:
+        return (
+            f"SELECT t.rowid AS rid, request_id, user_id, \"timestamp\", metadata, model, prompt_version, "
+            f"latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, hash(output) AS out_hash, "
+            "length(output) AS len, "
+            f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
+            "ELSE trim(output) <> '' END AS has_out, "
+            f"{like} AS json_like, "
+            f"CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid(output), FALSE) "
+            "ELSE coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) END AS json_ok, "
+            "coalesce(regexp_matches(left(output, $window), $refusal, 'i'), FALSE) AS refusal "
+            f"FROM traces t WHERE {_ARM} = '{alias}'"
+        )
+
+    db.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {PAIRS} AS
+        WITH k AS (
+            SELECT request_id FROM (SELECT request_id, {_ARM} AS arm FROM traces)
+            WHERE arm IS NOT NULL AND request_id IS NOT NULL
+            GROUP BY request_id
+            HAVING count(*) FILTER (WHERE arm = 'b') = 1 AND count(*) FILTER (WHERE arm = 'c') = 1
+        ),
+        b AS ({arm_cols('b')}), c AS ({arm_cols('c')})
+        SELECT
+            CAST(row_number() OVER () - 1 AS BIGINT) AS pid,
+            b.request_id,
+            b.rid AS rid_b, c.rid AS rid_c,
+            coalesce(b.user_id, c.user_id) AS user_id,
+            coalesce(b."timestamp", c."timestamp") AS ts,
+            coalesce({seg_b}, {seg_c}) AS segment,
+            b.latency_ms AS latency_b, c.latency_ms AS latency_c,
+            b.ttft_ms AS ttft_b, c.ttft_ms AS ttft_c,
+            b.cost_usd AS cost_b, c.cost_usd AS cost_c,
+            CAST(b.output_tokens AS DOUBLE) AS tokens_b, CAST(c.output_tokens AS DOUBLE) AS tokens_c,
+            b.judge_score AS score_b, c.judge_score AS score_c,
+            b.error AS error_b, c.error AS error_c,
+            b.has_out AS out_b, c.has_out AS out_c,
+            b.len AS len_b, c.len AS len_c,
+            -- a 64-bit hash and the length stand in for the texts, which keeps them out of the join
+            coalesce(b.out_hash = c.out_hash AND b.len = c.len, FALSE) AS exact,
+            {expects} AND b.has_out AND c.has_out AS json_expected,
+            b.json_ok AS json_ok_b, c.json_ok AS json_ok_c,
+            b.refusal AS refusal_b, c.refusal AS refusal_c,
+            b.model AS model_b, c.model AS model_c
+        FROM k JOIN b USING (request_id) JOIN c USING (request_id)
+        """,
+        params,
+    )
+    return int(db.fetchone(f"SELECT count(*) FROM {PAIRS}")[0])
+
+
+def span(db: Database) -> dict[str, Any]:
+    return db.fetch_dicts(
+        f"""
+        SELECT min(ts) AS first, max(ts) AS last,
+               epoch(max(ts)) - epoch(min(ts)) AS seconds,
+               count(*) FILTER (WHERE isodow(ts) <= 5) AS weekday_pairs,
+               count(*) FILTER (WHERE isodow(ts) >= 6) AS weekend_pairs,
+               count(DISTINCT user_id) AS users,
+               count(user_id) AS pairs_with_user,
+               count(ts) AS pairs_with_time
+        FROM {PAIRS}
+        """
+    )[0]
+
+
+def text_batches(db: Database, batch_size: int) -> Iterator[Any]:
+    """(pid, baseline output, candidate output) for pairs that differ and both answered, in Arrow batches."""
+    reader = db.record_batches(
+        f"""
+        SELECT p.pid, b.output AS out_b, c.output AS out_c
+        FROM {PAIRS} p
+        JOIN traces b ON b.rowid = p.rid_b
+        JOIN traces c ON c.rowid = p.rid_c
+        WHERE p.out_b AND p.out_c AND NOT p.exact
+        """,
+        batch_size=batch_size,
+    )
+    yield from reader
+
+
+# Tail metrics: (name, population condition, per-arm condition with {a} for the arm suffix).
+TAILS: tuple[tuple[str, str, str], ...] = (
+    ("errors", "TRUE", "error_{a} IS NOT NULL"),
+    ("timeouts", "TRUE", "coalesce(lower(error_{a}) LIKE '%timeout%' OR lower(error_{a}) LIKE '%timed_out%', FALSE)"),
+    ("json_breaks", "json_expected", "NOT json_ok_{a}"),
+    ("refusals", "out_b AND out_c", "refusal_{a}"),
+)
+
+
+def _tail_aggregates() -> str:
+    parts = []
+    for name, pop, cond in TAILS:
+        cb, cc = cond.format(a="b"), cond.format(a="c")
+        parts.append(
+            f"count(*) FILTER (WHERE {pop}) AS {name}_n, "
+            f"count(*) FILTER (WHERE {pop} AND {cb}) AS {name}_b, "
+            f"count(*) FILTER (WHERE {pop} AND {cc}) AS {name}_c, "
+            f"count(*) FILTER (WHERE {pop} AND NOT ({cb}) AND ({cc})) AS {name}_new, "
+            f"count(*) FILTER (WHERE {pop} AND ({cb}) AND NOT ({cc})) AS {name}_fixed"
+        )
+    return ", ".join(parts)
+
+
+_MEAN_METRICS = ("latency", "ttft", "cost", "tokens", "score")
+
+
+def _mean_aggregates() -> str:
+    parts = []
+    for m in _MEAN_METRICS:
+        both = f"{m}_b IS NOT NULL AND {m}_c IS NOT NULL"
+        parts.append(
+            f"count(*) FILTER (WHERE {both}) AS {m}_n, "
+            f"sum({m}_b) FILTER (WHERE {both}) AS {m}_sum_b, sum({m}_c) FILTER (WHERE {both}) AS {m}_sum_c"
+        )
+    return ", ".join(parts)
+
+
+def summaries(db: Database) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Overall and per-segment sufficient statistics: tails, text flags, sums for mean deltas."""
+    rows = db.fetch_dicts(
+        f"""
+        SELECT GROUPING(segment) AS is_total, segment, count(*) AS pairs,
+               count(*) FILTER (WHERE exact) AS exact,
+               count(*) FILTER (WHERE out_b AND out_c) AS both_answered,
+               avg((len_c - len_b) / len_b) FILTER (WHERE len_b > 0 AND len_c IS NOT NULL) AS rel_length_change,
+               avg(len_b) AS mean_len_b, avg(len_c) AS mean_len_c,
+               {_tail_aggregates()}, {_mean_aggregates()}
+        FROM {PAIRS}
+        GROUP BY GROUPING SETS ((), (segment))
+        ORDER BY is_total DESC, pairs DESC, segment
+        """
+    )
+    total = next(r for r in rows if r["is_total"])
+    return total, [r for r in rows if not r["is_total"]]
+
+
+def error_classes(db: Database) -> list[dict[str, Any]]:
+    return db.fetch_dicts(
+        f"""
+        SELECT cls, count(*) FILTER (WHERE arm = 'b') AS baseline, count(*) FILTER (WHERE arm = 'c') AS candidate
+        FROM (SELECT error_b AS cls, 'b' AS arm FROM {PAIRS} WHERE error_b IS NOT NULL
+              UNION ALL SELECT error_c, 'c' FROM {PAIRS} WHERE error_c IS NOT NULL)
+        GROUP BY cls ORDER BY count(*) DESC, cls LIMIT 20
+        """
+    )
+
+
+def cluster_sums(db: Database, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-user sum of candidate - baseline and count (each pair its own cluster without users)."""
+    m = quote_identifier(metric + "_c"), quote_identifier(metric + "_b")
+    table = db.fetch_arrow(
+        f"""
+        SELECT sum({m[0]} - {m[1]}) AS s, count(*) AS n FROM {PAIRS}
+        WHERE {m[0]} IS NOT NULL AND {m[1]} IS NOT NULL
+        GROUP BY coalesce(user_id, 'pair:' || CAST(pid AS VARCHAR))
+        """
+    )
+    return (_floats(table, "s"), _floats(table, "n"))
+
+
+def metric_arrays(db: Database, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+    """Baseline values, candidate values and a dense user code per pair, for the quantile bootstrap."""
+    b, c = quote_identifier(metric + "_b"), quote_identifier(metric + "_c")
+    table = db.fetch_arrow(
+        f"""
+        SELECT {b} AS b, {c} AS c,
+               CAST(dense_rank() OVER (ORDER BY coalesce(user_id, 'pair:' || CAST(pid AS VARCHAR))) - 1 AS BIGINT)
+                   AS u
+        FROM {PAIRS} WHERE {b} IS NOT NULL AND {c} IS NOT NULL
+        """
+    )
+    return (_floats(table, "b"), _floats(table, "c"),
+            _ints(table, "u"))
+
+
+def pair_segments(db: Database) -> tuple[list[str | None], NDArray[np.int64]]:
+    """Segment labels and, per pid, the index of its segment (for per-segment sums of edit distance)."""
+    labels_rows = db.fetchall(f"SELECT DISTINCT segment FROM {PAIRS} ORDER BY segment NULLS LAST")
+    labels = [r[0] for r in labels_rows]
+    table = db.fetch_arrow(
+        f"""
+        SELECT CAST(dense_rank() OVER (ORDER BY segment NULLS LAST) - 1 AS BIGINT) AS code, pid
+        FROM {PAIRS} ORDER BY pid
+        """
+    )
+    return labels, _ints(table, "code")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Judgements
+
+
+def judgement_problems(db: Database) -> dict[str, Any]:
+    """Values outside the documented vocabulary: they are input errors, reported with the file."""
+    return db.fetch_dicts(
+        """
+        SELECT
+            count(*) FILTER (WHERE winner IS NOT NULL AND winner NOT IN ('baseline', 'candidate', 'tie', 'error'))
+                AS bad_winner,
+            any_value(_file) FILTER (WHERE winner IS NOT NULL
+                AND winner NOT IN ('baseline', 'candidate', 'tie', 'error')) AS bad_winner_file,
+            count(*) FILTER (WHERE "order" IS NOT NULL AND "order" NOT IN ('baseline_first', 'candidate_first'))
+                AS bad_order,
+            any_value(_file) FILTER (WHERE "order" IS NOT NULL
+                AND "order" NOT IN ('baseline_first', 'candidate_first')) AS bad_order_file,
+            count(*) FILTER (WHERE preference < -1 OR preference > 1) AS bad_preference,
+            any_value(_file) FILTER (WHERE preference < -1 OR preference > 1) AS bad_preference_file,
+            count(*) AS rows,
+            count(*) FILTER (WHERE request_id NOT IN (SELECT request_id FROM _shadow_pairs)
+                             OR request_id IS NULL) AS unmatched
+        FROM judgements
+        """
+    )[0]
+
+
+UNITS = "_shadow_judged"
+
+
+def build_judged_units(db: Database) -> None:
+    """One row per (pair, judge): the verdict in each order, combined with the MT-Bench rule.
+
+    Conflicting duplicate verdicts for the same (request, judge, order) become `error`; a winner
+    missing with no numeric preference is an `error` too, so it stays in the denominator.
+    """
+    db.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {UNITS} AS
+        WITH per_order AS (
+            SELECT j.request_id, coalesce(j.judge, '') AS judge,
+                   coalesce(j."order", 'unordered') AS ord,
+                   count(*) AS n,
+                   CASE WHEN count(DISTINCT coalesce(j.winner, '')) > 1 THEN 'error'
+                        WHEN count(j.winner) = 0 AND count(j.preference) = 0 THEN 'error'
+                        ELSE any_value(j.winner) END AS w,
+                   avg(j.preference) AS pref
+            FROM judgements j JOIN {PAIRS} p USING (request_id)
+            GROUP BY ALL
+        ),
+        unit AS (
+            SELECT request_id, judge,
+                   max(w) FILTER (WHERE ord = 'baseline_first') AS g1,
+                   max(w) FILTER (WHERE ord = 'candidate_first') AS g2,
+                   max(w) FILTER (WHERE ord = 'unordered') AS g0,
+                   avg(pref) AS pref,
+                   sum(n) - count(*) AS duplicate_judgements
+            FROM per_order GROUP BY ALL
+        )
+        SELECT u.*, p.pid, p.segment, p.len_b, p.len_c, p.user_id,
+            CASE
+                WHEN g1 = 'error' OR g2 = 'error' OR g0 = 'error' THEN 'error'
+                WHEN g1 IS NULL AND g2 IS NULL AND g0 IS NULL THEN
+                    CASE WHEN pref IS NULL THEN 'error' ELSE 'numeric' END
+                WHEN g1 IS NOT NULL AND g2 IS NOT NULL AND g1 <> g2 THEN 'tie'
+                ELSE CASE coalesce(g1, g2, g0) WHEN 'candidate' THEN 'win' WHEN 'baseline' THEN 'loss' ELSE 'tie' END
+            END AS outcome
+        FROM unit u JOIN {PAIRS} p USING (request_id)
+        """
+    )
+
+
+def judges(db: Database) -> list[dict[str, Any]]:
+    """Per judge: win / tie / loss / error counts, order diagnostics, duplicates (most units first)."""
+    return db.fetch_dicts(
+        f"""
+        SELECT judge, count(*) AS units,
+               count(*) FILTER (WHERE outcome = 'win') AS wins,
+               count(*) FILTER (WHERE outcome = 'tie') AS ties,
+               count(*) FILTER (WHERE outcome = 'loss') AS losses,
+               count(*) FILTER (WHERE outcome = 'error') AS errors,
+               count(*) FILTER (WHERE outcome = 'numeric') AS numeric_units,
+               count(*) FILTER (WHERE g1 IN ('baseline', 'candidate', 'tie') AND g2 IN ('baseline', 'candidate', 'tie'))
+                   AS both_orders,
+               count(*) FILTER (WHERE g1 IN ('baseline', 'candidate', 'tie') AND g2 IN ('baseline', 'candidate', 'tie')
+                                AND g1 = g2) AS consistent,
+               count(*) FILTER (WHERE g1 IN ('baseline', 'candidate'))
+                   + count(*) FILTER (WHERE g2 IN ('baseline', 'candidate')) AS decisive,
+               count(*) FILTER (WHERE g1 = 'baseline') + count(*) FILTER (WHERE g2 = 'candidate') AS first_position,
+               sum(duplicate_judgements) AS duplicate_judgements
+        FROM {UNITS} GROUP BY judge ORDER BY units DESC, judge
+        """
+    )
+
+
+def judge_outcomes(db: Database, judge: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per decided unit of one judge: the candidate's score (1 / 0.5 / 0) and its length difference."""
+    table = db.fetch_arrow(
+        f"""
+        SELECT CASE outcome WHEN 'win' THEN 1.0 WHEN 'tie' THEN 0.5 ELSE 0.0 END AS y,
+               CAST(len_c AS DOUBLE) - CAST(len_b AS DOUBLE) AS dlen
+        FROM {UNITS}
+        WHERE judge = $judge AND outcome IN ('win', 'tie', 'loss') AND len_b IS NOT NULL AND len_c IS NOT NULL
+        """,
+        {"judge": judge},
+    )
+    return _floats(table, "y"), _floats(table, "dlen")
+
+
+def judge_preferences(db: Database, judge: str) -> NDArray[np.float64]:
+    table = db.fetch_arrow(
+        f"SELECT pref FROM {UNITS} WHERE judge = $judge AND outcome = 'numeric'", {"judge": judge}
+    )
+    return _floats(table, "pref")
+
+
+def judge_by_segment(db: Database, judge: str) -> list[dict[str, Any]]:
+    return db.fetch_dicts(
+        f"""
+        SELECT segment,
+               count(*) FILTER (WHERE outcome = 'win') AS wins,
+               count(*) FILTER (WHERE outcome = 'tie') AS ties,
+               count(*) FILTER (WHERE outcome = 'loss') AS losses,
+               count(*) FILTER (WHERE outcome = 'error') AS errors
+        FROM {UNITS} WHERE judge = $judge GROUP BY segment
+        """,
+        {"judge": judge},
+    )
+
+
+def example_candidates(db: Database, judge: str | None) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Pairs where the candidate lost something, with a severity score (edit distance breaks ties later)."""
+    table = db.fetch_arrow(
+        f"""
+        WITH j AS (
+            SELECT pid, bool_or(g1 = 'baseline' AND g2 = 'baseline') AS lost_both,
+                   bool_or(outcome = 'loss') AS lost
+            FROM {UNITS} WHERE judge = $judge GROUP BY pid
+        )
+        SELECT p.pid,
+               8.0 * coalesce(j.lost_both, FALSE)::INT
+               + 4.0 * (p.json_expected AND p.json_ok_b AND NOT p.json_ok_c)::INT
+               + 4.0 * (p.out_b AND p.out_c AND NOT p.refusal_b AND p.refusal_c)::INT
+               + 2.0 * (p.error_b IS NULL AND p.error_c IS NOT NULL)::INT
+               + 1.0 * coalesce(j.lost, FALSE)::INT AS score
+        FROM {PAIRS} p LEFT JOIN j USING (pid)
+        WHERE coalesce(j.lost, FALSE) OR (p.json_expected AND p.json_ok_b AND NOT p.json_ok_c)
+           OR (p.out_b AND p.out_c AND NOT p.refusal_b AND p.refusal_c)
+           OR (p.error_b IS NULL AND p.error_c IS NOT NULL)
+        """,
+        {"judge": judge if judge is not None else ""},
+    ) if db.table_exists(UNITS) else db.fetch_arrow(
+        f"""
+        SELECT pid,
+               4.0 * (json_expected AND json_ok_b AND NOT json_ok_c)::INT
+               + 4.0 * (out_b AND out_c AND NOT refusal_b AND refusal_c)::INT
+               + 2.0 * (error_b IS NULL AND error_c IS NOT NULL)::INT AS score
+        FROM {PAIRS}
+        WHERE (json_expected AND json_ok_b AND NOT json_ok_c) OR (out_b AND out_c AND NOT refusal_b AND refusal_c)
+           OR (error_b IS NULL AND error_c IS NOT NULL)
+        """
+    )
+    return _ints(table, "pid"), _floats(table, "score")
+
+
+def example_rows(db: Database, pids: list[int], judge: str | None) -> list[dict[str, Any]]:
+    """Full texts and flags of the few pairs shown as examples (texts fetched by row id, not by a join)."""
+    if not pids:
+        return []
+    judged = db.table_exists(UNITS)
+    verdicts = (
+        f"(SELECT list(coalesce(g1, '-') || '/' || coalesce(g2, '-') || '=' || outcome) FROM {UNITS} u "
+        "WHERE u.pid = p.pid AND u.judge = $judge)"
+        if judged else "CAST(NULL AS VARCHAR[])"
+    )
+    rows = db.fetch_dicts(
+        f"""
+        SELECT p.pid, p.rid_b, p.rid_c, p.request_id, p.segment, p.error_b, p.error_c,
+               p.json_expected AND p.json_ok_b AND NOT p.json_ok_c AS json_break,
+               p.out_b AND p.out_c AND NOT p.refusal_b AND p.refusal_c AS new_refusal,
+               {verdicts} AS verdicts
+        FROM {PAIRS} p WHERE p.pid IN (SELECT unnest($pids))
+        """,
+        {"pids": pids, "judge": judge or ""} if judged else {"pids": pids},
+    )
+    rids = [int(r["rid_b"]) for r in rows] + [int(r["rid_c"]) for r in rows]
+    texts = {int(r[0]): (r[1], r[2]) for r in db.fetchall(
+        "SELECT rowid, input, output FROM traces WHERE rowid IN (SELECT unnest($rids))", {"rids": rids})}
+    for r in rows:
+        b_input, b_out = texts.get(int(r["rid_b"]), (None, None))
+        c_input, c_out = texts.get(int(r["rid_c"]), (None, None))
+        r["input"] = b_input if b_input is not None else c_input
+        r["baseline_output"], r["candidate_output"] = b_out, c_out
+    return rows
+
+
+def eval_tags(db: Database) -> tuple[int, set[str]]:
+    """Number of eval cases and every tag they carry (lower case), for the coverage gap."""
+    row = db.fetchone("SELECT count(DISTINCT case_id) FROM evals")
+    tags = {str(t[0]).lower() for t in db.fetchall(
+        "SELECT DISTINCT unnest(tags) FROM evals WHERE tags IS NOT NULL")}
+    return int(row[0]), tags

@@ -1,0 +1,215 @@
+"""Judge-preference statistics for shadow pairs.
+
+Methods and sources:
+- Win rate with ties counted as half: MT-Bench `win_rate_adjusted = (win + 0.5 tie) / (win + loss + tie)`
+  (Zheng et al. 2023, FastChat `show_result.py`); AlpacaEval scores a draw 0.5 the same way.
+- Wilson score interval on that rate: statsmodels `proportion_confint(method="wilson")` (Wilson 1927).
+- Sign test: exact two-sided Binomial(W + L, 1/2) test of wins against losses, ties excluded
+  (scipy `binomtest`), the standard paired test for preferences.
+- Both orders judged: the MT-Bench rule (FastChat `common.py`/`show_result.py`): a verdict that changes
+  when the answers swap places, or a tie in either order, counts as a tie; only a consistent winner wins.
+- Length control: AlpacaEval "length_controlled_minimal" (Dubois et al. 2024, arXiv 2404.04475, eq. 2
+  without the instruction-difficulty term): logit P(candidate wins) = b0 + b1 * tanh(dlen / sd(dlen)),
+  fitted by maximum likelihood (statsmodels GLM, binomial family, ties as y = 0.5, the same likelihood
+  as AlpacaEval's row duplication for soft labels). The length-controlled win rate is logistic(b0), the
+  prediction at equal lengths.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+# One judged unit's outcome after the order rule: what the candidate got.
+WIN, TIE, LOSS, ERROR = "win", "tie", "loss", "error"
+
+
+def combine_orders(baseline_first: str | None, candidate_first: str | None) -> str:
+    """The MT-Bench rule for one (request, judge): verdicts given in each presentation order.
+
+    Each argument is the winner named when that answer was shown first (`baseline`, `candidate`,
+    `tie`, `error`), or None when that order was not judged. An error in any judged order makes the
+    unit an error (it is counted, not dropped); flips and ties in either order are ties.
+    """
+    given = [w for w in (baseline_first, candidate_first) if w is not None]
+    if not given:
+        return ERROR
+    if any(w not in ("baseline", "candidate", "tie") for w in given):
+        return ERROR
+    if len(given) == 2 and given[0] != given[1]:
+        return TIE
+    w = given[0]
+    return {"candidate": WIN, "baseline": LOSS}.get(w, TIE)
+
+
+@dataclass(frozen=True)
+class WinRate:
+    """Win / tie / loss for the candidate with the win rate, its Wilson interval and a sign test."""
+
+    wins: int
+    ties: int
+    losses: int
+    errors: int
+    n: int
+    """wins + ties + losses: the units the judge decided."""
+    win_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    """two-sided sign test of wins vs losses"""
+    error_rate: float | None
+    """errors / (decided + errors): shown so errors never vanish from the denominator"""
+    win_rate_errors_as_losses: float | None
+    """the conservative reading: every judge error counted as a candidate loss"""
+
+
+def win_rate(wins: int, ties: int, losses: int, errors: int = 0, *, alpha: float = 0.05) -> WinRate:
+    """Win rate (ties as half) with a Wilson interval and the exact sign test."""
+    n = wins + ties + losses
+    total = n + errors
+    if n == 0:
+        return WinRate(wins, ties, losses, errors, 0, None, None, None, None,
+                       errors / total if total else None, 0.0 if total else None)
+    score = wins + 0.5 * ties
+    low, high = proportion_confint(score, n, alpha=alpha, method="wilson")
+    decided = wins + losses
+    p = float(stats.binomtest(wins, decided, 0.5).pvalue) if decided else 1.0
+    return WinRate(
+        wins=wins, ties=ties, losses=losses, errors=errors, n=n,
+        win_rate=score / n, ci_low=float(low), ci_high=float(high), p_value=p,
+        error_rate=errors / total, win_rate_errors_as_losses=score / total,
+    )
+
+
+def win_rate_mde(n: int, *, alpha: float = 0.05, power: float = 0.8, unit_variance: float = 0.25) -> float | None:
+    """Smallest shift of the win rate away from 0.5 that n judged pairs detect (two-sided, normal approx).
+
+    MDE = (z_{1-a/2} + z_{power}) * sqrt(var / n) (Miller 2024, "Adding Error Bars to Evals", power
+    section); var is the per-pair variance of the 1 / 0.5 / 0 score, 0.25 at most.
+    """
+    if n <= 0:
+        return None
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return float(z * math.sqrt(max(unit_variance, 1e-12) / n))
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    """Position-bias diagnostics for units judged in both orders."""
+
+    both_orders: int
+    """(request, judge) units with a non-error verdict in each order"""
+    consistent: int
+    order_consistency: float | None
+    """share of those whose verdict did not change when the answers swapped places"""
+    decisive_judgements: int
+    first_position_wins: int
+    first_position_rate: float | None
+    """share of non-tie verdicts that went to the answer shown first (0.5 = no position bias)"""
+    first_position_p_value: float | None
+
+
+def order_stats(both_orders: int, consistent: int, decisive: int, first_position: int) -> OrderStats:
+    """Order consistency and the first-position preference rate (MT-Bench §3.3 position bias).
+
+    Counts come from SQL: units judged in both orders and how many kept their verdict; non-tie
+    judgements and how many went to the answer shown first (tested against 1/2 with `binomtest`).
+    """
+    return OrderStats(
+        both_orders=both_orders,
+        consistent=consistent,
+        order_consistency=consistent / both_orders if both_orders else None,
+        decisive_judgements=decisive,
+        first_position_wins=first_position,
+        first_position_rate=first_position / decisive if decisive else None,
+        first_position_p_value=float(stats.binomtest(first_position, decisive, 0.5).pvalue) if decisive else None,
+    )
+
+
+@dataclass(frozen=True)
+class LengthControlled:
+    """The AlpacaEval minimal length-controlled win rate and its length coefficient."""
+
+    win_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    length_coef: float | None
+    """b1: > 0 means the judge favours the longer answer"""
+    length_coef_p_value: float | None
+    n: int
+    reason: str | None
+    """why it could not be estimated (None when it was)"""
+
+
+def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float64], *,
+                      alpha: float = 0.05) -> LengthControlled:
+    """Fit logit P(win) = b0 + b1 tanh(dlen / sd) and report logistic(b0) with a Wald interval.
+
+    `outcome` is 1 win / 0.5 tie / 0 loss for the candidate; `delta_len` is candidate minus baseline
+    length in characters. Degenerate inputs (too few units, no length variation, separation) return
+    no estimate and a reason code instead of a number that means nothing.
+    """
+    import statsmodels.api as sm
+
+    y = np.asarray(outcome, dtype=float)
+    d = np.asarray(delta_len, dtype=float)
+    n = int(y.size)
+    if n < 10:
+        return LengthControlled(None, None, None, None, None, n, "LC_TOO_FEW_PAIRS")
+    sd = float(np.std(d, ddof=1))
+    if not math.isfinite(sd) or sd == 0:
+        return LengthControlled(None, None, None, None, None, n, "LC_NO_LENGTH_VARIATION")
+    if np.all(y >= 1) or np.all(y <= 0):
+        return LengthControlled(None, None, None, None, None, n, "LC_SEPARATION")
+    x = sm.add_constant(np.tanh(d / sd), has_constant="add")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+    except Exception:  # noqa: BLE001 - statsmodels raises several types on separation / singularity
+        return LengthControlled(None, None, None, None, None, n, "LC_FIT_FAILED")
+    b0, b1 = float(fit.params[0]), float(fit.params[1])
+    se0 = float(fit.bse[0])
+    if not all(math.isfinite(v) for v in (b0, b1, se0)) or abs(b0) > 20:
+        return LengthControlled(None, None, None, None, None, n, "LC_SEPARATION")
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    return LengthControlled(
+        win_rate=_logistic(b0), ci_low=_logistic(b0 - z * se0), ci_high=_logistic(b0 + z * se0),
+        length_coef=b1, length_coef_p_value=float(fit.pvalues[1]), n=n, reason=None,
+    )
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@dataclass(frozen=True)
+class NumericPreference:
+    """Mean numeric preference in [-1, 1] (+1: candidate better) with a t interval and test."""
+
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+
+
+def numeric_preference(values: NDArray[np.float64], *, alpha: float = 0.05) -> NumericPreference:
+    """One-sample t on per-pair preferences (orders averaged first, which cancels position bias)."""
+    v = np.asarray(values, dtype=float)
+    n = int(v.size)
+    if n < 2:
+        return NumericPreference(n, float(v.mean()) if n else None, None, None, None)
+    mean = float(v.mean())
+    se = float(v.std(ddof=1) / math.sqrt(n))
+    if se == 0:
+        return NumericPreference(n, mean, mean, mean, None)
+    t = float(stats.t.ppf(1 - alpha / 2, n - 1))
+    p = float(2 * stats.t.sf(abs(mean / se), n - 1))
+    return NumericPreference(n, mean, mean - t * se, mean + t * se, p)

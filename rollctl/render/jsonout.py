@@ -9,7 +9,6 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-
 SIGNIFICANT_DIGITS = 12
 
 

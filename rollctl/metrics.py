@@ -3,7 +3,9 @@
 Every metric is a ratio of two per-unit aggregates, Y_u / N_u summed over units: the thumbs-down rate
 is (thumbs-down requests) / (requests) per user, summed over users, so requests of one user are never
 treated as independent (delta method on per-user sums). Quantile metrics (p95 latency) name the column
-and level instead; text metrics (edit distance) need rapidfuzz and are computed outside SQL.
+and level instead. The text metric (edit distance) is a ratio too, Σd / #edited drafts per user, but its
+numerator d needs rapidfuzz and is computed outside SQL (`rollctl.text_distance`); only its denominator,
+the drafts with both `output` and `final_text`, is SQL.
 
 The aggregate SQL here is rollctl's own fixed text over canonical column names; any value that varies
 (an error class) is bound as a parameter through `SqlParams`.
@@ -23,6 +25,10 @@ MetricKind = Literal["ratio", "quantile", "text_distance"]
 # Refusal detection when the export has no explicit `error = 'refusal'`: lower-cased output matched
 # against these patterns (override with a plan's `refusal_patterns`). Kept short and specific: a false
 # refusal count would make every careful answer look like a regression.
+# The requests an edit distance is measured on: a draft (`output`) and what the user sent (`final_text`).
+# Requests without `final_text` (not sent, or the export does not record it) do not count.
+EDIT_PAIR_CONDITION = "output IS NOT NULL AND final_text IS NOT NULL"
+
 REFUSAL_PATTERNS: tuple[str, ...] = (
     r"^i'?m sorry,? but i can(no|')t",
     r"^i can(no|')t (help|assist) with",
@@ -115,8 +121,10 @@ BUILTIN_METRICS: dict[str, Metric] = {
         Metric(name="ttft_p95_ms", kind="quantile", description="95th percentile of time to first token",
                unit="ms", higher_is_better=False, required_fields=("ttft_ms",), column="ttft_ms", quantile=0.95),
         Metric(name="edit_distance", kind="text_distance",
-               description="normalized edit distance between the output and what the user sent (final_text)",
-               unit="share of characters", higher_is_better=False, required_fields=("output", "final_text")),
+               description="mean normalized Levenshtein distance between the draft (output) and what the user "
+               "sent (final_text), over requests with both", unit="share of characters", higher_is_better=False,
+               required_fields=("output", "final_text"),
+               denominator=_const(f"sum(CASE WHEN {EDIT_PAIR_CONDITION} THEN 1 ELSE 0 END)")),
     )
 }
 

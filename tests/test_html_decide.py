@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rollctl.render.jsonout import round_significant
 from tests.browser import View, check_in_browser
 from tests.conftest import invoke
 from tests.decide_sim import trace_table, write_parquet
@@ -14,7 +15,8 @@ from tests.test_cli_decide import PLAN
 
 
 def _num(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)
+    """The report's number as --json prints it (12 significant digits)."""
+    return None if value in (None, "") else round_significant(float(value))
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_decide_report_matches_json(canary: tuple[Path, Path], tmp_path: Path) -
         row = metrics[m["name"]]
         value = m["relative_estimate"] if m["scale"] == "relative" else m["estimate"]
         assert _num(row[5]) == value
-        assert [float(x) for x in str(row[6]).split()] == [m["ci_low"], m["ci_high"]]
+        assert [_num(x) for x in str(row[6]).split()] == [m["ci_low"], m["ci_high"]]
         assert row[8].startswith(m["status"])
     sequences = parsed.table_values("sequences")
     expected = [(m["name"], p["day"], p["estimate"]) for m in data["metrics"] for p in m["sequence"]]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rollctl.render.jsonout import round_significant
 from tests.browser import View, check_in_browser
 from tests.conftest import invoke
 from tests.html_parse import parse_report
@@ -14,7 +15,8 @@ from tests.test_html_inspect import HOSTILE, _assert_inert
 
 
 def _num(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)
+    """The report's number as --json prints it (12 significant digits)."""
+    return None if value in (None, "") else round_significant(float(value))
 
 
 @pytest.mark.parametrize(("flipped", "code"), [(REGRESSED, 1), ([f"c{i:03d}" for i in range(0, 120, 10)], 0)])
@@ -34,7 +36,7 @@ def test_eval_gate_report_matches_json(tmp_path: Path, flipped: list[str], code:
         assert row[0] == arm["name"]
         assert [_num(row[1]), _num(row[2])] == [arm["cases"], arm["observations"]]
         assert _num(row[4]) == arm["pass_rate"]
-        assert [float(x) for x in str(row[5]).split()] == [arm["ci_low"], arm["ci_high"]]
+        assert [_num(x) for x in str(row[5]).split()] == [arm["ci_low"], arm["ci_high"]]
         assert [_num(v) for v in row[6:11]] == [arm[k] for k in ("stable_pass", "stable_fail", "flaky", "missing",
                                                                   "errors")]
     diff = parsed.table_values("difference")[0]
@@ -47,7 +49,7 @@ def test_eval_gate_report_matches_json(tmp_path: Path, flipped: list[str], code:
     assert [r[0] for r in parsed.table_values("changed-cases")] == [c["case_id"] for c in data["changed_cases"]]
     assert f"({data['changed_cases_total']})" in parsed.all_text
     forest = parsed.chart("pass-rate-chart")["data"][0]
-    assert forest["x"] == [data["baseline"]["pass_rate"], data["candidate"]["pass_rate"]]
+    assert [_num(str(x)) for x in forest["x"]] == [data["baseline"]["pass_rate"], data["candidate"]["pass_rate"]]
 
 
 def test_eval_gate_report_hostile_text_is_inert(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rollctl.render.jsonout import round_significant
 from tests.browser import View, check_in_browser
 from tests.conftest import invoke, write_jsonl
 from tests.html_parse import parse_report
@@ -14,7 +15,8 @@ from tests.test_html_inspect import HOSTILE, _assert_inert
 
 
 def _num(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)
+    """The report's number as --json prints it (12 significant digits)."""
+    return None if value in (None, "") else round_significant(float(value))
 
 
 def _run(tmp_path: Path, rows: list[dict[str, object]], name: str = "pairs.jsonl") -> tuple[object, dict, Path]:
@@ -36,7 +38,7 @@ def test_shadow_report_html_matches_json(tmp_path: Path) -> None:
     judge = parsed.table_values("judges")[0]
     j = data["judge"]
     assert judge[0] == j["judge"] and _num(judge[6]) == j["win_rate"]
-    assert [float(x) for x in str(judge[7]).split()] == [j["ci_low"], j["ci_high"]]
+    assert [_num(x) for x in str(judge[7]).split()] == [j["ci_low"], j["ci_high"]]
     assert _num(judge[8]) == j["length_controlled_win_rate"]
     segments = {r[0]: r for r in parsed.table_values("segments")}
     for s in data["segments"]:
@@ -49,7 +51,7 @@ def test_shadow_report_html_matches_json(tmp_path: Path) -> None:
     assert _num(metrics["latency"][4]) == data["latency"]["delta"]
     assert _num(metrics["cost"][2]) == data["cost"]["baseline_mean"]
     seg_chart = parsed.chart("segment-chart")["data"][0]
-    assert seg_chart["x"] == [s["win_rate"] for s in data["segments"]]
+    assert [_num(str(x)) for x in seg_chart["x"]] == [s["win_rate"] for s in data["segments"]]
     assert {"metric-latency", "metric-cost", "judge-chart", "tail-chart"} <= set(parsed.charts)
     # Every example is shown, with both outputs reassembled from the diff spans.
     for e in data["examples"]:

@@ -51,6 +51,7 @@ from rollctl.stats.guardrails import (
 from rollctl.stats.ratio import Difference, RatioMoments, difference
 from rollctl.stats.sequential import multiplier
 from rollctl.stats.srm import srm_check
+from rollctl.text_distance import edit_distance_moments
 
 Verdict = Literal["go", "hold", "rollback"]
 CheckStatus = Literal["pass", "warn", "fail", "skipped"]
@@ -323,15 +324,20 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         moments = {arm: ArmMoments(am.variant, am.units, am.requests,
                                    {**am.metrics, **(extra[arm].metrics if arm in extra else {})})
                    for arm, am in moments.items()}
+    text_metrics = [m for m in metrics if m.kind == "text_distance"]
+    if text_metrics:
+        moments = _with_edit_distance(db, scope, plan, text_metrics, moments)
     base, cand = moments.get(plan.baseline), moments.get(plan.candidate)
     if base is None or cand is None:
         raise InputError("one arm has no analysable units", fix="check the variant, unit and timestamp fields")
     n_total = float(base.units + cand.units)
     diffs: dict[str, Difference | None] = {}
     problems: dict[str, str] = {}
-    for m in ratio_metrics:
+    for m in ratio_metrics + text_metrics:
         d = difference(base.metrics[m.name], cand.metrics[m.name])
-        if not math.isfinite(d.se_absolute) or d.se_absolute <= 0:
+        if m.kind == "text_distance" and min(base.metrics[m.name].n, cand.metrics[m.name].n) == 0:
+            problems[m.name] = "no request with both output and final_text (an edited or sent draft) in one arm"
+        elif not math.isfinite(d.se_absolute) or d.se_absolute <= 0:
             problems[m.name] = "no variance: too few units or a constant metric in both arms"
         diffs[m.name] = d
     for m in metrics:
@@ -384,6 +390,22 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
                                                     "mixed_excluded": mixed_units},
         fingerprint=fp, rollctl_version=__version__,
     )
+
+
+def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_metrics: list[Metric],
+                        moments: dict[str, ArmMoments]) -> dict[str, ArmMoments]:
+    """Add the edit-distance moments (rapidfuzz over streamed text, `rollctl.text_distance`) to each arm's
+    metrics, over the same analysed rows as every other metric. Units without an edited-or-sent draft are
+    not in them (they carry no information on the metric); an arm without any gets empty moments."""
+    where, where_params = scope.where()
+    arms = edit_distance_moments(db, unit=plan.unit, where_sql=where, where_params=where_params)
+    empty = RatioMoments(n=0, sum_y=0.0, sum_y2=0.0, sum_n=0.0, sum_n2=0.0, sum_yn=0.0)
+    out = {}
+    for variant, am in moments.items():
+        ed = arms[variant].moments if variant in arms else empty
+        out[variant] = ArmMoments(am.variant, am.units, am.requests,
+                                  {**am.metrics, **{m.name: ed for m in text_metrics}})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -667,6 +689,8 @@ def _guardrail_result(g: Guardrail, t: GuardrailTest, m: Metric, diff: Differenc
         units = units_until_resolved(sign * t.estimate, t.se, n, g.tolerance, alpha=plan.alpha, tuning_n=tuning_n)
         to_resolve = math.ceil(units) if units is not None else None
     seq: tuple[SequencePoint, ...] = ()
+    # Daily sequences come from the unit-day table, which holds SQL sums only: quantiles and the edit distance
+    # (rapidfuzz outside SQL) get their final interval and no daily points.
     if m.kind == "ratio":
         seq = _sequence(g.metric, daily, plan, scale=g.scale, one_sided_sign=1.0 if g.bad_direction == "increase"
                         else -1.0, harm_alpha=t.harm_alpha or plan.alpha, tuning_n=tuning_n)

@@ -27,6 +27,7 @@ from rollctl.sql import power as q
 from rollctl.sql.units import ratio_moments
 from rollctl.stats import power as pw
 from rollctl.stats.power_sim import SimulationSpec, simulate_power, sizes_for_mean
+from rollctl.text_distance import edit_distance_moments
 
 MetricKind = Literal["proportion", "mean", "ratio"]
 SolvedFor = Literal["n", "mde", "power"]
@@ -334,28 +335,40 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
         raise UsageError("--from-traces needs --metric-name", field="metric_name",
                          fix="e.g. --metric-name thumbs_down_rate")
     metric = metric_named(req.metric_name)
-    if metric.kind != "ratio" or metric.numerator is None or metric.denominator is None:
+    is_text = metric.kind == "text_distance"
+    if not is_text and (metric.kind != "ratio" or metric.numerator is None or metric.denominator is None):
         raise UsageError(f"power from traces supports per-user ratio metrics; {metric.name} is a {metric.kind} "
                          "metric", field="metric_name", fix="e.g. thumbs_down_rate, error_rate, latency_mean_ms")
     report = load_inputs(db, list(req.from_traces), options)
     require_fields(report, "traces", ["user_id", "variant", *metric.required_fields], command="power")
     base = _pick_baseline(db, req.baseline_variant)
     served = "coalesce(served, TRUE)"  # shadow computations were never seen by a user
-    by_user = ratio_moments(db, [metric], variants=[base], where_sql=served)[base]
-    user_m = by_user.metrics[metric.name]
     found = report.found_fields("traces")
-    if "request_id" in found:
-        req_m = ratio_moments(db, [metric], unit="request_id", variants=[base], where_sql=served)[base] \
-            .metrics[metric.name]
-        var_request = req_m.unit_variance()
-        observations = req_m.n
-    elif metric.is_proportion:
-        r = user_m.ratio
-        var_request = r * (1 - r)
-        observations = int(user_m.sum_n)
+    if is_text:
+        # Edit distance: the same per-user moments as decide (rapidfuzz over streamed text); the per-request
+        # variance is that of d itself, so request_id is not needed.
+        arms = edit_distance_moments(db, variants=[base], where_sql=served)
+        if base not in arms:
+            raise UsageError(f"no request of variant {base} has both output and final_text: there is no edit "
+                             "distance to plan with", field="metric_name",
+                             fix="map final_text (what the user sent) with --map final_text=<your field>")
+        user_m = arms[base].moments
+        var_request = arms[base].request_variance
+        observations = arms[base].requests
     else:
-        raise UsageError("power from traces needs request_id to measure the per-request variance",
-                         field="request_id", fix="use --map request_id=<your field>")
+        user_m = ratio_moments(db, [metric], variants=[base], where_sql=served)[base].metrics[metric.name]
+        if "request_id" in found:
+            req_m = ratio_moments(db, [metric], unit="request_id", variants=[base], where_sql=served)[base] \
+                .metrics[metric.name]
+            var_request = req_m.unit_variance()
+            observations = req_m.n
+        elif metric.is_proportion:
+            r = user_m.ratio
+            var_request = r * (1 - r)
+            observations = int(user_m.sum_n)
+        else:
+            raise UsageError("power from traces needs request_id to measure the per-request variance",
+                             field="request_id", fix="use --map request_id=<your field>")
     unit_var = user_m.unit_variance()
     baseline = user_m.ratio
     if user_m.n < 2 or not math.isfinite(unit_var) or not math.isfinite(var_request) or var_request <= 0:
@@ -374,9 +387,12 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
                               "user's requests vary less together than independent ones; planning uses it as measured"))
     # Response randomness: pooled within-input variance among inputs answered more than once.
     share: float | None = None
-    rep = q.repeated_inputs(db, metric, base) if "input" in found else q.RepeatedInputs(0, 0, 0.0, 0)
+    rep = q.repeated_inputs(db, metric, base) if "input" in found and not is_text else q.RepeatedInputs(0, 0, 0.0, 0)
     if rep.inputs >= MIN_REPEATED_INPUTS and rep.within_df > 0:
         share = min(max(rep.within_ss / rep.within_df / var_request, 0.0), 0.95)
+    elif is_text and req.response_variance_share is None:
+        reasons.append(Reason("RESPONSE_VARIANCE_NOT_ESTIMATED", f"the response randomness of {metric.name} is not "
+                              "estimated from repeated inputs; it stays inside the measured variance"))
     elif req.response_variance_share is None:
         reasons.append(Reason("RESPONSE_VARIANCE_NOT_ESTIMATED",
                               f"only {rep.inputs} input(s) were answered more than once (need "

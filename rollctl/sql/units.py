@@ -3,16 +3,20 @@
 One pass over `traces`: a per-unit CTE computes each metric's numerator Y_u and denominator N_u, then a
 GROUP BY arm sums n, ΣY, ΣY², ΣN, ΣN², ΣYN (the gbstats column contract), which is all the delta method
 needs. Summable, so days or strata can be re-aggregated.
+
+`edit_pair_batches` streams the (arm, unit, draft, sent text) rows the edit-distance metric is measured on;
+`rollctl.text_distance` turns them into the same per-arm moments.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rollctl.db import Database, quote_identifier
 from rollctl.load.expressions import SqlParams
-from rollctl.metrics import Metric
+from rollctl.metrics import EDIT_PAIR_CONDITION, Metric
 from rollctl.stats.ratio import RatioMoments
 
 
@@ -71,3 +75,35 @@ def ratio_moments(
         result[str(variant)] = ArmMoments(variant=str(variant), units=int(units), requests=int(requests),
                                           metrics=moments)
     return result
+
+
+def edit_pair_batches(
+    db: Database,
+    *,
+    unit: str = "user_id",
+    variants: Sequence[str] | None = None,
+    where_sql: str = "TRUE",
+    where_params: dict[str, object] | None = None,
+    batch_size: int = 50_000,
+) -> Iterator[Any]:
+    """Arrow record batches of (variant, unit, output, final_text) for every request with both texts.
+
+    Streamed (`Database.record_batches`): the texts never sit in memory beyond one batch. The unit is cast
+    to text so batches from any export have the same schema.
+    """
+    params: dict[str, object] = dict(where_params or {})
+    unit_col = quote_identifier(unit)
+    variant_filter = ""
+    if variants is not None:
+        params["ed_variants"] = list(variants)
+        variant_filter = "AND variant IN (SELECT unnest($ed_variants::VARCHAR[]))"
+    yield from db.record_batches(
+        f"""
+        SELECT variant, CAST({unit_col} AS VARCHAR) AS unit, output, final_text
+        FROM traces
+        WHERE {unit_col} IS NOT NULL AND variant IS NOT NULL {variant_filter} AND ({where_sql})
+              AND {EDIT_PAIR_CONDITION}
+        """,
+        params,
+        batch_size=batch_size,
+    )

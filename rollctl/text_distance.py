@@ -1,0 +1,91 @@
+"""The edit-distance metric: how much users edit the AI's draft before sending it, per unit.
+
+Per request with both a draft (`output`) and what the user sent (`final_text`), d is the normalized
+Levenshtein distance (rapidfuzz `Levenshtein.normalized_distance`: edits / length of the longer text, 0 =
+sent as drafted, 1 = nothing kept). Requests without `final_text` do not count: the metric is over the
+drafts that were edited or sent as they were, which is all an export can tell. Per unit u, Y_u = Σd and
+N_u = #such requests, so the arm's value ΣY/ΣN is the mean distance per edited-or-sent draft and the
+comparison is the delta method over units (`rollctl.stats.ratio`), exactly like a per-request rate.
+
+The distances cannot be SQL (DuckDB's `levenshtein` is not normalized the same way and is slow on long
+texts), so the rows stream out of DuckDB as Arrow batches and rapidfuzz `cpdist` computes a whole batch
+in C across all cores; the per-unit sums of each batch are grouped by pyarrow, and the partial sums of
+all batches grouped again at the end (a unit's requests may span batches). Memory: one batch of texts
+plus one row per (arm, unit). Shared by `decide` and `power --from-traces`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from rollctl.db import Database
+from rollctl.sql.units import edit_pair_batches
+from rollctl.stats.ratio import RatioMoments
+
+
+@dataclass(frozen=True)
+class EditDistanceArm:
+    """One arm's edit distances: per-unit moments (for the delta method) and per-request Σd, Σd²."""
+
+    variant: str
+    moments: RatioMoments
+    """Over units with at least one edited-or-sent draft: Y_u = Σd, N_u = drafts."""
+    requests: int
+    sum_d: float
+    sum_d2: float
+
+    @property
+    def request_variance(self) -> float:
+        """Sample variance of d across requests (the per-request variance `power` plans with)."""
+        if self.requests < 2:
+            return float("nan")
+        return max((self.sum_d2 - self.sum_d * self.sum_d / self.requests) / (self.requests - 1), 0.0)
+
+
+def edit_distances(outputs: Sequence[str], finals: Sequence[str]) -> np.ndarray:
+    """d per pair, computed in C over all cores (rapidfuzz `process.cpdist`, element-wise pairs)."""
+    return np.asarray(process.cpdist(outputs, finals, scorer=Levenshtein.normalized_distance, workers=-1,
+                                     dtype=np.float64), dtype=np.float64)
+
+
+def edit_distance_moments(
+    db: Database,
+    *,
+    unit: str = "user_id",
+    variants: Sequence[str] | None = None,
+    where_sql: str = "TRUE",
+    where_params: dict[str, object] | None = None,
+    batch_size: int = 50_000,
+) -> dict[str, EditDistanceArm]:
+    """Per arm, the per-unit moments of the edit distance over the rows `where_sql` selects."""
+    partials: list[pa.Table] = []
+    for batch in edit_pair_batches(db, unit=unit, variants=variants, where_sql=where_sql,
+                                   where_params=where_params, batch_size=batch_size):
+        if batch.num_rows == 0:
+            continue
+        d = edit_distances(batch.column(2).to_pylist(), batch.column(3).to_pylist())
+        table = pa.table({"variant": batch.column(0), "unit": batch.column(1), "d": d, "d2": d * d})
+        partials.append(table.group_by(["variant", "unit"]).aggregate(
+            [("d", "sum"), ("d2", "sum"), ("d", "count")]))
+    if not partials:
+        return {}
+    per_unit = pa.concat_tables(partials).group_by(["variant", "unit"]).aggregate(
+        [("d_sum", "sum"), ("d2_sum", "sum"), ("d_count", "sum")])
+    out: dict[str, EditDistanceArm] = {}
+    for variant in sorted(str(v) for v in pc.unique(per_unit.column("variant")).to_pylist()):
+        arm = per_unit.filter(pc.equal(per_unit.column("variant"), variant))
+        y = arm.column("d_sum_sum").to_numpy().astype(np.float64)
+        n = arm.column("d_count_sum").to_numpy().astype(np.float64)
+        d2 = float(pc.sum(arm.column("d2_sum_sum")).as_py() or 0.0)
+        moments = RatioMoments(n=len(y), sum_y=float(y.sum()), sum_y2=float((y * y).sum()), sum_n=float(n.sum()),
+                               sum_n2=float((n * n).sum()), sum_yn=float((y * n).sum()))
+        out[variant] = EditDistanceArm(variant=variant, moments=moments, requests=int(n.sum()),
+                                       sum_d=float(y.sum()), sum_d2=d2)
+    return out

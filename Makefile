@@ -23,6 +23,7 @@ demo: $(STAMP)
 	@bash scripts/demo.sh $(BIN)
 
 test: $(TEST_STAMP)
+	@bash scripts/ensure_chromium.sh
 	$(BIN)/ruff check rollctl tests scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

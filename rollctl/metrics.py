@@ -51,6 +51,9 @@ class Metric:
     quantile: float | None = None
     is_proportion: bool = False
     """True when the per-request value is 0/1, so absolute thresholds read as percentage points."""
+    summable: bool = True
+    """True when a unit's numerator and denominator are sums over its requests, so per-unit-per-day sums add
+    up to the unit's totals (false for `count(DISTINCT ...)`: a session spanning two days counts once)."""
 
 
 def _const(sql: str) -> Callable[[SqlParams], str]:
@@ -105,7 +108,7 @@ BUILTIN_METRICS: dict[str, Metric] = {
         Metric(
             name="session_length", kind="ratio", description="requests per session", unit="requests",
             higher_is_better=None, required_fields=("session_id",), numerator=_const("count(*)"),
-            denominator=_const("count(DISTINCT session_id)"),
+            denominator=_const("count(DISTINCT session_id)"), summable=False,
         ),
         Metric(name="latency_p95_ms", kind="quantile", description="95th percentile of latency", unit="ms",
                higher_is_better=False, required_fields=("latency_ms",), column="latency_ms", quantile=0.95),

@@ -27,3 +27,7 @@ step power eval --from-evals sample_traces/evals/baseline.jsonl --mde 0.05
 step plan check sample_traces/rollout.toml
 step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
 step assign u_971384 u_771876 --plan sample_traces/rollout.toml --stage 25
+
+# The shareable HTML report (self-contained, opens offline).
+step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5 --html report.html
+if [ -s report.html ]; then printf '\nHTML report written to: %s\n' "$(pwd)/report.html"; fi

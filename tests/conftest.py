@@ -75,3 +75,19 @@ def trace_row(i: int, variant: str = "control", **extra: Any) -> dict[str, Any]:
 def traces_file(tmp_path: Path) -> Path:
     rows = [trace_row(i, "control" if i % 2 else "treatment") for i in range(40)]
     return write_jsonl(tmp_path / "traces.jsonl", rows)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Headless Chromium for the browser tests (installed by scripts/ensure_chromium.sh, else skipped)."""
+    from tests.browser import find_or_install_chromium
+
+    return find_or_install_chromium()
+
+
+@pytest.fixture(scope="session")
+def report_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One real context per HTML report kind (tests/report_samples.py), built through the core functions."""
+    from tests.report_samples import SAMPLES
+
+    return {kind: build(tmp_path_factory.mktemp(kind)) for kind, build in SAMPLES.items()}

@@ -456,3 +456,23 @@ def test_unterminated_csv_quote_is_reported_not_dropped(tmp_path: Path) -> None:
     path.write_text('request_id,variant,latency_ms\nr1,a,"10\nr2,a,12\n')
     line = _error_line(["inspect", str(path)])
     assert str(path) in line and "latency_ms" in line
+
+
+# --- loading only some trace fields ----------------------------------------------------------------------
+
+
+def test_trace_fields_loads_only_those_and_still_reports_the_rest(tmp_path: Path) -> None:
+    from rollctl.db import connect
+    from rollctl.errors import FieldTypeError
+    from rollctl.load import LoadOptions, load_inputs
+
+    good = write_jsonl(tmp_path / "t.jsonl", [trace_row(1, latency_ms=812.5), trace_row(2, latency_ms="oops")])
+    db = connect()
+    report = load_inputs(db, [str(good)], LoadOptions(trace_fields=frozenset({"user_id", "variant", "thumbs"})))
+    assert [c for c, _ in db.columns("SELECT * FROM traces")] == ["user_id", "variant", "thumbs"]
+    assert {"user_id", "latency_ms", "request_id"} <= report.found_fields("traces")  # coverage stays known
+    assert db.fetchall("SELECT user_id, variant FROM traces ORDER BY user_id") == [("u1", "control"), ("u2", "control")]
+    # a wrong type in a loaded field is still an error naming the file, line and field
+    with pytest.raises(FieldTypeError) as exc:
+        load_inputs(connect(), [str(good)], LoadOptions(trace_fields=frozenset({"user_id", "latency_ms"})))
+    assert exc.value.path == str(good) and exc.value.line == 2 and exc.value.field == "latency_ms"

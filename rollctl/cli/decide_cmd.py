@@ -17,6 +17,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     PathsArg,
+    VariantFromOpt,
     emit_json,
     error_edge,
     finish,
@@ -25,6 +26,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.errors import UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import load_plan
@@ -62,7 +64,9 @@ def decide_cmd(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Decide whether to ramp the canary: GO (next stage), HOLD (why, and how long), ROLLBACK (which rule fired).
 
@@ -80,16 +84,20 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     with error_edge():
         parsed = load_plan(plan)
         moment = parse_as_of(as_of)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
     names = [g.metric for g in parsed.guardrails] + [p.metric for p in parsed.primary]
     metrics_need_text = any(f in ("output", "final_text") for n in names for f in parsed.metric(n).required_fields)
     if metrics_need_text:
-        options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=True)
+        options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
     result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options),
                  json_mode=json_output, message="Deciding…")
     if log is not None:
         with error_edge():
             append_decision_log(log, result)
+    if html is not None:
+        from rollctl.render.reports.decide import build_decide_context  # plotly loads only for --html
+
+        write_html("decide", lambda: build_decide_context(result, paths=paths), html)
     if json_output:
         emit_json(result)
     else:

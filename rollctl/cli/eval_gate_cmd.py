@@ -17,6 +17,7 @@ from rollctl.cli.common import (
     FormatOpt,
     JsonOpt,
     MapOpt,
+    VariantFromOpt,
     emit_json,
     error_edge,
     finish,
@@ -25,6 +26,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.config import Config
 from rollctl.errors import PlanError, UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
@@ -111,7 +113,9 @@ def eval_gate_command(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Gate a prompt or model change on its offline eval results: pass, fail or inconclusive.
 
@@ -167,7 +171,7 @@ def eval_gate_command(
             raise UsageError(f"expected BASELINE CANDIDATE, got {len(paths)} paths",
                              fix="quote globs so the shell does not expand them ('runs/base/*.jsonl'), or pass "
                                  "--baseline and --candidate to read all files as one result set")
-    lopts = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    lopts = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
     result = run(lambda db: eval_gate(db, base_paths, cand_paths, options, lopts), json_mode=json_output,
                  message="Gating eval results…")
     with error_edge():
@@ -179,6 +183,10 @@ def eval_gate_command(
             md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
         if md_target is not None:
             write_markdown(result, md_target, append=append)
+    if html is not None:
+        from rollctl.render.reports.eval_gate import build_eval_gate_context  # plotly loads only for --html
+
+        write_html("eval_gate", lambda: build_eval_gate_context(result), html)
     if json_output:
         emit_json(eval_gate_json(result))
     else:

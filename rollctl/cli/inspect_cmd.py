@@ -18,6 +18,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.core.inspect import inspect_inputs
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.render.inspect_view import render_inspect
@@ -32,6 +33,7 @@ def inspect(
     fmt: FormatOpt = None,
     variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """Show what is in trace, judgement or eval files: variants, models, time range, users, field coverage.
 
@@ -42,10 +44,16 @@ def inspect(
         rollctl inspect export.jsonl --map user_id=metadata.user.id --json
 
         rollctl inspect --format otel spans.jsonl   # shows which attribute fed each field
+
+        rollctl inspect sample_traces/canary/traces.jsonl.gz --html inspect.html
     """
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False, variant_from=variant_from)
     result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")
+    if html is not None:
+        from rollctl.render.reports.inspect import build_inspect_context  # plotly loads only for --html
+
+        write_html("inspect", lambda: build_inspect_context(result), html)
     if json_output:
         emit_json(result)
     else:

@@ -18,6 +18,7 @@ from rollctl.cli.common import (
     FormatOpt,
     JsonOpt,
     MapOpt,
+    VariantFromOpt,
     emit_json,
     error_edge,
     human,
@@ -25,6 +26,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 
 POWER_EXIT_HELP = (
     "Exit codes: 0 the plan was computed, 2 impossible or contradictory request (bad input, usage), "
@@ -107,11 +109,13 @@ def power(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     simulate: Annotated[bool, typer.Option("--simulate", help="Check the answer by Monte Carlo on data drawn to "
                         "the same parameters.", rich_help_panel=CHECK)] = False,
     simulations: Annotated[int, typer.Option(help="Simulated canaries for --simulate.", rich_help_panel=CHECK)] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """How many users and days a canary needs, or what it can detect, with the variance of LLM traffic.
 
@@ -144,9 +148,13 @@ def power(
             simulate=simulate, simulations=simulations, seed=seed,
         )
     cfg = open_config(config)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=True)
+    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
     result = run(lambda db: plan_power(db, request, options), json_mode=json_output,
                  message="Simulating…" if simulate else "Planning…")
+    if html is not None:
+        from rollctl.render.reports.power import build_power_context  # plotly loads only for --html
+
+        write_html("power", lambda: build_power_context(result), html)
     if json_output:
         emit_json(result)
     else:
@@ -179,6 +187,7 @@ def power_eval(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Cases or repeats per case an eval set needs to detect a difference (paired analysis, Miller 2024).
@@ -200,7 +209,7 @@ def power_eval(
         mde=mde, cases=cases, repeats=repeats, power=power_, alpha=alpha, sides=sides,
     )
     cfg = open_config(config)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False)
+    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
     result = run(lambda db: plan_eval(db, request, options), json_mode=json_output, message="Planning…")
     if json_output:
         emit_json(result)

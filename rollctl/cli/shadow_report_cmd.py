@@ -15,6 +15,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     PathsArg,
+    VariantFromOpt,
     emit_json,
     error_edge,
     finish,
@@ -23,6 +24,7 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
+from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.exit_codes import EXIT_CODE_HELP
 
 
@@ -55,7 +57,9 @@ def shadow_report_command(
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
+    variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
+    html: HtmlOpt = None,
 ) -> None:
     """What shadow traffic says about the candidate: paired diffs, judge preference, cost, latency, tails.
 
@@ -71,7 +75,7 @@ def shadow_report_command(
     cfg = open_config(config)
     with error_edge():
         settings = ShadowSettings.from_config(cfg)
-    options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=True,
+    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True,
                            baseline_name=baseline, candidate_name=candidate)
     shadow = ShadowOptions(
         paths=tuple(paths), baseline=baseline, candidate=candidate, load=options,
@@ -79,6 +83,10 @@ def shadow_report_command(
         examples=examples, seed=seed, settings=settings,
     )
     result = run(lambda db: shadow_report(db, shadow), json_mode=json_output, message="Pairing shadow traffic…")
+    if html is not None:
+        from rollctl.render.reports.shadow_report import build_shadow_report_context  # plotly only for --html
+
+        write_html("shadow_report", lambda: build_shadow_report_context(result, paths=paths), html)
     if json_output:
         emit_json(result)
     else:

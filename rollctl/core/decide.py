@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from rollctl.load.require import require_fields
 from rollctl.metrics import Metric
 from rollctl.plan import Guardrail, Plan, Primary
 from rollctl.sql import decide as q
-from rollctl.sql.units import ratio_moments
+from rollctl.sql.units import ArmMoments, ratio_moments
 from rollctl.stats.guardrails import (
     GuardrailInput,
     GuardrailTest,
@@ -205,11 +205,24 @@ def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | Non
     metrics = _plan_metrics(plan)
     needs_text = any(f in ("output", "final_text", "input") for m in metrics for f in m.required_fields)
     options = options or LoadOptions(keep_text=needs_text)
+    if options.trace_fields is None:
+        options = replace(options, trace_fields=_fields_read(plan, metrics))
     report = load_inputs(db, paths, options)
     fields = [plan.unit, "variant", "timestamp"] + sorted({f for m in metrics for f in m.required_fields})
     require_fields(report, "traces", fields, command="decide")
     has_cache = "cache_hit" in report.found_fields("traces")
     return analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache)
+
+
+# Trace fields the analysis reads besides the unit and the metrics' own: the scope, the checks (models,
+# prompt versions, cache hits) and the data fingerprint (thumbs, latency, cost, errors).
+_ANALYSIS_FIELDS = frozenset({"variant", "served", "timestamp", "model", "prompt_version", "cache_hit", "thumbs",
+                              "latency_ms", "cost_usd", "error"})
+
+
+def _fields_read(plan: Plan, metrics: list[Metric]) -> frozenset[str]:
+    """The only trace fields loaded: a 10 M-row export then holds a dozen columns, not every canonical one."""
+    return _ANALYSIS_FIELDS | {plan.unit} | {f for m in metrics for f in m.required_fields}
 
 
 def _plan_metrics(plan: Plan) -> list[Metric]:
@@ -239,8 +252,16 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         checks.append(Check("SHADOW_ROWS_IGNORED", "warn", f"{overview['shadow_rows']:,} shadow row(s) "
                             "(served = false) ignored", {"rows": int(overview["shadow_rows"])}))
 
+    # One scan of the analysed rows into per-unit-per-day sums; everything per unit or per day reads those.
+    ratio_metrics = [m for m in metrics if m.kind == "ratio"]
+    quantile_columns = sorted({m.column for m in metrics if m.kind == "quantile" and m.column is not None})
+    layout = q.build_unit_days(db, scope, ratio_metrics + ([CACHE_METRIC] if has_cache else []), quantile_columns)
+
     # Mixed exposure, then SRM on the units that stay in the analysis.
     mixed = q.mark_mixed_units(db, scope)
+    audit_rows = q.unit_arms(db) if plan.hash is not None and plan.salt is not None else []
+    if int(mixed["mixed_units"]):
+        q.drop_mixed_units(db)
     units_all = int(mixed["units"])
     mixed_units = int(mixed["mixed_units"])
     mixed_share = mixed_units / units_all if units_all else 0.0
@@ -285,18 +306,23 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
                             f"split (p = {srm.p_value:.2g})", srm_fig))
 
     if plan.hash is not None and plan.salt is not None:
-        checks.append(_assignment_audit(db, scope, plan, stage))
+        checks.append(_assignment_audit(audit_rows, plan, stage))
     details = {str(r["variant"]): r for r in q.arm_details(db, scope)}
     checks.extend(_model_checks(details, plan))
-    coverage = q.time_coverage(db, scope)
+    coverage = q.time_coverage(db)
     window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)
 
     # Metrics.
-    ratio_metrics = [m for m in metrics if m.kind == "ratio"]
-    where, where_params = scope.where()
-    moments = ratio_moments(db, ratio_metrics + ([CACHE_METRIC] if has_cache else []), unit=plan.unit,
-                            where_sql=where, where_params=where_params)
+    moment_metrics = ratio_metrics + ([CACHE_METRIC] if has_cache else [])
+    moments = q.unit_moments(db, layout, moment_metrics)
+    distinct = [m for m in moment_metrics if not m.summable]
+    if distinct:
+        where, where_params = scope.where()
+        extra = ratio_moments(db, distinct, unit=plan.unit, where_sql=where, where_params=where_params)
+        moments = {arm: ArmMoments(am.variant, am.units, am.requests,
+                                   {**am.metrics, **(extra[arm].metrics if arm in extra else {})})
+                   for arm, am in moments.items()}
     base, cand = moments.get(plan.baseline), moments.get(plan.candidate)
     if base is None or cand is None:
         raise InputError("one arm has no analysable units", fix="check the variant, unit and timestamp fields")
@@ -310,7 +336,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         diffs[m.name] = d
     for m in metrics:
         if m.kind == "quantile":
-            diffs[m.name], prob = _quantile_diff(db, scope, plan, m)
+            diffs[m.name], prob = _quantile_diff(db, scope, layout, plan, m)
             if prob:
                 problems[m.name] = prob
 
@@ -323,7 +349,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
             strata = _cache_strata(db, scope, plan, ratio_metrics)
 
     tuning_n, plan_basis = _planned_units(plan, stage, base.metrics, diffs)
-    daily = q.daily_cumulative(db, scope, ratio_metrics)
+    daily = q.daily_cumulative(db, layout, ratio_metrics)
     sample_check, time_needed = _sample_check(coverage, tuning_n, plan_basis, n_total, hours_short, daily)
     checks.append(sample_check)
 
@@ -364,11 +390,11 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
 # Checks
 # ---------------------------------------------------------------------------------------------------
 
-def _assignment_audit(db: Database, scope: q.AnalysisScope, plan: Plan, stage: float) -> Check:
+def _assignment_audit(unit_arms: list[tuple[str, str, int]], plan: Plan, stage: float) -> Check:
     assert plan.hash is not None and plan.salt is not None
     wrong_traces = total = wrong_units = 0
     units: set[str] = set()
-    for unit, variant, n in q.unit_arms(db, scope):
+    for unit, variant, n in unit_arms:
         expected = plan.candidate if is_candidate(plan.hash, plan.salt, unit, stage) else plan.baseline
         total += n
         units.add(unit)
@@ -490,16 +516,17 @@ def _cache_strata(db: Database, scope: q.AnalysisScope, plan: Plan,
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _quantile_diff(db: Database, scope: q.AnalysisScope, plan: Plan, m: Metric) -> tuple[Difference | None, str | None]:
+def _quantile_diff(db: Database, scope: q.AnalysisScope, layout: q.UnitDays, plan: Plan,
+                   m: Metric) -> tuple[Difference | None, str | None]:
     assert m.column is not None and m.quantile is not None
-    counts = q.quantile_inputs(db, scope, m.column, m.quantile)
+    counts = q.quantile_counts(db, layout, m.column)
     levels = {}
     for arm in (plan.baseline, plan.candidate):
-        n = int(counts.get(arm, {}).get("n", 0))
+        n = int(counts.get(arm, 0))
         if n < 20:
             return None, f"{m.column}: only {n} value(s) in arm {arm}"
         levels[arm] = quantile_rank_levels(n, m.quantile)
-    values = q.quantile_inputs(db, scope, m.column, m.quantile, levels)
+    values = q.quantile_values(db, scope, m.column, m.quantile, levels)
     if set(values) != {plan.baseline, plan.candidate}:
         return None, f"{m.column}: no values in one arm"
     indicators = q.indicator_moments(db, scope, m.column, {a: v["quantile"] for a, v in values.items()})

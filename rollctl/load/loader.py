@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -47,6 +47,15 @@ class LoadOptions:
     """Source path of the variant, for formats whose variant is not a standard field."""
     baseline_name: str = "baseline"
     candidate_name: str = "candidate"
+    trace_fields: frozenset[str] | None = None
+    """Canonical trace fields to load (None: all). The others are not converted and are not columns of
+    `traces` (the report still says where each was found, so required fields and coverage stay known):
+    a command that reads a few fields of a big export then stores only those. Such a table has no
+    `_file` column after loading."""
+
+    def fields_of(self, table: str) -> frozenset[str] | None:
+        """The canonical fields loaded into `table` (None: all of them)."""
+        return self.trace_fields if table == "traces" else None
 
 
 @dataclass(frozen=True)
@@ -127,9 +136,10 @@ class BadLocator:
     """Computed columns (`expr AS name, ...`) the load selected over the file's columns; re-scans add them."""
 
 
-def create_tables(db: Database) -> None:
+def create_tables(db: Database, options: LoadOptions | None = None) -> None:
     for table, fields in TABLE_FIELDS.items():
-        cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields)
+        keep = options.fields_of(table) if options is not None else None
+        cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields if keep is None or f.name in keep)
         db.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(table)} ({cols}, _file VARCHAR, _bad BOOLEAN)")
 
 
@@ -140,13 +150,15 @@ def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None 
         expand_paths(paths)  # raises the usual "no input files given"
     directories, plain = _directory_units(paths, options)
     files = expand_paths(plain) if plain else []
-    create_tables(db)
+    create_tables(db, options)
     ctx = LoadContext(db=db, options=options)
     reports = [load_dir(ctx, d) for d, load_dir in directories]
     reports += [_load_file(ctx, f) for f in files]
     reports = _check_types(ctx, reports)
     for table in TABLE_FIELDS:
         db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
+        if options.fields_of(table) is not None:
+            db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _file")
     rows = {t: int(db.fetchone(f"SELECT count(*) FROM {quote_identifier(t)}")[0]) for t in TABLE_FIELDS}
     if sum(rows.values()) == 0:
         only = [r.path for r in reports]
@@ -328,6 +340,19 @@ def _read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
 
 
 @dataclass(frozen=True)
+class FieldSql:
+    """One canonical field's part of a `Selection`."""
+
+    name: str
+    exprs: tuple[str, ...]
+    """SELECT items: the converted value (and its presence flag, when the value can be wrong)."""
+    bad_flag: str | None = None
+    """Over the converted row: true when a present value did not convert."""
+    bad_name: str | None = None
+    """Over the raw source: the field's name when its value is wrong, else NULL."""
+
+
+@dataclass(frozen=True)
 class Selection:
     """The SELECT list for one canonical table over one source, and where each field came from."""
 
@@ -338,6 +363,33 @@ class Selection:
     bad_sql: str
     """Over the raw source: the list of wrong-typed field names of a row (only run to explain `_bad`)."""
     sources: tuple[FieldSource, ...]
+    parts: tuple[FieldSql, ...] = ()
+
+    def keeping(self, fields: Collection[str] | None) -> Selection:
+        """The same selection restricted to `fields` (None: unchanged): the others are neither converted
+        nor checked nor stored; `sources` still lists them."""
+        if fields is None or not self.parts:
+            return self
+        return _assemble(tuple(p for p in self.parts if p.name in fields), self.sources, file_on_bad_rows_only=True)
+
+
+def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
+              file_on_bad_rows_only: bool = False) -> Selection:
+    bad_parts = [p.bad_name for p in parts if p.bad_name is not None]
+    flags = [p.bad_flag for p in parts if p.bad_flag is not None]
+    bad_sql = "list_filter([" + ", ".join(bad_parts) + "], lambda x: x IS NOT NULL)" if bad_parts else "[]"
+    # Each conversion is computed once (inner query) and `_bad` is one boolean per row: building a list of
+    # field names per row cost about 40% of the load on a 1 M-row benchmark; the names are only worked out
+    # (from `bad_sql`) when some row is bad.
+    names = ", ".join(quote_identifier(p.name) for p in parts)
+    bad_flag = f"coalesce({' OR '.join(flags)}, false)" if flags else "false"
+    # A restricted table drops `_file` after the type check, which only reads it on bad rows: a path per
+    # row costs as much memory as the dozen columns kept (uncompressed in-memory strings).
+    file_sql = f"CASE WHEN {bad_flag} THEN $path END" if file_on_bad_rows_only else "$path"
+    return Selection(
+        select_sql=", ".join(e for p in parts for e in p.exprs),
+        outer_sql=f"{names}, {file_sql} AS _file, {bad_flag} AS _bad", bad_sql=bad_sql, sources=sources, parts=parts,
+    )
 
 
 def select_canonical(
@@ -349,36 +401,29 @@ def select_canonical(
     descriptions: dict[str, str] | None = None,
 ) -> Selection:
     """Convert raw values to the canonical columns of `table`; absent fields become NULL."""
-    exprs: list[str] = []
-    bad_parts: list[str] = []
-    flags: list[str] = []
+    parts: list[FieldSql] = []
     sources: list[FieldSource] = []
+    flags = 0
     for f in TABLE_FIELDS[table]:
         raw = values.get(f.name)
         if raw is None:
-            exprs.append(f"CAST(NULL AS {f.sql_type}) AS {quote_identifier(f.name)}")
+            parts.append(FieldSql(f.name, (f"CAST(NULL AS {f.sql_type}) AS {quote_identifier(f.name)}",)))
             continue
         converted = convert(raw, f.kind)
         if f.name in TEXT_FIELDS and not keep_text:
             converted = f"(CASE WHEN {converted} IS NOT NULL THEN '' END)"
-        exprs.append(f"CAST({converted} AS {f.sql_type}) AS {quote_identifier(f.name)}")
+        value = f"CAST({converted} AS {f.sql_type}) AS {quote_identifier(f.name)}"
         if _can_be_bad(raw, f):
-            bad_parts.append(_bad_check(raw, converted, f, params))
-            flag = f"_p{len(flags)}"
-            exprs.append(f"{_present(raw, f)} AS {flag}")
-            flags.append(f"({flag} AND {quote_identifier(f.name)} IS NULL)")
+            flag = f"_p{flags}"
+            flags += 1
+            parts.append(FieldSql(f.name, (value, f"{_present(raw, f)} AS {flag}"),
+                                  bad_flag=f"({flag} AND {quote_identifier(f.name)} IS NULL)",
+                                  bad_name=_bad_check(raw, converted, f, params)))
+        else:
+            parts.append(FieldSql(f.name, (value,)))
         desc = (descriptions or {}).get(f.name, f.name)
         sources.append(FieldSource(table=table, canonical=f.name, source=desc))
-    bad_sql = "list_filter([" + ", ".join(bad_parts) + "], lambda x: x IS NOT NULL)" if bad_parts else "[]"
-    # Each conversion is computed once (inner query) and `_bad` is one boolean per row: building a list of
-    # field names per row cost about 40% of the load on a 1 M-row benchmark; the names are only worked out
-    # (from `bad_sql`) when some row is bad.
-    names = ", ".join(quote_identifier(f.name) for f in TABLE_FIELDS[table])
-    bad_flag = f"coalesce({' OR '.join(flags)}, false)" if flags else "false"
-    return Selection(
-        select_sql=", ".join(exprs), outer_sql=f"{names}, $path AS _file, {bad_flag} AS _bad", bad_sql=bad_sql,
-        sources=tuple(sources),
-    )
+    return _assemble(tuple(parts), tuple(sources))
 
 
 def _can_be_bad(raw: RawValue, f: CanonicalField) -> bool:
@@ -442,7 +487,8 @@ def insert_rows(
     *,
     where_sql: str = "",
 ) -> int:
-    """INSERT converted rows; returns the number inserted."""
+    """INSERT converted rows (only the fields the options load into `table`); returns the number inserted."""
+    selection = selection.keeping(ctx.options.fields_of(table))
     from_sql = _with_derived(reader.sql, reader.derived_sql)
     all_params = referenced_params(
         f"{selection.select_sql} {selection.bad_sql} {from_sql} {reader.rescan_sql or ''} {where_sql}",
@@ -658,9 +704,10 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
         for table, fields in TABLE_FIELDS.items():
             if not _attached_has(db, alias, table):
                 continue
-            names = ", ".join(quote_identifier(x.name) for x in fields)
+            keep = ctx.options.fields_of(table)
+            names = ", ".join(quote_identifier(x.name) for x in fields if keep is None or x.name in keep)
             db.execute(
-                f"INSERT INTO {quote_identifier(table)} SELECT {names}, _file, false "
+                f"INSERT INTO {quote_identifier(table)} SELECT {names}, {'_file' if keep is None else 'NULL'}, false "
                 f"FROM {quote_identifier(alias)}.{quote_identifier(table)}"
             )
             rows[table] = int(db.fetchone(

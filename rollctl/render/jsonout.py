@@ -9,6 +9,17 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+SIGNIFICANT_DIGITS = 12
+
+
+def round_significant(value: float) -> float:
+    """Round to 12 significant digits so the same inputs print the same numbers.
+
+    DuckDB sums floats in parallel, so the last bits of a mean can differ between runs (1e-16 relative);
+    12 digits keep every figure far beyond any statistical precision while making --json reproducible.
+    """
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
 
 def to_jsonable(value: Any) -> Any:
     """Convert result dataclasses (recursively) into plain JSON types."""
@@ -25,7 +36,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return round_significant(value) if math.isfinite(value) else None
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, date):

@@ -1,6 +1,12 @@
-"""SQL for `rollctl decide` beyond the shared per-unit moments: each query reduces `traces` to per-arm,
-per-day or per-unit summaries (units per arm, mixed exposure, models per arm, time coverage, daily
-cumulative moments, quantile order statistics). Values are bound as parameters; identifiers quoted.
+"""SQL for `rollctl decide`: each query reduces `traces` to per-arm, per-day or per-unit summaries (units
+per arm, mixed exposure, models per arm, time coverage, daily cumulative moments, quantile order
+statistics). Values are bound as parameters; identifiers quoted.
+
+Most of them read one small table instead of `traces`: `build_unit_days` scans the analysed rows once
+and keeps, per (arm, unit, UTC day), the request count, the first and last timestamp and every ratio
+metric's numerator and denominator. Units per arm, mixed exposure, per-unit moments, time coverage and
+the daily cumulative sequences are sums over it (every per-request sum adds up over days; metrics whose
+per-unit value is not such a sum, `count(DISTINCT ...)`, get their per-unit totals from `traces`).
 
 Every query sees the same analysed population, `AnalysisScope.where_sql`: the two arms of the plan,
 served rows only, rows up to `--as-of`, and (once known) without units seen in both arms.
@@ -16,9 +22,11 @@ from typing import Any
 from rollctl.db import Database, quote_identifier
 from rollctl.load.expressions import SqlParams
 from rollctl.metrics import Metric
+from rollctl.sql.units import ArmMoments
 from rollctl.stats.ratio import RatioMoments
 
 MIXED_TABLE = "decide_mixed_units"
+UNIT_DAYS = "decide_unit_days"
 
 
 @dataclass(frozen=True)
@@ -63,15 +71,60 @@ def row_overview(db: Database, scope: AnalysisScope) -> dict[str, Any]:
     )[0]
 
 
+@dataclass(frozen=True)
+class UnitDays:
+    """Where each metric's per-unit-per-day sums sit in the unit-day table."""
+
+    ratio: dict[str, tuple[str, str]]
+    """Ratio metric name -> (numerator column, denominator column)."""
+    counts: dict[str, str]
+    """Per-request column -> the column counting its non-null values."""
+
+
+def build_unit_days(db: Database, scope: AnalysisScope, metrics: Sequence[Metric],
+                    count_columns: Sequence[str] = ()) -> UnitDays:
+    """One scan of `traces` into per (arm, unit, day) sums (day NULL for rows without a timestamp).
+
+    Units seen in both arms are still in it (`mark_mixed_units` finds them, `drop_mixed_units` removes them);
+    the filter is otherwise the analysed population of `scope`. Identical aggregate expressions share a column.
+    """
+    where, base_params = AnalysisScope(scope.unit, scope.baseline, scope.candidate, scope.as_of).where()
+    params = SqlParams(values=dict(base_params))
+    columns: dict[str, str] = {}
+
+    def column_for(sql: str) -> str:
+        if sql not in columns:
+            columns[sql] = f"a{len(columns)}"
+        return columns[sql]
+
+    ratio: dict[str, tuple[str, str]] = {}
+    for m in metrics:
+        if m.kind != "ratio":
+            continue
+        assert m.numerator is not None and m.denominator is not None
+        ratio[m.name] = (column_for(f"CAST({m.numerator(params)} AS DOUBLE)"),
+                         column_for(f"CAST({m.denominator(params)} AS DOUBLE)"))
+    counts = {c: column_for(f"count({quote_identifier(c)})") for c in count_columns}
+    sel = "".join(f", {sql} AS {name}" for sql, name in columns.items())
+    db.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {UNIT_DAYS} AS
+            SELECT variant, {scope.unit_sql} AS unit, CAST("timestamp" AS DATE) AS day, count(*) AS requests,
+                   min("timestamp") AS first_ts, max("timestamp") AS last_ts{sel}
+            FROM traces WHERE {where}
+            GROUP BY variant, {scope.unit_sql}, CAST("timestamp" AS DATE)""",
+        params.values,
+    )
+    return UnitDays(ratio=ratio, counts=counts)
+
+
 def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Store units seen in both arms in a temp table; return units per arm and the mixed counts (one scan)."""
-    where, params = AnalysisScope(scope.unit, scope.baseline, scope.candidate, scope.as_of).where()
+    """Store units seen in both arms in a temp table; return units per arm and the mixed counts. The scope
+    holds two variants, so min = max tells a one-arm unit without a DISTINCT aggregate."""
     db.execute(
         f"""CREATE OR REPLACE TEMP TABLE decide_unit_arms AS
-            SELECT {scope.unit_sql} AS unit, min(variant) AS variant, count(DISTINCT variant) AS arms,
-                   count(*) AS requests
-            FROM traces WHERE {where} GROUP BY {scope.unit_sql}""",
-        params,
+            SELECT unit, min(variant) AS variant, CASE WHEN min(variant) = max(variant) THEN 1 ELSE 2 END AS arms,
+                   sum(requests) AS requests
+            FROM {UNIT_DAYS} GROUP BY unit""",
     )
     db.execute(f"CREATE OR REPLACE TEMP TABLE {MIXED_TABLE} AS SELECT unit FROM decide_unit_arms WHERE arms > 1")
     row = db.fetch_dicts(
@@ -89,11 +142,44 @@ def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
     return row
 
 
-def unit_arms(db: Database, scope: AnalysisScope) -> list[tuple[str, str, int]]:
-    """(unit, variant, requests) for every unit and arm it was served: the assignment audit's input."""
-    where, params = AnalysisScope(scope.unit, scope.baseline, scope.candidate, scope.as_of).where()
+def drop_mixed_units(db: Database) -> None:
+    """Leave only units served one arm in the unit-day table (the analysed population)."""
+    db.execute(f"DELETE FROM {UNIT_DAYS} WHERE unit IN (SELECT unit FROM {MIXED_TABLE})")
+
+
+def unit_arms(db: Database) -> list[tuple[str, str, int]]:
+    """(unit, variant, requests) for every unit and arm it was served (mixed units included, so call it
+    before `drop_mixed_units`): the assignment audit's input."""
     return [(str(u), str(v), int(n)) for u, v, n in db.fetchall(
-        f"SELECT {scope.unit_sql}, variant, count(*) FROM traces WHERE {where} GROUP BY ALL", params)]
+        f"SELECT unit, variant, sum(requests) FROM {UNIT_DAYS} GROUP BY ALL")]
+
+
+def unit_moments(db: Database, layout: UnitDays, metrics: Sequence[Metric]) -> dict[str, ArmMoments]:
+    """Per arm, the per-unit moments (n, ΣY, ΣY², ΣN, ΣN², ΣYN) of summable ratio metrics: each unit's
+    Y_u, N_u is the sum of its days'."""
+    chosen = [m for m in metrics if m.kind == "ratio" and m.summable]
+    cols = sorted({c for m in chosen for c in layout.ratio[m.name]})
+    per_unit = "".join(f", sum({c}) AS {c}" for c in cols)
+    sums = "".join(f", sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), sum({y} * {n})"
+                   for y, n in (layout.ratio[m.name] for m in chosen))
+    rows = db.fetchall(
+        f"""
+        WITH per_unit AS (
+            SELECT variant, unit, sum(requests) AS requests{per_unit} FROM {UNIT_DAYS} GROUP BY variant, unit
+        )
+        SELECT variant, count(*) AS units, sum(requests) AS requests{sums}
+        FROM per_unit GROUP BY variant ORDER BY variant
+        """,
+    )
+    result: dict[str, ArmMoments] = {}
+    for variant, units, requests, *rest in rows:
+        moments = {}
+        for i, m in enumerate(chosen):
+            sy, syy, sn, snn, syn = (float(v or 0.0) for v in rest[5 * i: 5 * i + 5])
+            moments[m.name] = RatioMoments(n=int(units), sum_y=sy, sum_y2=syy, sum_n=sn, sum_n2=snn, sum_yn=syn)
+        result[str(variant)] = ArmMoments(variant=str(variant), units=int(units), requests=int(requests),
+                                          metrics=moments)
+    return result
 
 
 def arm_details(db: Database, scope: AnalysisScope) -> list[dict[str, Any]]:
@@ -116,13 +202,11 @@ def arm_details(db: Database, scope: AnalysisScope) -> list[dict[str, Any]]:
     )
 
 
-def time_coverage(db: Database, scope: AnalysisScope) -> dict[str, Any]:
+def time_coverage(db: Database) -> dict[str, Any]:
     """First/last timestamp and the UTC days with traffic (weekday/weekend worked out in Python)."""
-    where, params = scope.where()
     rows = db.fetchall(
-        f"""SELECT CAST("timestamp" AS DATE) AS day, min("timestamp"), max("timestamp")
-            FROM traces WHERE {where} AND "timestamp" IS NOT NULL GROUP BY 1 ORDER BY 1""",
-        params,
+        f"""SELECT day, min(first_ts), max(last_ts) FROM {UNIT_DAYS} WHERE day IS NOT NULL
+            GROUP BY day ORDER BY day""",
     )
     days = [r[0] for r in rows]
     return {
@@ -143,7 +227,7 @@ class DailyArm:
     """Cumulative per-unit moments up to the end of `day`."""
 
 
-def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metric]) -> list[DailyArm]:
+def daily_cumulative(db: Database, layout: UnitDays, metrics: Sequence[Metric]) -> list[DailyArm]:
     """Per day and arm: traffic, and each ratio metric's moments over units, cumulated to that day.
 
     Units are re-aggregated up to each day (a user's requests of all days so far form one Y_u, N_u),
@@ -152,30 +236,25 @@ def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metri
     give the change each day makes to Σ Y_u², Σ N_u², Σ Y_u N_u; those changes are summed per day and arm,
     and accumulated over days in Python.
     """
-    where, base_params = scope.where()
-    params = SqlParams(values=dict(base_params))
     ratio = [m for m in metrics if m.kind == "ratio"]
-    per_day = []
-    for i, m in enumerate(ratio):
-        assert m.numerator is not None and m.denominator is not None
-        per_day.append(f"CAST({m.numerator(params)} AS DOUBLE) AS y{i}, "
-                       f"CAST({m.denominator(params)} AS DOUBLE) AS n{i}")
-    sel = (", " + ", ".join(per_day)) if per_day else ""
-    window = "OVER (PARTITION BY variant, unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    running = "".join(f", sum(y{i}) {window} AS cy{i}, sum(n{i}) {window} AS cn{i}" for i in range(len(ratio)))
+    # One running sum per distinct column (most denominators are the same count of requests).
+    cols = sorted({c for m in ratio for c in layout.ratio[m.name]})
+    per_day = "".join(f", {c}" for c in cols)
+    window = "OVER (PARTITION BY unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    running = "".join(f", sum({c}) {window} AS c_{c}" for c in cols)
     # change of each square / product from the previous active day (0 before the first)
-    deltas = "".join(
-        f", y{i} AS dy{i}, n{i} AS dn{i}, cy{i} * cy{i} - (cy{i} - y{i}) * (cy{i} - y{i}) AS dyy{i}, "
-        f"cn{i} * cn{i} - (cn{i} - n{i}) * (cn{i} - n{i}) AS dnn{i}, "
-        f"cy{i} * cn{i} - (cy{i} - y{i}) * (cn{i} - n{i}) AS dyn{i}"
-        for i in range(len(ratio)))
+    deltas = ""
+    for i, m in enumerate(ratio):
+        y, n = layout.ratio[m.name]
+        cy, cn = f"c_{y}", f"c_{n}"
+        deltas += (f", {y} AS dy{i}, {n} AS dn{i}, {cy} * {cy} - ({cy} - {y}) * ({cy} - {y}) AS dyy{i}, "
+                   f"{cn} * {cn} - ({cn} - {n}) * ({cn} - {n}) AS dnn{i}, "
+                   f"{cy} * {cn} - ({cy} - {y}) * ({cn} - {n}) AS dyn{i}")
     sums = "".join(f", sum(dy{i}), sum(dyy{i}), sum(dn{i}), sum(dnn{i}), sum(dyn{i})" for i in range(len(ratio)))
     rows = db.fetchall(
         f"""
         WITH ud AS (
-            SELECT variant, {scope.unit_sql} AS unit, CAST("timestamp" AS DATE) AS day, count(*) AS requests{sel}
-            FROM traces WHERE {where} AND "timestamp" IS NOT NULL
-            GROUP BY variant, {scope.unit_sql}, CAST("timestamp" AS DATE)
+            SELECT variant, unit, day, requests{per_day} FROM {UNIT_DAYS} WHERE day IS NOT NULL
         ),
         run AS (
             SELECT *, row_number() {window} AS nth{running} FROM ud
@@ -185,7 +264,6 @@ def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metri
         )
         SELECT day, variant, sum(requests), sum(fresh){sums} FROM d GROUP BY day, variant ORDER BY day, variant
         """,
-        params.values,
     )
     out: list[DailyArm] = []
     totals: dict[str, tuple[int, list[float]]] = {}
@@ -212,15 +290,21 @@ def daily_cumulative(db: Database, scope: AnalysisScope, metrics: Sequence[Metri
     return out
 
 
-def quantile_inputs(db: Database, scope: AnalysisScope, column: str, nu: float,
-                    levels: dict[str, tuple[float, float]] | None = None) -> dict[str, dict[str, float]]:
-    """Per arm: n non-null values, and the values at quantile levels ν, and (given) the outer-CI levels."""
+def quantile_counts(db: Database, layout: UnitDays, column: str) -> dict[str, float]:
+    """Per arm: the number of non-null values of `column` (from the unit-day table)."""
+    rows = db.fetchall(f"SELECT variant, sum({layout.counts[column]}) FROM {UNIT_DAYS} GROUP BY variant")
+    return {str(v): float(n) for v, n in rows}
+
+
+def quantile_values(db: Database, scope: AnalysisScope, column: str, nu: float,
+                    levels: dict[str, tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Per arm: n non-null values and the values at the arm's lower outer-CI level, ν and upper level.
+
+    One ungrouped query per arm: DuckDB sorts one arm's values in parallel, where a GROUP BY variant
+    with a holistic aggregate took twice the CPU.
+    """
     where, params = scope.where()
     col = quote_identifier(column)
-    if levels is None:
-        rows = db.fetchall(
-            f"SELECT variant, count({col}) FROM traces WHERE {where} GROUP BY variant", params)
-        return {str(v): {"n": float(n)} for v, n in rows}
     out: dict[str, dict[str, float]] = {}
     for variant, (lo, hi) in levels.items():
         p = {**params, "d_variant": variant, "d_levels": [lo, nu, hi]}

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Per-query CPU and wall time of `rollctl decide`, in process: to see where a big input's time goes.
+
+    python scripts/profile_decide.py TRACES PLAN [--top 25]
+
+Wraps `Database.execute` to time every statement (CPU from `time.process_time`, all DuckDB threads),
+runs the same core function as the CLI, and prints the costliest statements and the peak RSS.
+On a shared machine compare CPU, not wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rollctl import db as dbmod
+from rollctl.core.decide import decide
+from rollctl.plan import load_plan
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("traces")
+    parser.add_argument("plan")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    timings: list[tuple[float, float, str]] = []
+    original = dbmod.Database.execute
+
+    def timed(self: dbmod.Database, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        cpu, wall = time.process_time(), time.perf_counter()
+        cursor = original(self, sql, params)
+        timings.append((time.process_time() - cpu, time.perf_counter() - wall, " ".join(sql.split())[:110]))
+        return cursor
+
+    dbmod.Database.execute = timed  # type: ignore[method-assign]
+    database = dbmod.connect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = decide(database, [args.traces], load_plan(args.plan))
+    print(f"total: cpu {time.process_time() - cpu:.2f} s, wall {time.perf_counter() - wall:.2f} s, "
+          f"verdict {result.verdict}")
+    for c, w, sql in sorted(timings, key=lambda t: -t[0])[: args.top]:
+        print(f"{c:7.2f} {w:7.2f}  {sql}")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -108,6 +108,9 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> Datab
     except duckdb.Error as exc:
         raise InputError(f"cannot open DuckDB database ({_first_line(exc)})", path=str(path)) from None
     connection.execute("SET TimeZone = 'UTC'")
+    # rollctl shows its own progress on stderr only on a terminal and never with --json; DuckDB's bar would
+    # otherwise print into piped stderr during long loads.
+    connection.execute("SET enable_progress_bar = false")
     connection.execute("SET memory_limit = ?", [memory_limit()])
     connection.execute("SET temp_directory = ?", [os.path.join(tempfile.gettempdir(), "rollctl-spill")])
     threads = os.environ.get("ROLLCTL_THREADS")

@@ -8,6 +8,7 @@ from typing import Any
 
 from rollctl.render.charts import bar_chart, heatmap_chart, interval_chart, line_chart, quantile_box_chart
 from rollctl.render.html import Chart, ReportInputs, ReportMeta, environment, render_template, report_meta
+from rollctl.render.jsonout import round_significant
 from tests.html_parse import parse_report
 
 EVIL = "<script>alert(1)</script>"
@@ -72,7 +73,8 @@ def test_chart_payloads_escape_every_label_and_keep_numbers(tmp_path: Path) -> N
             assert "<script" not in text and "<img" not in text, (chart_id, text)
     forest = parsed.chart("forest")["data"][0]
     assert forest["x"] == [0.03, None]  # None is a gap, not a zero
-    assert forest["error_x"]["array"][0] == 0.05 - 0.03 and forest["error_x"]["arrayminus"][1] is None
+    assert forest["error_x"]["array"][0] == round_significant(0.05 - 0.03)
+    assert forest["error_x"]["arrayminus"][1] is None
     assert forest["y"][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
     bars = parsed.chart("bars")["data"]
     assert bars[1]["y"] == [3, None]

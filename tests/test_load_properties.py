@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,68 @@ def test_any_field_name_maps_end_to_end(name: str) -> None:
     if "." not in name and not name.startswith('"'):
         assert _load(rows, mapping={"user_id": name}) == got
 
+
+
+# From 1974: epoch milliseconds are told from seconds by magnitude (>= 1e11, i.e. after March 1973).
+instants = st.datetimes(min_value=datetime(1974, 1, 1), max_value=datetime(2100, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+OFFSETS = [timedelta(0), timedelta(hours=2), timedelta(hours=-5, minutes=-30)]
+TIMESTAMP_SPELLINGS = ["iso_z", "iso_offset", "epoch_s", "epoch_s_text", "epoch_ms", "epoch_ms_text", "iso_spaced"]
+
+
+def _spell_instant(at: datetime, how: str, offset: timedelta) -> Any:
+    whole = at.replace(microsecond=at.microsecond // 1000 * 1000)  # epoch ms spellings carry milliseconds
+    return {
+        "iso_z": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "iso_offset": at.astimezone(timezone(offset)).isoformat(),
+        "iso_spaced": "  " + at.isoformat() + " ",
+        "epoch_s": int(at.timestamp()),
+        "epoch_s_text": f" {int(at.timestamp())} ",
+        "epoch_ms": int(whole.timestamp() * 1000),
+        "epoch_ms_text": str(int(whole.timestamp() * 1000)),
+    }[how]
+
+
+def _expected_instant(at: datetime, how: str) -> datetime:
+    if how.startswith("epoch_s"):
+        return at.replace(microsecond=0)
+    if how.startswith("epoch_ms"):
+        return at.replace(microsecond=at.microsecond // 1000 * 1000)
+    return at
+
+
+@SETTINGS
+@given(st.lists(st.tuples(instants, st.sampled_from(TIMESTAMP_SPELLINGS), st.sampled_from(OFFSETS)),
+                min_size=1, max_size=8))
+def test_any_timestamp_spelling_is_the_same_utc_instant(values: list[tuple[datetime, str, timedelta]]) -> None:
+    """ISO text with any offset, padded text, and epoch seconds or milliseconds (numbers or text) all load as
+    the UTC instant they name: the loader tries the date text first and the epoch number second."""
+    rows = [{"request_id": f"r{i:03d}", "timestamp": _spell_instant(at, how, off)}
+            for i, (at, how, off) in enumerate(values)]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        db = connect()
+        load_inputs(db, [str(path)], LoadOptions())
+        got = [r[0] for r in db.fetchall('SELECT "timestamp" FROM traces ORDER BY request_id')]
+    assert [g.astimezone(UTC) for g in got] == [_expected_instant(at, how) for at, how, _ in values]
+
+
+THUMBS: list[tuple[Any, int]] = [
+    (1, 1), (-1, -1), (0, 0), ("1", 1), ("-1", -1), (" +1 ", 1), ("up", 1), ("DOWN", -1), ("thumbs_up", 1),
+    (True, 1), (False, -1), ("0.0", 0), ("none", 0),
+]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(THUMBS), min_size=1, max_size=10))
+def test_any_thumbs_spelling_survives(values: list[tuple[Any, int]]) -> None:
+    rows = [{"request_id": f"r{i:03d}", "thumbs": v} for i, (v, _) in enumerate(values)]
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        db = connect()
+        load_inputs(db, [str(path)], LoadOptions())
+        got = [r[0] for r in db.fetchall("SELECT thumbs FROM traces ORDER BY request_id")]
+    assert got == [t for _, t in values]

@@ -31,6 +31,7 @@ from rapidfuzz.distance import Indel
 from rollctl import __version__
 from rollctl.core.results import Reason
 from rollctl.errors import UsageError
+from rollctl.render.jsonout import round_significant, to_jsonable
 
 _MISSING = "—"
 
@@ -132,7 +133,7 @@ def fmt_value(value: object, kind: str) -> str:
 
 
 def raw_value(value: object) -> str:
-    """The exact number behind a formatted cell, for `data-value` (what tests and copy-paste compare)."""
+    """The number behind a formatted cell, for `data-value`: the same digits `--json` prints."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return ""
     if isinstance(value, Sequence):
@@ -140,7 +141,7 @@ def raw_value(value: object) -> str:
     number = _finite(value)
     if number is None:
         return ""
-    return repr(value) if isinstance(value, int) else repr(number)
+    return repr(value) if isinstance(value, int) else repr(round_significant(number))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -269,11 +270,15 @@ def plot_text(value: object) -> str:
 
 
 def make_chart(chart_id: str, title: str, caption: str, figure: Any) -> Chart:
-    """Serialise a plotly figure (plotly's encoder handles numpy) and escape it for embedding."""
+    """Serialise a plotly figure (plotly's encoder handles numpy) and escape it for embedding.
+
+    Numbers go through the same rounding as --json, so a chart shows exactly the figures the JSON holds.
+    """
     text = pio.to_json(figure, validate=False, pretty=False)
     if text is None:  # pragma: no cover - to_json returns str when no file is given
         raise ValueError("plotly returned no JSON")
-    return Chart(id=chart_id, title=title, caption=caption, payload=json_for_script(text))
+    payload = to_jsonable(json.loads(text))
+    return Chart(id=chart_id, title=title, caption=caption, payload=json_for_script(payload))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import norm
 from statsmodels.stats.multitest import multipletests
 
+from rollctl.stats.power import TestDesign, Variances, sample_size_total
 from rollctl.stats.ratio import Difference, RatioMoments
 from rollctl.stats.sequential import multiplier
 
@@ -193,16 +193,15 @@ def planned_total_units(unit_variance: float, candidate_share: float, mde: float
                         power: float, one_sided: bool = False) -> float | None:
     """Total units N (both arms) at which a change of `mde` is detected with `power` by the sequence.
 
-    Normal approximation, N = ((c + z_power) / mde)² · σ² · (1/(1 − p) + 1/p), with σ² the per-unit
-    (linearised) variance, p the candidate's share of units and c the sequential multiplier at N = N*
-    (in place of z_{1−α/2}): the fixed-horizon formula of statsmodels `NormalIndPower` with the
-    confidence sequence's larger critical value, as GrowthBook's sequential power does.
+    The same calculation as `rollctl power --sequential` (`stats.power.sample_size_total`): the normal
+    approximation with the confidence sequence's critical value tuned at N* = N, σ² the per-unit
+    (linearised) variance in both arms and p the candidate's share of units. None when it cannot be planned.
     """
     if not (unit_variance > 0 and 0 < candidate_share < 1 and mde > 0):
         return None
-    c = sequential_multiplier_at_plan(alpha, one_sided=one_sided)
-    z_power = float(norm.ppf(power))
-    return ((c + z_power) / mde) ** 2 * unit_variance * (1 / (1 - candidate_share) + 1 / candidate_share)
+    design = TestDesign(alpha=alpha, power=power, sides=1 if one_sided else 2, sequential=True,
+                        treatment_share=candidate_share)
+    return sample_size_total(mde, Variances(treatment=lambda _delta: unit_variance, control=unit_variance), design)
 
 
 def units_until_resolved(bad_estimate: float, se_now: float, n_now: float, tolerance: float, *, alpha: float,

@@ -132,6 +132,8 @@ class BadLocator:
     format: str
     one_row_per_record: bool
     """Rows are the file's records in order (not exploded), so a record maps to a line."""
+    derived_sql: str = ""
+    """Computed columns (`expr AS name, ...`) the load selected over the file's columns; re-scans add them."""
 
 
 def create_tables(db: Database, options: LoadOptions | None = None) -> None:
@@ -490,7 +492,7 @@ def insert_rows(
 ) -> int:
     """INSERT converted rows (only the fields the options load into `table`); returns the number inserted."""
     selection = selection.keeping(ctx.options.fields_of(table))
-    from_sql = reader.sql
+    from_sql = _with_derived(reader.sql, reader.derived_sql)
     all_params = referenced_params(
         f"{selection.select_sql} {selection.bad_sql} {from_sql} {reader.rescan_sql or ''} {where_sql}",
         {**reader.params, **params.values},
@@ -506,11 +508,16 @@ def insert_rows(
     except DuckDBError as exc:
         raise _read_error(ctx.db, probe.file, exc) from None
     ctx.bad_conditions[(probe.file.path, table)] = BadLocator(
-        from_sql=reader.rescan_sql or from_sql, where_sql=where_sql, params=all_params, bad_sql=selection.bad_sql,
+        from_sql=_with_derived(reader.rescan_sql or reader.sql, reader.derived_sql), where_sql=where_sql,
+        params=all_params, bad_sql=selection.bad_sql,
         columns=_reader_columns(reader, probe), format=probe.file.format,
-        one_row_per_record=reader.one_row_per_record,
+        one_row_per_record=reader.one_row_per_record, derived_sql=reader.derived_sql,
     )
     return int(inserted[0]) if inserted else 0
+
+
+def _with_derived(from_sql: str, derived_sql: str) -> str:
+    return f"(SELECT *, {derived_sql} FROM {from_sql} AS _src)" if derived_sql else from_sql
 
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -541,6 +548,10 @@ class Reader:
     one_row_per_record: bool = True
     rescan_sql: str | None = None
     """The FROM clause to re-read the same rows when `sql` is a staging table dropped after loading."""
+    derived_sql: str = ""
+    """Computed columns (`expr AS name, ...`) over the file's columns, e.g. one parse of a nested object
+    whose fields are then picked by index: many `json_extract`s of the same large object in one statement
+    each keep a chunk's parse in memory (a paired export ran out of memory at the 700 MB cap that way)."""
 
 
 def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | None = None) -> Reader:
@@ -614,11 +625,11 @@ def _dropped_note(count: int) -> tuple[str, ...]:
 def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
     """A JSONL file's valid records with their physical line numbers (`_line`), typed like the load."""
     params = {**entry.params, "path": path, "structure": json.dumps(entry.columns)}
-    return (
+    source = (
         f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} "
-        "WHERE trim(line) <> '' AND json_valid(line)) AS src",
-        params,
+        "WHERE trim(line) <> '' AND json_valid(line))"
     )
+    return f"{_with_derived(source, entry.derived_sql)} AS src", params
 
 
 def _first_bad_field(ctx: LoadContext, path: str, table: str) -> tuple[str, int]:

@@ -26,6 +26,15 @@ _ARM_FIELDS = (
 _PAIR_SHARED = ("request_id", "user_id", "session_id", "timestamp", "input", "metadata", "tags")
 
 
+def _as_json(value: RawValue) -> str:
+    """A value as JSON for the json_* functions, without `to_json` on what already is JSON.
+
+    `to_json` of a JSON column re-serialises every value into memory DuckDB does not release until the
+    statement ends: on a paired export it ran out of memory under the cap (1 M pairs at 700 MB).
+    """
+    return value.sql if value.is_json else f"to_json({value.sql})"
+
+
 def _is_paired(probe: Probe) -> bool:
     return "baseline" in probe.columns and "candidate" in probe.columns
 
@@ -81,7 +90,7 @@ def _insert_inline_judgements(ctx: LoadContext, probe: Probe, reader: Reader) ->
     exploded = Reader(
         sql=(
             f"(SELECT {request.sql} AS _request_id, "
-            f"unnest(CAST(json_extract(to_json({judgements.sql}), '$[*]') AS JSON[])) AS _j FROM {reader.sql} AS src)"
+            f"unnest(CAST(json_extract({_as_json(judgements)}, '$[*]') AS JSON[])) AS _j FROM {reader.sql} AS src)"
         ),
         params=reader.params,
         one_row_per_record=False,
@@ -101,70 +110,60 @@ def _insert_inline_judgements(ctx: LoadContext, probe: Probe, reader: Reader) ->
 def _load_paired(ctx: LoadContext, probe: Probe) -> FileReport:
     """Flatten `{request_id, ..., baseline: {...}, candidate: {...}, judgements: [...]}` rows.
 
-    The file is staged once (one parse), then each arm becomes a trace row: arm fields win over the
-    shared top-level ones; an arm without `variant` takes the --baseline/--candidate name, and `served`
+    Each arm becomes a trace row (one streaming scan of the file per arm, the arm object parsed once per
+    row): arm fields win over the shared top-level ones; an arm without `variant` takes the
+    --baseline/--candidate name, and `served`
     defaults to true for the baseline and false for the candidate (a shadow computation).
     """
-    db = ctx.db
     reader = reader_for_load(ctx, probe)
-    stage = quote_identifier("_stage_paired")
-    if probe.file.format == "parquet":
-        # Columnar and cheap to re-read: staging would copy every answer once more (and spill on big files).
-        staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
-    else:
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {reader.sql}", reader.params)
-        staged = Reader(sql=stage, params=dict(reader.params), rescan_sql=reader.sql)
+    # Read the file itself once per arm rather than staging it in a temp table: a staged copy of every
+    # answer held ~600 MB of the 700 MB cap on 1 M pairs and the next insert ran out of memory; each arm's
+    # scan streams, so memory stays bounded whatever the file size (Parquet is columnar and cheap to re-read).
+    staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
     top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
-    try:
-        for arm, default_variant, default_served in (
-            ("baseline", ctx.options.baseline_name, True),
-            ("candidate", ctx.options.candidate_name, False),
-        ):
-            params = SqlParams()
-            top, descriptions = source_values("traces", probe.columns, top_mapping, params)
-            arm_col = column(arm, probe.columns[arm])
-            values: dict[str, RawValue] = {}
-            # Parquet arms are structs: serialise and parse each once per row (one json_extract with a list
-            # of paths) instead of once per field reference. JSON files keep per-field extraction, which
-            # the bad-line locator can re-run on the raw lines.
-            one_parse = probe.file.format == "parquet"
-            arm_stage = staged
-            if one_parse:
-                arm_json = arm_col.sql if arm_col.is_json else f"to_json({arm_col.sql})"
-                paths = params.add(["$." + quote_identifier(name) for name in _ARM_FIELDS])
-                arm_stage = Reader(
-                    sql=f"(SELECT *, json_extract({arm_json}, {paths}) AS _arm FROM {staged.sql})",
-                    params=dict(staged.params),
-                )
-            for i, name in enumerate(_ARM_FIELDS):
-                from_arm = RawValue(f"_arm[{i + 1}]", "JSON") if one_parse else nested(arm_col, [name], params)
-                fallback = top.get(name)
-                if fallback is not None:
-                    fallback_json = fallback if fallback.is_json else RawValue(f"to_json({fallback.sql})", "JSON")
-                    values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback_json.sql})", "JSON")
-                    descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
-                else:
-                    values[name] = from_arm
-                    descriptions[name] = f"{arm}.{name}"
-            values["variant"] = RawValue(
-                f"coalesce({values['variant'].sql}, to_json(CAST({params.add(default_variant)} AS VARCHAR)))", "JSON"
-            )
-            values["served"] = RawValue(
-                f"coalesce({values['served'].sql}, to_json(CAST({params.add(default_served)} AS BOOLEAN)))", "JSON"
-            )
-            selection = select_canonical(
-                "traces", values, params, keep_text=ctx.options.keep_text, descriptions=descriptions
-            )
-            # Skip arms that are absent on this row (the shadow call was dropped): counted as unpaired later.
-            where = f"WHERE {arm_col.sql} IS NOT NULL AND json_type(to_json({arm_col.sql})) <> 'NULL'"
-            rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params, where_sql=where)
-            sources += [s for s in selection.sources if s.canonical not in {x.canonical for x in sources}]
-        if _has_inline_judgement(probe):
-            rows["judgements"] = _insert_inline_judgements(ctx, probe, staged)
-    finally:
-        db.execute(f"DROP TABLE IF EXISTS {stage}")
+    for arm, default_variant, default_served in (
+        ("baseline", ctx.options.baseline_name, True),
+        ("candidate", ctx.options.candidate_name, False),
+    ):
+        params = SqlParams()
+        top, descriptions = source_values("traces", probe.columns, top_mapping, params)
+        arm_col = column(arm, probe.columns[arm])
+        values: dict[str, RawValue] = {}
+        # Parse each arm once per row (one json_extract with a list of paths) instead of once per field
+        # reference: ~30 extractions of the same object each held a chunk's parse, which ran 1 M pairs
+        # out of memory under the 700 MB cap, and cost a parse each.
+        paths = params.add(["$." + quote_identifier(name) for name in _ARM_FIELDS])
+        arm_stage = Reader(
+            sql=staged.sql, params=dict(staged.params),
+            derived_sql=f"json_extract({_as_json(arm_col)}, {paths}) AS _arm",
+        )
+        for i, name in enumerate(_ARM_FIELDS):
+            from_arm = RawValue(f"_arm[{i + 1}]", "JSON")
+            fallback = top.get(name)
+            if fallback is not None:
+                fallback_json = fallback if fallback.is_json else RawValue(f"to_json({fallback.sql})", "JSON")
+                values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback_json.sql})", "JSON")
+                descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
+            else:
+                values[name] = from_arm
+                descriptions[name] = f"{arm}.{name}"
+        values["variant"] = RawValue(
+            f"coalesce({values['variant'].sql}, to_json(CAST({params.add(default_variant)} AS VARCHAR)))", "JSON"
+        )
+        values["served"] = RawValue(
+            f"coalesce({values['served'].sql}, to_json(CAST({params.add(default_served)} AS BOOLEAN)))", "JSON"
+        )
+        selection = select_canonical(
+            "traces", values, params, keep_text=ctx.options.keep_text, descriptions=descriptions
+        )
+        # Skip arms that are absent on this row (the shadow call was dropped): counted as unpaired later.
+        where = f"WHERE {arm_col.sql} IS NOT NULL AND json_type({_as_json(arm_col)}) <> 'NULL'"
+        rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params, where_sql=where)
+        sources += [s for s in selection.sources if s.canonical not in {x.canonical for x in sources}]
+    if _has_inline_judgement(probe):
+        rows["judgements"] = _insert_inline_judgements(ctx, probe, staged)
     return FileReport(
         path=probe.file.path, format=probe.file.format, kind="paired", rows=rows,
         columns=tuple(probe.columns), sources=tuple(sources), skipped_lines=reader.skipped_lines,

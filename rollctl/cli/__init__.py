@@ -22,15 +22,15 @@ app = typer.Typer(
 )
 
 # One module per command; each registers itself on `app` when imported.
-_COMMAND_MODULES = [
+_COMMAND_MODULES = [  # in the order of a rollout, which is the order `rollctl --help` lists them
     "rollctl.cli.inspect_cmd",
     "rollctl.cli.ingest_cmd",
     "rollctl.cli.eval_gate_cmd",
-    "rollctl.cli.decide_cmd",
-    "rollctl.cli.plan_cmd",
-    "rollctl.cli.assign_cmd",
-    "rollctl.cli.power_cmd",
     "rollctl.cli.shadow_report_cmd",
+    "rollctl.cli.power_cmd",
+    "rollctl.cli.plan_cmd",
+    "rollctl.cli.decide_cmd",
+    "rollctl.cli.assign_cmd",
 ]
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module)

@@ -114,6 +114,12 @@ OFFSETS = [timedelta(0), timedelta(hours=2), timedelta(hours=-5, minutes=-30)]
 TIMESTAMP_SPELLINGS = ["iso_z", "iso_offset", "epoch_s", "epoch_s_text", "epoch_ms", "epoch_ms_text", "iso_spaced"]
 
 
+def _epoch_ms(at: datetime) -> int:
+    """Exact integer milliseconds: `int(at.timestamp() * 1000)` can land 1 ms short (…600.001 * 1000 is
+    …600000.9999 in binary floating point), which made this test fail on a correct loader."""
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
 def _spell_instant(at: datetime, how: str, offset: timedelta) -> Any:
     whole = at.replace(microsecond=at.microsecond // 1000 * 1000)  # epoch ms spellings carry milliseconds
     return {
@@ -122,8 +128,8 @@ def _spell_instant(at: datetime, how: str, offset: timedelta) -> Any:
         "iso_spaced": "  " + at.isoformat() + " ",
         "epoch_s": int(at.timestamp()),
         "epoch_s_text": f" {int(at.timestamp())} ",
-        "epoch_ms": int(whole.timestamp() * 1000),
-        "epoch_ms_text": str(int(whole.timestamp() * 1000)),
+        "epoch_ms": _epoch_ms(whole),
+        "epoch_ms_text": str(_epoch_ms(whole)),
     }[how]
 
 

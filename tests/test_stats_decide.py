@@ -19,7 +19,6 @@ from rollctl.stats.guardrails import (
     planned_total_units,
     quantile_difference,
     quantile_rank_levels,
-    sequential_multiplier_at_plan,
     sequential_p_value_one_sided,
     units_until_resolved,
 )
@@ -73,7 +72,8 @@ def test_sequential_multiplier_is_wider_than_fixed_and_tightest_at_tuning() -> N
     assert at == pytest.approx(3.04, abs=0.01)  # research notes: 3.04 at N = N* = 5000
     assert multiplier(500, 0.05, tuning, one_sided=False) == pytest.approx(3.86, abs=0.01)
     assert multiplier(200_000, 0.05, tuning, one_sided=False) == pytest.approx(3.43, abs=0.01)
-    assert sequential_multiplier_at_plan(0.05, one_sided=False) == pytest.approx(at, abs=1e-9)
+    # at N = N* the multiplier does not depend on N* (N·ρ² is a constant of alpha there)
+    assert multiplier(1000.0, 0.05, 1000.0, one_sided=False) == pytest.approx(at, abs=1e-9)
 
 
 @pytest.mark.parametrize(("counts", "p"), [([5050, 4950], 0.317), ([5200, 4800], 6.3e-5)])
@@ -142,7 +142,7 @@ def test_planned_units_is_statsmodels_with_the_sequential_critical_value() -> No
     sd, mde, p = 0.4, 0.02, 0.5
     ours = planned_total_units(sd * sd, p, mde, alpha=0.05, power=0.8)
     fixed_per_arm = NormalIndPower().solve_power(effect_size=mde / sd, alpha=0.05, power=0.8)
-    c = sequential_multiplier_at_plan(0.05, one_sided=False)
+    c = multiplier(1000.0, 0.05, 1000.0, one_sided=False)  # the sequence at N = N*, whatever N*
     inflation = ((c + stats.norm.ppf(0.8)) / (stats.norm.ppf(0.975) + stats.norm.ppf(0.8))) ** 2
     # statsmodels' two-sided power adds the far tail (~1e-6 relative here)
     assert ours == pytest.approx(2 * fixed_per_arm * inflation, rel=1e-5)

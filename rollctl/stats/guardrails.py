@@ -184,11 +184,6 @@ def evaluate_primary(diff: Difference | None, *, good_direction: str, scale: str
 # Planned sample size (the same normal approximation as `rollctl power`, with the sequential multiplier)
 # ---------------------------------------------------------------------------------------------------
 
-def sequential_multiplier_at_plan(alpha: float, *, one_sided: bool) -> float:
-    """The sequence's multiplier at N = N* (its tightest point); independent of N*, as N·ρ² is constant there."""
-    return multiplier(1000.0, alpha, 1000.0, one_sided=one_sided)
-
-
 def planned_total_units(unit_variance: float, candidate_share: float, mde: float, *, alpha: float,
                         power: float, one_sided: bool = False) -> float | None:
     """Total units N (both arms) at which a change of `mde` is detected with `power` by the sequence.

@@ -32,11 +32,6 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def quote_path(parts: Sequence[str]) -> str:
-    """Quote a dotted struct path (`metadata.user.id`) part by part."""
-    return ".".join(quote_identifier(p) for p in parts)
-
-
 @dataclass
 class Database:
     """A DuckDB connection with the settings rollctl relies on."""

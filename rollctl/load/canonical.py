@@ -100,9 +100,3 @@ TEXT_FIELDS = frozenset(f.name for f in TRACE_FIELDS if f.kind == "text")
 def field_names(table: str) -> list[str]:
     return [f.name for f in TABLE_FIELDS[table]]
 
-
-def field_by_name(table: str, name: str) -> CanonicalField:
-    for f in TABLE_FIELDS[table]:
-        if f.name == name:
-            return f
-    raise KeyError(name)

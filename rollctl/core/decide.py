@@ -193,8 +193,14 @@ def _finite(x: float | None) -> float | None:
 
 
 def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | None = None,
-           as_of: datetime | None = None, options: LoadOptions | None = None) -> DecideResult:
-    """Load the traces and decide the stage by the plan."""
+           as_of: datetime | None = None, options: LoadOptions | None = None,
+           daily_sequences: bool = False) -> DecideResult:
+    """Load the traces and decide the stage by the plan.
+
+    `daily_sequences` adds each ratio metric's interval at the end of every day (the report's chart): the
+    verdict needs only today's interval (the sequences are valid at any time), and the day-by-day history
+    costs a second, bigger pass (per unit and day) over the input.
+    """
     stage = stage if stage is not None else plan.current_stage
     if stage is None:
         raise UsageError("which stage is this?", field="--stage",
@@ -208,11 +214,14 @@ def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | Non
     options = options or LoadOptions(keep_text=needs_text)
     if options.trace_fields is None:
         options = replace(options, trace_fields=_fields_read(plan, metrics))
+    # Parquet is read in place: decide makes a few passes over a dozen columns, cheaper than a copy.
+    options = replace(options, read_in_place=True)
     report = load_inputs(db, paths, options)
     fields = [plan.unit, "variant", "timestamp"] + sorted({f for m in metrics for f in m.required_fields})
     require_fields(report, "traces", fields, command="decide")
     has_cache = "cache_hit" in report.found_fields("traces")
-    return analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache)
+    return analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache,
+                   daily_sequences=daily_sequences)
 
 
 # Trace fields the analysis reads besides the unit and the metrics' own: the scope, the checks (models,
@@ -235,7 +244,7 @@ def _plan_metrics(plan: Plan) -> list[Metric]:
 
 
 def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, metrics: list[Metric],
-            has_cache: bool) -> DecideResult:
+            has_cache: bool, daily_sequences: bool = False) -> DecideResult:
     """The analysis over already-loaded `traces` (separated from loading for simulations and tests)."""
     scope = q.AnalysisScope(plan.unit, plan.baseline, plan.candidate, as_of)
     overview = q.row_overview(db, scope)
@@ -256,7 +265,8 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
     # One scan of the analysed rows into per-unit-per-day sums; everything per unit or per day reads those.
     ratio_metrics = [m for m in metrics if m.kind == "ratio"]
     quantile_columns = sorted({m.column for m in metrics if m.kind == "quantile" and m.column is not None})
-    layout = q.build_unit_days(db, scope, ratio_metrics + ([CACHE_METRIC] if has_cache else []), quantile_columns)
+    layout = q.unit_sums(scope, ratio_metrics + ([CACHE_METRIC] if has_cache else []), quantile_columns)
+    q.build_units(db, scope, layout)
 
     # Mixed exposure, then SRM on the units that stay in the analysis.
     mixed = q.mark_mixed_units(db, scope)
@@ -310,7 +320,8 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         checks.append(_assignment_audit(audit_rows, plan, stage))
     details = {str(r["variant"]): r for r in q.arm_details(db, scope)}
     checks.extend(_model_checks(details, plan))
-    coverage = q.time_coverage(db)
+    traffic_days = q.daily_traffic(db, scope)
+    coverage = q.time_coverage(traffic_days, list(details.values()))
     window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)
 
@@ -355,7 +366,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
             strata = _cache_strata(db, scope, plan, ratio_metrics)
 
     tuning_n, plan_basis = _planned_units(plan, stage, base.metrics, diffs)
-    daily = q.daily_cumulative(db, layout, ratio_metrics)
+    daily = _with_daily_moments(db, scope, layout, ratio_metrics, traffic_days) if daily_sequences else traffic_days
     sample_check, time_needed = _sample_check(coverage, tuning_n, plan_basis, n_total, hours_short, daily)
     checks.append(sample_check)
 
@@ -390,6 +401,13 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
                                                     "mixed_excluded": mixed_units},
         fingerprint=fp, rollctl_version=__version__,
     )
+
+
+def _with_daily_moments(db: Database, scope: q.AnalysisScope, layout: q.UnitSums, metrics: list[Metric],
+                        traffic: list[q.DailyArm]) -> list[q.DailyArm]:
+    moments = q.daily_moments(db, scope, layout, metrics)
+    return [replace(d, metrics={name: replace(m, n=d.cumulative_units)
+                                for name, m in moments.get((d.day, d.variant), {}).items()}) for d in traffic]
 
 
 def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_metrics: list[Metric],
@@ -538,7 +556,7 @@ def _cache_strata(db: Database, scope: q.AnalysisScope, plan: Plan,
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _quantile_diff(db: Database, scope: q.AnalysisScope, layout: q.UnitDays, plan: Plan,
+def _quantile_diff(db: Database, scope: q.AnalysisScope, layout: q.UnitSums, plan: Plan,
                    m: Metric) -> tuple[Difference | None, str | None]:
     assert m.column is not None and m.quantile is not None
     counts = q.quantile_counts(db, layout, m.column)

@@ -22,6 +22,7 @@ from typing import Any
 
 from rollctl.db import Database, quote_identifier
 from rollctl.load.expressions import SqlParams
+from rollctl.load.loader import referenced_params
 from rollctl.metrics import Metric
 from rollctl.sql.units import ArmMoments
 from rollctl.stats.ratio import RatioMoments
@@ -54,22 +55,77 @@ class AnalysisScope:
         return sql, params
 
 
-def row_overview(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Rows in the input and why some are not analysed (other variants, shadow rows, no unit, after as-of)."""
-    params: dict[str, Any] = {"d_baseline": scope.baseline, "d_candidate": scope.candidate, "d_as_of": scope.as_of}
-    return db.fetch_dicts(
+@dataclass(frozen=True)
+class RowSummary:
+    """What `arm_day_summary` returns: the input overview, per-arm details and requests per day and arm."""
+
+    overview: dict[str, Any]
+    """rows, other_variant, shadow_rows, no_unit, after_as_of, no_timestamp, variants."""
+    details: list[dict[str, Any]]
+    """As `arm_details`, for the analysed population."""
+    requests_per_day: dict[tuple[date, str], int]
+    """Analysed requests per (UTC day, arm)."""
+
+
+def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
+    """Everything decide reports per arm and per day, from one pass over all rows.
+
+    The rows are grouped by (variant, day, model, prompt version, analysed or not): a few hundred groups
+    however big the input, so the overview, the per-arm details (models, prompt versions, the data
+    fingerprint's sums) and the traffic per day are sums over them in Python. The analysed population
+    must not contain units served both arms: when there are some, `arm_details` and `requests_per_day`
+    re-read it without them.
+    """
+    where, params = scope.where()
+    params = {**params, "d_as_of": scope.as_of}
+    rows = db.fetch_dicts(
         f"""
-        SELECT count(*) AS rows,
-               count(*) FILTER (WHERE variant IS NULL OR variant NOT IN ($d_baseline, $d_candidate)) AS other_variant,
+        SELECT variant, CAST("timestamp" AS DATE) AS day, model, prompt_version,
+               coalesce(({where}), FALSE) AS analysed,
+               count(*) AS rows,
                count(*) FILTER (WHERE served = FALSE) AS shadow_rows,
                count(*) FILTER (WHERE {scope.unit_sql} IS NULL) AS no_unit,
                count(*) FILTER (WHERE $d_as_of IS NOT NULL AND "timestamp" > $d_as_of) AS after_as_of,
                count(*) FILTER (WHERE "timestamp" IS NULL) AS no_timestamp,
-               list(DISTINCT variant ORDER BY variant) FILTER (WHERE variant IS NOT NULL) AS variants
-        FROM traces
+               sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
+               sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors,
+               min("timestamp") AS first, max("timestamp") AS last
+        FROM traces GROUP BY ALL
         """,
         params,
-    )[0]
+    )
+    # A fixed order, so the Python float sums (the fingerprint's) do not depend on DuckDB's group order.
+    rows.sort(key=lambda r: tuple((v is None, str(v)) for v in
+                                  (r["variant"], r["day"], r["model"], r["prompt_version"], r["analysed"])))
+    arms = (scope.baseline, scope.candidate)
+    overview = {
+        "rows": sum(r["rows"] for r in rows),
+        "other_variant": sum(r["rows"] for r in rows if r["variant"] not in arms),
+        **{k: sum(r[k] for r in rows) for k in ("shadow_rows", "no_unit", "after_as_of", "no_timestamp")},
+        "variants": sorted({str(r["variant"]) for r in rows if r["variant"] is not None}),
+    }
+    analysed = [r for r in rows if r["analysed"]]
+    details = []
+    for variant in sorted({str(r["variant"]) for r in analysed}):
+        mine = [r for r in analysed if r["variant"] == variant]
+        firsts = [r["first"] for r in mine if r["first"] is not None]
+        lasts = [r["last"] for r in mine if r["last"] is not None]
+        details.append({
+            "variant": variant, "requests": sum(r["rows"] for r in mine),
+            "models": sorted({str(r["model"]) for r in mine if r["model"] is not None}),
+            "prompt_versions": sorted({str(r["prompt_version"]) for r in mine if r["prompt_version"] is not None}),
+            "no_model": sum(r["rows"] for r in mine if r["model"] is None),
+            "thumbs_sum": sum(r["thumbs_sum"] for r in mine), "latency_sum": sum(r["latency_sum"] for r in mine),
+            "cost_sum": sum(r["cost_sum"] for r in mine), "errors": sum(r["errors"] for r in mine),
+            "no_prompt_version": sum(r["rows"] for r in mine if r["prompt_version"] is None),
+            "first": min(firsts) if firsts else None, "last": max(lasts) if lasts else None,
+        })
+    per_day: dict[tuple[date, str], int] = {}
+    for r in analysed:
+        if r["day"] is not None:
+            key = (r["day"], str(r["variant"]))
+            per_day[key] = per_day.get(key, 0) + int(r["rows"])
+    return RowSummary(overview=overview, details=details, requests_per_day=per_day)
 
 
 @dataclass(frozen=True)
@@ -83,6 +139,8 @@ class UnitSums:
     sql: dict[str, str]
     """Column -> the aggregate over requests that fills it (bound with `params`)."""
     params: dict[str, Any]
+    below: dict[str, str] = field(default_factory=dict)
+    """Quantile metric name -> the column counting the unit's requests at most its arm's quantile."""
 
     @property
     def columns(self) -> list[str]:
@@ -93,8 +151,13 @@ class UnitSums:
         return "".join(f", {sql} AS {name}" for name, sql in self.sql.items())
 
 
-def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric], count_columns: Sequence[str] = ()) -> UnitSums:
-    """The per-unit sums the metrics need; identical aggregate expressions share a column."""
+def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric], count_columns: Sequence[str] = (),
+              indicators: dict[str, tuple[str, dict[str, float]]] | None = None) -> UnitSums:
+    """The per-unit sums the metrics need; identical aggregate expressions share a column.
+
+    `indicators`: metric name -> (column, each arm's quantile): the unit's count of requests whose value is
+    at most its arm's quantile, for a quantile metric's variance (see `indicator_moments`).
+    """
     _, base_params = scope.where()
     params = SqlParams(values=dict(base_params))
     columns: dict[str, str] = {}
@@ -112,8 +175,14 @@ def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric], count_columns: Se
         ratio[m.name] = (column_for(f"CAST({m.numerator(params)} AS DOUBLE)"),
                          column_for(f"CAST({m.denominator(params)} AS DOUBLE)"))
     counts = {c: column_for(f"count({quote_identifier(c)})") for c in count_columns}
+    below: dict[str, str] = {}
+    for name, (col, thresholds) in (indicators or {}).items():
+        counts.setdefault(col, column_for(f"count({quote_identifier(col)})"))
+        qb, qc = params.add(thresholds.get(scope.baseline, 0.0)), params.add(thresholds.get(scope.candidate, 0.0))
+        below[name] = column_for(f"CAST(count(*) FILTER (WHERE {quote_identifier(col)} <= (CASE WHEN variant = "
+                                 f"$d_baseline THEN {qb} ELSE {qc} END)) AS DOUBLE)")
     return UnitSums(ratio=ratio, counts=counts, sql={name: sql for sql, name in columns.items()},
-                    params=params.values)
+                    params=params.values, below=below)
 
 
 def build_units(db: Database, scope: AnalysisScope, layout: UnitSums) -> None:
@@ -228,12 +297,16 @@ class DailyArm:
     """Cumulative per-unit moments up to the end of `day` (only when the daily sequences were asked for)."""
 
 
-def daily_traffic(db: Database, scope: AnalysisScope) -> list[DailyArm]:
-    """Per UTC day and arm: requests, units first seen that day, and units seen so far."""
+def requests_per_day(db: Database, scope: AnalysisScope) -> dict[tuple[date, str], int]:
+    """Analysed requests per (UTC day, arm) (`arm_day_summary` has them unless mixed units are excluded)."""
     where, params = scope.where()
-    requests = {(d, str(v)): int(n) for d, v, n in db.fetchall(
+    return {(d, str(v)): int(n) for d, v, n in db.fetchall(
         f"""SELECT CAST("timestamp" AS DATE) AS day, variant, count(*) FROM traces
             WHERE {where} AND "timestamp" IS NOT NULL GROUP BY ALL""", params)}
+
+
+def daily_traffic(db: Database, requests: dict[tuple[date, str], int]) -> list[DailyArm]:
+    """Per UTC day and arm: requests, units first seen that day (from the per-unit table), units so far."""
     new = {(d, str(v)): int(n) for d, v, n in db.fetchall(
         f"SELECT first_day, variant, count(*) FROM {UNITS} WHERE first_day IS NOT NULL GROUP BY ALL")}
     out: list[DailyArm] = []
@@ -275,8 +348,7 @@ def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
                    f"{cn} * {cn} - ({cn} - {n}) * ({cn} - {n}) AS dnn{i}, "
                    f"{cy} * {cn} - ({cy} - {y}) * ({cn} - {n}) AS dyn{i}")
     sums = "".join(f", sum(dy{i}), sum(dyy{i}), sum(dn{i}), sum(dnn{i}), sum(dyn{i})" for i in range(len(ratio)))
-    rows = db.fetchall(
-        f"""
+    sql = f"""
         WITH ud AS (
             SELECT variant, {scope.unit_sql} AS unit, CAST("timestamp" AS DATE) AS day{per_day}
             FROM traces WHERE {where} AND "timestamp" IS NOT NULL
@@ -289,9 +361,8 @@ def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
             SELECT variant, day{deltas} FROM run
         )
         SELECT day, variant{sums} FROM d GROUP BY day, variant ORDER BY day, variant
-        """,
-        {**layout.params, **params},
-    )
+        """
+    rows = db.fetchall(sql, referenced_params(sql, {**layout.params, **params}))
     # n is each day's cumulative units (`daily_traffic`), filled in by the caller.
     out: dict[tuple[date, str], dict[str, RatioMoments]] = {}
     totals: dict[str, list[float]] = {}
@@ -307,10 +378,21 @@ def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
     return out
 
 
-def quantile_counts(db: Database, layout: UnitSums, column: str) -> dict[str, float]:
-    """Per arm: the number of non-null values of `column` (from the per-unit table)."""
-    rows = db.fetchall(f"SELECT variant, sum({layout.counts[column]}) FROM {UNITS} GROUP BY variant")
+def quantile_counts(db: Database, scope: AnalysisScope, column: str) -> dict[str, float]:
+    """Per arm: the number of non-null values of `column` in the analysed rows."""
+    where, params = scope.where()
+    rows = db.fetchall(f"SELECT variant, count({quote_identifier(column)}) FROM traces WHERE {where} "
+                       "GROUP BY variant", params)
     return {str(v): float(n) for v, n in rows}
+
+
+def unit_indicator_moments(db: Database, layout: UnitSums, name: str, column: str) -> dict[str, RatioMoments]:
+    """`indicator_moments` from the per-unit table, when its pass counted the values below the quantiles."""
+    y, n = layout.below[name], layout.counts[column]
+    rows = db.fetchall(f"SELECT variant, count(*), sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), "
+                       f"sum({y} * {n}) FROM {UNITS} WHERE {n} > 0 GROUP BY variant")
+    return {str(v): RatioMoments(n=int(k), sum_y=float(a), sum_y2=float(b), sum_n=float(c), sum_n2=float(d),
+                                 sum_yn=float(e)) for v, k, a, b, c, d, e in rows}
 
 
 def quantile_values(db: Database, scope: AnalysisScope, column: str, nu: float,
@@ -346,8 +428,8 @@ def indicator_moments(db: Database, scope: AnalysisScope, column: str,
         f"""
         WITH per_unit AS (
             SELECT variant, {scope.unit_sql} AS unit,
-                   CAST(sum(CASE WHEN {col} <= (CASE WHEN variant = $d_baseline THEN $d_qb ELSE $d_qc END)
-                            THEN 1 ELSE 0 END) AS DOUBLE) AS y,
+                   CAST(count(*) FILTER (WHERE {col} <= (CASE WHEN variant = $d_baseline THEN $d_qb ELSE $d_qc END))
+                        AS DOUBLE) AS y,
                    CAST(count({col}) AS DOUBLE) AS n
             FROM traces WHERE {where} AND {col} IS NOT NULL GROUP BY variant, {scope.unit_sql}
         )

@@ -7,7 +7,9 @@ identifiers (column, table and struct-field names that come from user files) onl
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +21,11 @@ import duckdb
 from rollctl.errors import InputError
 
 DuckDBError = duckdb.Error
+
+# A parameter reference `$name` outside string literals and quoted identifiers (both skipped whole, with
+# their doubled-quote escapes), for `Database.create_view`.
+_PARAMETER_OR_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$([A-Za-z_][A-Za-z0-9_]*)")
+_view_variables = itertools.count()
 
 
 def quote_identifier(name: str) -> str:
@@ -82,6 +89,31 @@ class Database:
         """(name, type) of the columns a SELECT would produce, without running it in full."""
         cursor = self.execute(f"DESCRIBE {relation_sql}", params)
         return [(row[0], row[1]) for row in cursor.fetchall()]
+
+    def create_view(self, name: str, sql: str, params: dict[str, Any] | None = None) -> None:
+        """A temp view over a parameterised SELECT, so a big columnar file can be aggregated where it lies.
+
+        DuckDB cannot prepare a CREATE VIEW, so each value is stored in a session variable (`SET VARIABLE`,
+        the value bound as a parameter) and the view reads it back with `getvariable()`: values still never
+        enter SQL text, and the variable names are generated here from safe characters only.
+        """
+        params = params or {}
+        names: dict[str, str] = {}
+        for key, value in params.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"not a parameter name: {key!r}")
+            names[key] = f"rollctl_v{next(_view_variables)}_{key}"
+            self.execute(f"SET VARIABLE {names[key]} = $value", {"value": value})
+
+        def bind(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key is None:
+                return match.group(0)
+            if key not in names:
+                raise ValueError(f"parameter ${key} has no value")
+            return f"getvariable('{names[key]}')"
+
+        self.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)} AS {_PARAMETER_OR_QUOTED.sub(bind, sql)}")
 
     def close(self) -> None:
         self.connection.close()

@@ -69,7 +69,8 @@ def _const(sql: str) -> Callable[[SqlParams], str]:
 def _flag_rate(name: str, condition: str, fields: tuple[str, ...], description: str, higher: bool | None) -> Metric:
     return Metric(
         name=name, kind="ratio", description=description, unit="share of requests", higher_is_better=higher,
-        required_fields=fields, numerator=_const(f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"),
+        # count FILTER, not sum(CASE ...): the same count at under half the cost per row (10 M-row decide).
+        required_fields=fields, numerator=_const(f"count(*) FILTER (WHERE {condition})"),
         denominator=_const("count(*)"), is_proportion=True,
     )
 
@@ -104,7 +105,7 @@ BUILTIN_METRICS: dict[str, Metric] = {
             name="refusal_rate", kind="ratio", description="refusals (error 'refusal' or a refusal pattern in "
             "the output) / requests", unit="share of requests", higher_is_better=False,
             required_fields=("output",),
-            numerator=lambda p: f"sum(CASE WHEN {refusal_condition(p)} THEN 1 ELSE 0 END)",
+            numerator=lambda p: f"count(*) FILTER (WHERE {refusal_condition(p)})",
             denominator=_const("count(*)"), is_proportion=True,
         ),
         _mean_of("latency_mean_ms", "latency_ms", "ms", "mean end-to-end latency per request", False),
@@ -124,7 +125,7 @@ BUILTIN_METRICS: dict[str, Metric] = {
                description="mean normalized Levenshtein distance between the draft (output) and what the user "
                "sent (final_text), over requests with both", unit="share of characters", higher_is_better=False,
                required_fields=("output", "final_text"),
-               denominator=_const(f"sum(CASE WHEN {EDIT_PAIR_CONDITION} THEN 1 ELSE 0 END)")),
+               denominator=_const(f"count(*) FILTER (WHERE {EDIT_PAIR_CONDITION})")),
     )
 }
 
@@ -138,7 +139,7 @@ def metric_named(name: str) -> Metric:
         return Metric(
             name=name, kind="ratio", description=f"requests that failed with {error_class} / requests",
             unit="share of requests", higher_is_better=False, required_fields=("error",),
-            numerator=lambda p: f"sum(CASE WHEN error = {p.add(error_class)} THEN 1 ELSE 0 END)",
+            numerator=lambda p: f"count(*) FILTER (WHERE error = {p.add(error_class)})",
             denominator=_const("count(*)"), is_proportion=True,
         )
     known = ", ".join(sorted(BUILTIN_METRICS)) + ", error_rate:<class>"

@@ -66,7 +66,7 @@ def codes(result: dict[str, object]) -> set[str]:
 
 
 def test_no_difference_goes_with_the_next_stage(data: dict[str, Path]) -> None:
-    result = invoke(["decide", str(data["aa"]), "--plan", str(data["plan"]), "--json"], expect=0).json()
+    result = invoke(["decide", str(data["aa"]), "--plan", str(data["plan"]), "--json", "--daily"], expect=0).json()
     assert result["verdict"] == "go" and result["exit_code"] == 0
     assert result["next_stage"] == 100 and "50 % → 100 %" in result["next_step"]
     assert codes(result) == {"ALL_CLEAR"}
@@ -80,6 +80,18 @@ def test_no_difference_goes_with_the_next_stage(data: dict[str, Path]) -> None:
     assert {t["variant"] for t in result["traffic"]} == {"control", "treatment"}
     assert result["srm"]["p_value"] > 0.001
     assert result["schema_version"] and result["plan"]["sha256"]
+
+
+def test_daily_sequences_only_when_asked_and_the_decision_does_not_depend_on_them(data: dict[str, Path]) -> None:
+    args = ["decide", str(data["bad"]), "--plan", str(data["plan"]), "--json"]
+    plain, daily = invoke(args, expect=1).json(), invoke([*args, "--daily"], expect=1).json()
+    assert all(m["sequence"] == [] for m in plain["metrics"])
+    assert any(len(m["sequence"]) == 7 for m in daily["metrics"])
+    for a, b in zip(plain["metrics"], daily["metrics"], strict=True):
+        assert {k: v for k, v in a.items() if k != "sequence"} == {k: v for k, v in b.items() if k != "sequence"}
+    assert (plain["verdict"], plain["reasons"], plain["checks"], plain["traffic"]) == \
+        (daily["verdict"], daily["reasons"], daily["checks"], daily["traffic"])
+    assert len(plain["traffic"]) == 14  # a week, two arms: the traffic per day is always there
 
 
 def test_regression_rolls_back_naming_metric_estimate_interval_and_rule(data: dict[str, Path]) -> None:

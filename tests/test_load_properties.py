@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rollctl.core.inspect import inspect_inputs
 from rollctl.db import connect
 from rollctl.load import LoadOptions, load_inputs
-from rollctl.load.canonical import TRACE_FIELDS
+from rollctl.load.canonical import TABLE_FIELDS
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -87,9 +87,11 @@ def test_inspect_counts_every_input_row(rows_spec: list[tuple[str, bool]]) -> No
 
 
 # Not a canonical field's own name: that column also loads into its own field with that field's type
-# check (Hypothesis draws string constants from the code under test, so `cache_hit` does come up).
+# check, and a judgement or eval field name makes the file a judgement or eval file (Hypothesis draws
+# string constants from the code under test, so `cache_hit` and `preference` do come up).
+CANONICAL_NAMES = {f.name for fields in TABLE_FIELDS.values() for f in fields}
 field_names = st.text(min_size=1, max_size=20).filter(
-    lambda s: "\x00" not in s and s.strip() != "" and s not in {f.name for f in TRACE_FIELDS}
+    lambda s: "\x00" not in s and s.strip() != "" and s not in CANONICAL_NAMES
 )
 
 

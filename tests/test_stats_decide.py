@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
@@ -16,12 +18,14 @@ from rollctl.stats.guardrails import (
     QuantileArm,
     evaluate_guardrails,
     evaluate_primary,
+    holm_adjusted,
     planned_total_units,
     quantile_difference,
     quantile_rank_levels,
     sequential_p_value_one_sided,
     units_until_resolved,
 )
+from rollctl.stats.power import normal_cdf, normal_isf, normal_ppf
 from rollctl.stats.ratio import Difference, RatioMoments, difference
 from rollctl.stats.sequential import half_width, multiplier
 from rollctl.stats.srm import srm_check
@@ -205,3 +209,34 @@ def test_quantile_too_small_is_not_computable() -> None:
     rng = np.random.default_rng(1)
     small = _quantile_arm(rng.random(30), np.arange(30), nu=0.99)
     assert quantile_difference(small, small) is None
+
+
+# decide's statistics avoid importing scipy.stats and statsmodels (a second of every run): the stand-ins
+# must give the libraries' numbers.
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(min_value=0.0, max_value=1.0), st.sampled_from([0.0, 0.01, 0.05, 1.0])),
+                min_size=1, max_size=12))
+def test_holm_matches_statsmodels(ps: list[float]) -> None:
+    reject, adjusted, _, _ = multipletests(ps, alpha=0.05, method="holm")
+    assert holm_adjusted(ps) == pytest.approx(list(adjusted), rel=1e-12, abs=1e-15)
+    assert [a <= 0.05 for a in holm_adjusted(ps)] == list(reject)
+
+
+@pytest.mark.parametrize("p", [1e-300, 1e-12, 1e-6, 0.001, 0.025, 0.05, 0.2, 0.5, 0.8, 0.975, 0.999, 1 - 1e-12])
+def test_normal_quantiles_match_scipy(p: float) -> None:
+    assert normal_ppf(p) == pytest.approx(stats.norm.ppf(p), rel=1e-12)
+    assert normal_isf(p) == pytest.approx(stats.norm.isf(p), rel=1e-9)
+    assert normal_cdf(stats.norm.ppf(p)) == pytest.approx(p, rel=1e-9)
+    assert normal_ppf(0.0) == -math.inf and normal_isf(0.0) == math.inf
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=8, max_value=10**6), min_size=2, max_size=5),
+       st.lists(st.floats(min_value=0.01, max_value=100.0), min_size=5, max_size=5))
+def test_srm_chi_square_matches_scipy(counts: list[int], weights: list[float]) -> None:
+    shares = weights[: len(counts)]
+    result = srm_check(counts, shares)
+    expected = [sum(counts) * w / sum(shares) for w in shares]
+    reference = stats.chisquare(counts, f_exp=expected)
+    assert result.chi2 == pytest.approx(reference.statistic, rel=1e-9)
+    assert result.p_value == pytest.approx(reference.pvalue, rel=1e-7, abs=1e-300)

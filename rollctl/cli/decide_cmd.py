@@ -65,6 +65,9 @@ def decide_cmd(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     variant_from: VariantFromOpt = None,
+    daily: Annotated[bool, typer.Option("--daily", help="Add each ratio metric's interval at the end of every "
+                                        "day (`sequence` in --json; always on with --html). Costs a second, "
+                                        "per-unit-per-day pass over the traces.")] = False,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -89,7 +92,8 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     metrics_need_text = any(f in ("output", "final_text") for n in names for f in parsed.metric(n).required_fields)
     if metrics_need_text:
         options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
-    result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options),
+    result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options,
+                                   daily_sequences=daily or html is not None),
                  json_mode=json_output, message="Deciding…")
     if log is not None:
         with error_edge():

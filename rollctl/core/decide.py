@@ -59,7 +59,7 @@ MIXED_WARN_SHARE = 0.01
 CACHE_METRIC = Metric(
     name="_cache_hit_rate", kind="ratio", description="requests served from the provider cache / requests",
     unit="share of requests", higher_is_better=None, required_fields=("cache_hit",),
-    numerator=lambda _p: "sum(CASE WHEN cache_hit THEN 1 ELSE 0 END)", denominator=lambda _p: "count(cache_hit)",
+    numerator=lambda _p: "count(*) FILTER (WHERE cache_hit)", denominator=lambda _p: "count(cache_hit)",
     is_proportion=True,
 )
 
@@ -193,8 +193,14 @@ def _finite(x: float | None) -> float | None:
 
 
 def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | None = None,
-           as_of: datetime | None = None, options: LoadOptions | None = None) -> DecideResult:
-    """Load the traces and decide the stage by the plan."""
+           as_of: datetime | None = None, options: LoadOptions | None = None,
+           daily_sequences: bool = False) -> DecideResult:
+    """Load the traces and decide the stage by the plan.
+
+    `daily_sequences` adds each ratio metric's interval at the end of every day (the report's chart): the
+    verdict needs only today's interval (the sequences are valid at any time), and the day-by-day history
+    costs a second, bigger pass (per unit and day) over the input.
+    """
     stage = stage if stage is not None else plan.current_stage
     if stage is None:
         raise UsageError("which stage is this?", field="--stage",
@@ -208,11 +214,14 @@ def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | Non
     options = options or LoadOptions(keep_text=needs_text)
     if options.trace_fields is None:
         options = replace(options, trace_fields=_fields_read(plan, metrics))
+    # Parquet is read in place: decide makes a few passes over a dozen columns, cheaper than a copy.
+    options = replace(options, read_in_place=True)
     report = load_inputs(db, paths, options)
     fields = [plan.unit, "variant", "timestamp"] + sorted({f for m in metrics for f in m.required_fields})
     require_fields(report, "traces", fields, command="decide")
     has_cache = "cache_hit" in report.found_fields("traces")
-    return analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache)
+    return analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache,
+                   daily_sequences=daily_sequences)
 
 
 # Trace fields the analysis reads besides the unit and the metrics' own: the scope, the checks (models,
@@ -235,10 +244,11 @@ def _plan_metrics(plan: Plan) -> list[Metric]:
 
 
 def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, metrics: list[Metric],
-            has_cache: bool) -> DecideResult:
+            has_cache: bool, daily_sequences: bool = False) -> DecideResult:
     """The analysis over already-loaded `traces` (separated from loading for simulations and tests)."""
     scope = q.AnalysisScope(plan.unit, plan.baseline, plan.candidate, as_of)
-    overview = q.row_overview(db, scope)
+    summary = q.arm_day_summary(db, scope)
+    overview = summary.overview
     present = [str(v) for v in (overview["variants"] or [])]
     for arm, name in (("baseline", plan.baseline), ("candidate", plan.candidate)):
         if name not in present:
@@ -255,8 +265,13 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
 
     # One scan of the analysed rows into per-unit-per-day sums; everything per unit or per day reads those.
     ratio_metrics = [m for m in metrics if m.kind == "ratio"]
-    quantile_columns = sorted({m.column for m in metrics if m.kind == "quantile" and m.column is not None})
-    layout = q.build_unit_days(db, scope, ratio_metrics + ([CACHE_METRIC] if has_cache else []), quantile_columns)
+    # Quantiles first, so the per-unit pass also counts each unit's values below its arm's quantile (the
+    # quantile's variance); if units served both arms turn up, both are redone without them.
+    quantiles = {m.name: _quantile_values(db, scope, plan, m) for m in metrics if m.kind == "quantile"}
+    indicators = {m.name: (m.column, {a: v["quantile"] for a, v in quantiles[m.name][0].items()})
+                  for m in metrics if m.kind == "quantile" and m.column is not None and quantiles[m.name][0]}
+    layout = q.unit_sums(scope, ratio_metrics + ([CACHE_METRIC] if has_cache else []), indicators=indicators)
+    q.build_units(db, scope, layout)
 
     # Mixed exposure, then SRM on the units that stay in the analysis.
     mixed = q.mark_mixed_units(db, scope)
@@ -308,9 +323,13 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
 
     if plan.hash is not None and plan.salt is not None:
         checks.append(_assignment_audit(audit_rows, plan, stage))
-    details = {str(r["variant"]): r for r in q.arm_details(db, scope)}
+    arm_rows, per_day = summary.details, summary.requests_per_day
+    if scope.exclude_mixed:
+        arm_rows, per_day = q.arm_details(db, scope), q.requests_per_day(db, scope)
+    details = {str(r["variant"]): r for r in arm_rows}
     checks.extend(_model_checks(details, plan))
-    coverage = q.time_coverage(db)
+    traffic_days = q.daily_traffic(db, per_day)
+    coverage = q.time_coverage(traffic_days, list(details.values()))
     window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)
 
@@ -342,7 +361,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         diffs[m.name] = d
     for m in metrics:
         if m.kind == "quantile":
-            diffs[m.name], prob = _quantile_diff(db, scope, layout, plan, m)
+            diffs[m.name], prob = _quantile_diff(db, scope, layout, plan, m, quantiles[m.name])
             if prob:
                 problems[m.name] = prob
 
@@ -355,7 +374,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
             strata = _cache_strata(db, scope, plan, ratio_metrics)
 
     tuning_n, plan_basis = _planned_units(plan, stage, base.metrics, diffs)
-    daily = q.daily_cumulative(db, layout, ratio_metrics)
+    daily = _with_daily_moments(db, scope, layout, ratio_metrics, traffic_days) if daily_sequences else traffic_days
     sample_check, time_needed = _sample_check(coverage, tuning_n, plan_basis, n_total, hours_short, daily)
     checks.append(sample_check)
 
@@ -390,6 +409,13 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
                                                     "mixed_excluded": mixed_units},
         fingerprint=fp, rollctl_version=__version__,
     )
+
+
+def _with_daily_moments(db: Database, scope: q.AnalysisScope, layout: q.UnitSums, metrics: list[Metric],
+                        traffic: list[q.DailyArm]) -> list[q.DailyArm]:
+    moments = q.daily_moments(db, scope, layout, metrics)
+    return [replace(d, metrics={name: replace(m, n=d.cumulative_units)
+                                for name, m in moments.get((d.day, d.variant), {}).items()}) for d in traffic]
 
 
 def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_metrics: list[Metric],
@@ -538,20 +564,37 @@ def _cache_strata(db: Database, scope: q.AnalysisScope, plan: Plan,
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _quantile_diff(db: Database, scope: q.AnalysisScope, layout: q.UnitDays, plan: Plan,
-                   m: Metric) -> tuple[Difference | None, str | None]:
+QuantileValues = tuple[dict[str, dict[str, float]], str | None]
+"""Per arm: n and the values at the lower outer-CI level, the quantile and the upper level; or a problem."""
+
+
+def _quantile_values(db: Database, scope: q.AnalysisScope, plan: Plan, m: Metric) -> QuantileValues:
     assert m.column is not None and m.quantile is not None
-    counts = q.quantile_counts(db, layout, m.column)
+    counts = q.quantile_counts(db, scope, m.column)
     levels = {}
     for arm in (plan.baseline, plan.candidate):
         n = int(counts.get(arm, 0))
         if n < 20:
-            return None, f"{m.column}: only {n} value(s) in arm {arm}"
+            return {}, f"{m.column}: only {n} value(s) in arm {arm}"
         levels[arm] = quantile_rank_levels(n, m.quantile)
     values = q.quantile_values(db, scope, m.column, m.quantile, levels)
     if set(values) != {plan.baseline, plan.candidate}:
-        return None, f"{m.column}: no values in one arm"
-    indicators = q.indicator_moments(db, scope, m.column, {a: v["quantile"] for a, v in values.items()})
+        return {}, f"{m.column}: no values in one arm"
+    return values, None
+
+
+def _quantile_diff(db: Database, scope: q.AnalysisScope, layout: q.UnitSums, plan: Plan,
+                   m: Metric, before_exclusion: QuantileValues) -> tuple[Difference | None, str | None]:
+    """The quantile difference, from the values and per-unit counts taken before mixed units were known
+    (the usual case: none), else recomputed without them."""
+    assert m.column is not None and m.quantile is not None
+    values, problem = _quantile_values(db, scope, plan, m) if scope.exclude_mixed else before_exclusion
+    if problem is not None:
+        return None, problem
+    if scope.exclude_mixed or m.name not in layout.below:
+        indicators = q.indicator_moments(db, scope, m.column, {a: v["quantile"] for a, v in values.items()})
+    else:
+        indicators = q.unit_indicator_moments(db, layout, m.name, m.column)
     arms = {a: QuantileArm(n=int(v["n"]), nu=m.quantile, quantile=v["quantile"], lower=v["lower"], upper=v["upper"],
                            indicator=indicators[a]) for a, v in values.items()}
     d = quantile_difference(arms[plan.baseline], arms[plan.candidate])

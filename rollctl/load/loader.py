@@ -53,6 +53,12 @@ class LoadOptions:
     a command that reads a few fields of a big export then stores only those. Such a table has no
     `_file` column after loading."""
 
+    read_in_place: bool = False
+    """Read Parquet inputs of `traces` where they lie (`traces` becomes a view over the files) instead of
+    copying them into a temp table: for a command that aggregates a few columns of a big columnar export
+    in a few passes, re-reading Parquet costs less than copying it (and spilling the copy past the
+    memory cap). Other formats are still copied: re-parsing JSON or CSV for every pass would cost more."""
+
     def fields_of(self, table: str) -> frozenset[str] | None:
         """The canonical fields loaded into `table` (None: all of them)."""
         return self.trace_fields if table == "traces" else None
@@ -118,6 +124,8 @@ class LoadContext:
     options: LoadOptions
     bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
     """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
+    in_place: dict[str, list[tuple[str, dict[str, object]]]] = field(default_factory=dict)
+    """Table -> the SELECTs (and parameters) of the files read in place (`LoadOptions.read_in_place`)."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +162,13 @@ def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None 
     ctx = LoadContext(db=db, options=options)
     reports = [load_dir(ctx, d) for d, load_dir in directories]
     reports += [_load_file(ctx, f) for f in files]
+    for table in ctx.in_place:
+        _expose_in_place(ctx, table)
     reports = _check_types(ctx, reports)
     for table in TABLE_FIELDS:
+        if table in ctx.in_place:
+            _finish_in_place(ctx, table)
+            continue
         db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
         if options.fields_of(table) is not None:
             db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _file")
@@ -502,6 +515,11 @@ def insert_rows(
         f"FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS converted"
     )
     all_params["path"] = probe.file.path
+    if ctx.options.read_in_place and table == "traces" and probe.file.format == "parquet":
+        part = f"SELECT {selection.outer_sql} FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS c"
+        part_params = referenced_params(part, all_params)
+        sql = f"SELECT count(*) FROM ({part})"
+        ctx.in_place.setdefault(table, []).append((part, part_params))
     try:
         cursor = ctx.db.execute(sql, referenced_params(sql, all_params))
         inserted = cursor.fetchone()
@@ -581,6 +599,36 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
     return Reader(sql=probe.reader_sql, params=dict(probe.reader_params))
 
 
+def _copied(table: str) -> str:
+    return f"{table}_copied"
+
+
+def _expose_in_place(ctx: LoadContext, table: str) -> None:
+    """Make `table` a view: the rows copied from other inputs, then the files read in place (one view
+    each, so every file binds its own parameters)."""
+    ctx.db.execute(f"ALTER TABLE {quote_identifier(table)} RENAME TO {quote_identifier(_copied(table))}")
+    for i, (sql, params) in enumerate(ctx.in_place[table]):
+        ctx.db.create_view(f"{table}_in_place_{i}", sql, params)
+    _in_place_view(ctx, table, "*", "")
+
+
+def _in_place_view(ctx: LoadContext, table: str, columns: str, where_sql: str) -> None:
+    parts = [_copied(table)] + [f"{table}_in_place_{i}" for i in range(len(ctx.in_place[table]))]
+    union = " UNION ALL ".join(f"SELECT * FROM {quote_identifier(p)}" for p in parts)
+    ctx.db.create_view(table, f"SELECT {columns} FROM ({union}) AS rows_in_place {where_sql}")
+
+
+def _finish_in_place(ctx: LoadContext, table: str) -> None:
+    """The view's final columns (as `ALTER TABLE ... DROP COLUMN` leaves a copied table), without the rows
+    `--on-bad-lines skip` dropped."""
+    keep = ctx.options.fields_of(table)
+    names = [quote_identifier(f.name) for f in TABLE_FIELDS[table] if keep is None or f.name in keep]
+    if keep is None:
+        names.append("_file")
+    where_sql = "WHERE NOT _bad" if ctx.options.on_bad_lines == "skip" else ""
+    _in_place_view(ctx, table, ", ".join(names), where_sql)
+
+
 def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport]:
     """Raise on the first wrong-typed field, or (skip mode) drop those rows and count them."""
     db = ctx.db
@@ -607,7 +655,8 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
     for _table, path, n in bad_rows:
         dropped[path] = dropped.get(path, 0) + n
     for table in TABLE_FIELDS:
-        db.execute(f"DELETE FROM {quote_identifier(table)} WHERE _bad")
+        if table not in ctx.in_place:  # a view filters them when it is finished
+            db.execute(f"DELETE FROM {quote_identifier(table)} WHERE _bad")
     return [
         FileReport(
             path=r.path, format=r.format, kind=r.kind, rows=dict(r.rows.items()),

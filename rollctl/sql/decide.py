@@ -1,12 +1,13 @@
 """SQL for `rollctl decide`: each query reduces `traces` to per-arm, per-day or per-unit summaries (units
-per arm, mixed exposure, models per arm, time coverage, daily cumulative moments, quantile order
+per arm, mixed exposure, models per arm, traffic per day, daily cumulative moments, quantile order
 statistics). Values are bound as parameters; identifiers quoted.
 
-Most of them read one small table instead of `traces`: `build_unit_days` scans the analysed rows once
-and keeps, per (arm, unit, UTC day), the request count, the first and last timestamp and every ratio
-metric's numerator and denominator. Units per arm, mixed exposure, per-unit moments, time coverage and
-the daily cumulative sequences are sums over it (every per-request sum adds up over days; metrics whose
+The verdict needs one pass over the analysed rows: `build_units` keeps, per (arm, unit), the request
+count, the first day seen and every ratio metric's numerator and denominator. Units per arm, mixed
+exposure, new units per day and the per-unit moments are sums over that small table (metrics whose
 per-unit value is not such a sum, `count(DISTINCT ...)`, get their per-unit totals from `traces`).
+The daily confidence sequences need the same sums per (arm, unit, day), about twice the cost on a big
+input, so `daily_moments` runs only when they are asked for.
 
 Every query sees the same analysed population, `AnalysisScope.where_sql`: the two arms of the plan,
 served rows only, rows up to `--as-of`, and (once known) without units seen in both arms.
@@ -15,18 +16,19 @@ served rows only, rows up to `--as-of`, and (once known) without units seen in b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from rollctl.db import Database, quote_identifier
 from rollctl.load.expressions import SqlParams
+from rollctl.load.loader import referenced_params
 from rollctl.metrics import Metric
 from rollctl.sql.units import ArmMoments
 from rollctl.stats.ratio import RatioMoments
 
 MIXED_TABLE = "decide_mixed_units"
-UNIT_DAYS = "decide_unit_days"
+UNITS = "decide_units"
 
 
 @dataclass(frozen=True)
@@ -53,42 +55,110 @@ class AnalysisScope:
         return sql, params
 
 
-def row_overview(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Rows in the input and why some are not analysed (other variants, shadow rows, no unit, after as-of)."""
-    params: dict[str, Any] = {"d_baseline": scope.baseline, "d_candidate": scope.candidate, "d_as_of": scope.as_of}
-    return db.fetch_dicts(
+@dataclass(frozen=True)
+class RowSummary:
+    """What `arm_day_summary` returns: the input overview, per-arm details and requests per day and arm."""
+
+    overview: dict[str, Any]
+    """rows, other_variant, shadow_rows, no_unit, after_as_of, no_timestamp, variants."""
+    details: list[dict[str, Any]]
+    """As `arm_details`, for the analysed population."""
+    requests_per_day: dict[tuple[date, str], int]
+    """Analysed requests per (UTC day, arm)."""
+
+
+def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
+    """Everything decide reports per arm and per day, from one pass over all rows.
+
+    The rows are grouped by (variant, day, model, prompt version, analysed or not): a few hundred groups
+    however big the input, so the overview, the per-arm details (models, prompt versions, the data
+    fingerprint's sums) and the traffic per day are sums over them in Python. The analysed population
+    must not contain units served both arms: when there are some, `arm_details` and `requests_per_day`
+    re-read it without them.
+    """
+    where, params = scope.where()
+    params = {**params, "d_as_of": scope.as_of}
+    rows = db.fetch_dicts(
         f"""
-        SELECT count(*) AS rows,
-               count(*) FILTER (WHERE variant IS NULL OR variant NOT IN ($d_baseline, $d_candidate)) AS other_variant,
+        SELECT variant, CAST("timestamp" AS DATE) AS day, model, prompt_version,
+               coalesce(({where}), FALSE) AS analysed,
+               count(*) AS rows,
                count(*) FILTER (WHERE served = FALSE) AS shadow_rows,
                count(*) FILTER (WHERE {scope.unit_sql} IS NULL) AS no_unit,
                count(*) FILTER (WHERE $d_as_of IS NOT NULL AND "timestamp" > $d_as_of) AS after_as_of,
                count(*) FILTER (WHERE "timestamp" IS NULL) AS no_timestamp,
-               list(DISTINCT variant ORDER BY variant) FILTER (WHERE variant IS NOT NULL) AS variants
-        FROM traces
+               sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
+               sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors,
+               min("timestamp") AS first, max("timestamp") AS last
+        FROM traces GROUP BY ALL
         """,
         params,
-    )[0]
+    )
+    # A fixed order, so the Python float sums (the fingerprint's) do not depend on DuckDB's group order.
+    rows.sort(key=lambda r: tuple((v is None, str(v)) for v in
+                                  (r["variant"], r["day"], r["model"], r["prompt_version"], r["analysed"])))
+    arms = (scope.baseline, scope.candidate)
+    overview = {
+        "rows": sum(r["rows"] for r in rows),
+        "other_variant": sum(r["rows"] for r in rows if r["variant"] not in arms),
+        **{k: sum(r[k] for r in rows) for k in ("shadow_rows", "no_unit", "after_as_of", "no_timestamp")},
+        "variants": sorted({str(r["variant"]) for r in rows if r["variant"] is not None}),
+    }
+    analysed = [r for r in rows if r["analysed"]]
+    details = []
+    for variant in sorted({str(r["variant"]) for r in analysed}):
+        mine = [r for r in analysed if r["variant"] == variant]
+        firsts = [r["first"] for r in mine if r["first"] is not None]
+        lasts = [r["last"] for r in mine if r["last"] is not None]
+        details.append({
+            "variant": variant, "requests": sum(r["rows"] for r in mine),
+            "models": sorted({str(r["model"]) for r in mine if r["model"] is not None}),
+            "prompt_versions": sorted({str(r["prompt_version"]) for r in mine if r["prompt_version"] is not None}),
+            "no_model": sum(r["rows"] for r in mine if r["model"] is None),
+            "thumbs_sum": sum(r["thumbs_sum"] for r in mine), "latency_sum": sum(r["latency_sum"] for r in mine),
+            "cost_sum": sum(r["cost_sum"] for r in mine), "errors": sum(r["errors"] for r in mine),
+            "no_prompt_version": sum(r["rows"] for r in mine if r["prompt_version"] is None),
+            "first": min(firsts) if firsts else None, "last": max(lasts) if lasts else None,
+        })
+    per_day: dict[tuple[date, str], int] = {}
+    for r in analysed:
+        if r["day"] is not None:
+            key = (r["day"], str(r["variant"]))
+            per_day[key] = per_day.get(key, 0) + int(r["rows"])
+    return RowSummary(overview=overview, details=details, requests_per_day=per_day)
 
 
 @dataclass(frozen=True)
-class UnitDays:
-    """Where each metric's per-unit-per-day sums sit in the unit-day table."""
+class UnitSums:
+    """Where each metric's per-unit sums sit in the per-unit table."""
 
     ratio: dict[str, tuple[str, str]]
     """Ratio metric name -> (numerator column, denominator column)."""
     counts: dict[str, str]
     """Per-request column -> the column counting its non-null values."""
+    sql: dict[str, str]
+    """Column -> the aggregate over requests that fills it (bound with `params`)."""
+    params: dict[str, Any]
+    below: dict[str, str] = field(default_factory=dict)
+    """Quantile metric name -> the column counting the unit's requests at most its arm's quantile."""
+
+    @property
+    def columns(self) -> list[str]:
+        """Every summed column (generated names `a<i>`, safe in SQL text)."""
+        return list(self.sql)
+
+    def select(self) -> str:
+        return "".join(f", {sql} AS {name}" for name, sql in self.sql.items())
 
 
-def build_unit_days(db: Database, scope: AnalysisScope, metrics: Sequence[Metric],
-                    count_columns: Sequence[str] = ()) -> UnitDays:
-    """One scan of `traces` into per (arm, unit, day) sums (day NULL for rows without a timestamp).
+def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric], count_columns: Sequence[str] = (),
+              indicators: dict[str, tuple[str, dict[str, float]]] | None = None) -> UnitSums:
+    """The per-unit sums the metrics need; identical aggregate expressions share a column.
 
-    Units seen in both arms are still in it (`mark_mixed_units` finds them, `drop_mixed_units` removes them);
-    the filter is otherwise the analysed population of `scope`. Identical aggregate expressions share a column.
+    `indicators`: metric name -> (column, each arm's quantile): the unit's count of requests whose value is
+    at most its arm's quantile, for a quantile metric's variance (see `indicator_moments`).
     """
-    where, base_params = AnalysisScope(scope.unit, scope.baseline, scope.candidate, scope.as_of).where()
+    _, base_params = scope.where()
     params = SqlParams(values=dict(base_params))
     columns: dict[str, str] = {}
 
@@ -105,71 +175,72 @@ def build_unit_days(db: Database, scope: AnalysisScope, metrics: Sequence[Metric
         ratio[m.name] = (column_for(f"CAST({m.numerator(params)} AS DOUBLE)"),
                          column_for(f"CAST({m.denominator(params)} AS DOUBLE)"))
     counts = {c: column_for(f"count({quote_identifier(c)})") for c in count_columns}
-    sel = "".join(f", {sql} AS {name}" for sql, name in columns.items())
+    below: dict[str, str] = {}
+    for name, (col, thresholds) in (indicators or {}).items():
+        counts.setdefault(col, column_for(f"count({quote_identifier(col)})"))
+        qb, qc = params.add(thresholds.get(scope.baseline, 0.0)), params.add(thresholds.get(scope.candidate, 0.0))
+        below[name] = column_for(f"CAST(count(*) FILTER (WHERE {quote_identifier(col)} <= (CASE WHEN variant = "
+                                 f"$d_baseline THEN {qb} ELSE {qc} END)) AS DOUBLE)")
+    return UnitSums(ratio=ratio, counts=counts, sql={name: sql for sql, name in columns.items()},
+                    params=params.values, below=below)
+
+
+def build_units(db: Database, scope: AnalysisScope, layout: UnitSums) -> None:
+    """The one pass over the analysed rows: per (arm, unit), requests, the first UTC day seen and the sums.
+
+    Units seen in both arms are still in it (`mark_mixed_units` finds them, `drop_mixed_units` removes them);
+    the filter is otherwise the analysed population of `scope`.
+    """
+    where, params = AnalysisScope(scope.unit, scope.baseline, scope.candidate, scope.as_of).where()
     db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {UNIT_DAYS} AS
-            SELECT variant, {scope.unit_sql} AS unit, CAST("timestamp" AS DATE) AS day, count(*) AS requests,
-                   min("timestamp") AS first_ts, max("timestamp") AS last_ts{sel}
+        f"""CREATE OR REPLACE TEMP TABLE {UNITS} AS
+            SELECT variant, {scope.unit_sql} AS unit, count(*) AS requests,
+                   CAST(min("timestamp") AS DATE) AS first_day{layout.select()}
             FROM traces WHERE {where}
-            GROUP BY variant, {scope.unit_sql}, CAST("timestamp" AS DATE)""",
-        params.values,
+            GROUP BY variant, {scope.unit_sql}""",
+        {**layout.params, **params},
     )
-    return UnitDays(ratio=ratio, counts=counts)
 
 
 def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
-    """Store units seen in both arms in a temp table; return units per arm and the mixed counts. The scope
-    holds two variants, so min = max tells a one-arm unit without a DISTINCT aggregate."""
+    """Store the units seen in both arms in a temp table; return units per arm (served one arm only) and
+    the mixed counts. The per-unit table has a row per (arm, unit), so a unit with two rows was mixed."""
     db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE decide_unit_arms AS
-            SELECT unit, min(variant) AS variant, CASE WHEN min(variant) = max(variant) THEN 1 ELSE 2 END AS arms,
-                   sum(requests) AS requests
-            FROM {UNIT_DAYS} GROUP BY unit""",
+        f"""CREATE OR REPLACE TEMP TABLE {MIXED_TABLE} AS
+            SELECT unit, sum(requests) AS requests FROM {UNITS} GROUP BY unit HAVING count(*) > 1""",
     )
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {MIXED_TABLE} AS SELECT unit FROM decide_unit_arms WHERE arms > 1")
-    row = db.fetch_dicts(
-        """
-        SELECT count(*) FILTER (WHERE arms = 1 AND variant = $d_baseline) AS baseline_units,
-               count(*) FILTER (WHERE arms = 1 AND variant = $d_candidate) AS candidate_units,
-               count(*) FILTER (WHERE arms > 1) AS mixed_units,
-               coalesce(sum(requests) FILTER (WHERE arms > 1), 0) AS mixed_requests,
-               count(*) AS units, coalesce(sum(requests), 0) AS requests
-        FROM decide_unit_arms
-        """,
-        {"d_baseline": scope.baseline, "d_candidate": scope.candidate},
-    )[0]
-    db.execute("DROP TABLE decide_unit_arms")
-    return row
+    per_arm = {str(v): (int(n), int(r)) for v, n, r in db.fetchall(
+        f"SELECT variant, count(*), sum(requests) FROM {UNITS} GROUP BY variant")}
+    mixed_units, mixed_requests = db.fetchone(f"SELECT count(*), coalesce(sum(requests), 0) FROM {MIXED_TABLE}")
+    arm_units = {arm: per_arm.get(arm, (0, 0))[0] for arm in (scope.baseline, scope.candidate)}
+    return {
+        "baseline_units": arm_units[scope.baseline] - int(mixed_units),
+        "candidate_units": arm_units[scope.candidate] - int(mixed_units),
+        "mixed_units": int(mixed_units), "mixed_requests": int(mixed_requests),
+        "units": sum(arm_units.values()) - int(mixed_units), "requests": sum(r for _, r in per_arm.values()),
+    }
 
 
 def drop_mixed_units(db: Database) -> None:
-    """Leave only units served one arm in the unit-day table (the analysed population)."""
-    db.execute(f"DELETE FROM {UNIT_DAYS} WHERE unit IN (SELECT unit FROM {MIXED_TABLE})")
+    """Leave only units served one arm in the per-unit table (the analysed population)."""
+    db.execute(f"DELETE FROM {UNITS} WHERE unit IN (SELECT unit FROM {MIXED_TABLE})")
 
 
 def unit_arms(db: Database) -> list[tuple[str, str, int]]:
     """(unit, variant, requests) for every unit and arm it was served (mixed units included, so call it
     before `drop_mixed_units`): the assignment audit's input."""
-    return [(str(u), str(v), int(n)) for u, v, n in db.fetchall(
-        f"SELECT unit, variant, sum(requests) FROM {UNIT_DAYS} GROUP BY ALL")]
+    return [(str(u), str(v), int(n)) for u, v, n in db.fetchall(f"SELECT unit, variant, requests FROM {UNITS}")]
 
 
-def unit_moments(db: Database, layout: UnitDays, metrics: Sequence[Metric]) -> dict[str, ArmMoments]:
-    """Per arm, the per-unit moments (n, ΣY, ΣY², ΣN, ΣN², ΣYN) of summable ratio metrics: each unit's
-    Y_u, N_u is the sum of its days'."""
+def unit_moments(db: Database, layout: UnitSums, metrics: Sequence[Metric]) -> dict[str, ArmMoments]:
+    """Per arm, the per-unit moments (n, ΣY, ΣY², ΣN, ΣN², ΣYN) of summable ratio metrics over the units
+    served one arm."""
     chosen = [m for m in metrics if m.kind == "ratio" and m.summable]
-    cols = sorted({c for m in chosen for c in layout.ratio[m.name]})
-    per_unit = "".join(f", sum({c}) AS {c}" for c in cols)
     sums = "".join(f", sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), sum({y} * {n})"
                    for y, n in (layout.ratio[m.name] for m in chosen))
     rows = db.fetchall(
-        f"""
-        WITH per_unit AS (
-            SELECT variant, unit, sum(requests) AS requests{per_unit} FROM {UNIT_DAYS} GROUP BY variant, unit
-        )
-        SELECT variant, count(*) AS units, sum(requests) AS requests{sums}
-        FROM per_unit GROUP BY variant ORDER BY variant
-        """,
+        f"SELECT variant, count(*) AS units, sum(requests) AS requests{sums} FROM {UNITS} "
+        "GROUP BY variant ORDER BY variant",
     )
     result: dict[str, ArmMoments] = {}
     for variant, units, requests, *rest in rows:
@@ -202,15 +273,14 @@ def arm_details(db: Database, scope: AnalysisScope) -> list[dict[str, Any]]:
     )
 
 
-def time_coverage(db: Database) -> dict[str, Any]:
-    """First/last timestamp and the UTC days with traffic (weekday/weekend worked out in Python)."""
-    rows = db.fetchall(
-        f"""SELECT day, min(first_ts), max(last_ts) FROM {UNIT_DAYS} WHERE day IS NOT NULL
-            GROUP BY day ORDER BY day""",
-    )
-    days = [r[0] for r in rows]
+def time_coverage(traffic: Sequence[DailyArm], arms: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """First/last timestamp (from `arm_details` of the same population) and the UTC days with traffic
+    (weekday/weekend worked out in Python)."""
+    days = sorted({d.day for d in traffic})
+    firsts = [a["first"] for a in arms if a.get("first") is not None]
+    lasts = [a["last"] for a in arms if a.get("last") is not None]
     return {
-        "first": rows[0][1] if rows else None, "last": rows[-1][2] if rows else None, "days": len(days),
+        "first": min(firsts) if firsts else None, "last": max(lasts) if lasts else None, "days": len(days),
         "weekend_days": sum(1 for d in days if d.isoweekday() >= 6),
         "weekday_days": sum(1 for d in days if d.isoweekday() <= 5),
     }
@@ -223,23 +293,50 @@ class DailyArm:
     requests: int
     new_units: int
     cumulative_units: int
-    metrics: dict[str, RatioMoments]
-    """Cumulative per-unit moments up to the end of `day`."""
+    metrics: dict[str, RatioMoments] = field(default_factory=dict)
+    """Cumulative per-unit moments up to the end of `day` (only when the daily sequences were asked for)."""
 
 
-def daily_cumulative(db: Database, layout: UnitDays, metrics: Sequence[Metric]) -> list[DailyArm]:
-    """Per day and arm: traffic, and each ratio metric's moments over units, cumulated to that day.
+def requests_per_day(db: Database, scope: AnalysisScope) -> dict[tuple[date, str], int]:
+    """Analysed requests per (UTC day, arm) (`arm_day_summary` has them unless mixed units are excluded)."""
+    where, params = scope.where()
+    return {(d, str(v)): int(n) for d, v, n in db.fetchall(
+        f"""SELECT CAST("timestamp" AS DATE) AS day, variant, count(*) FROM traces
+            WHERE {where} AND "timestamp" IS NOT NULL GROUP BY ALL""", params)}
+
+
+def daily_traffic(db: Database, requests: dict[tuple[date, str], int]) -> list[DailyArm]:
+    """Per UTC day and arm: requests, units first seen that day (from the per-unit table), units so far."""
+    new = {(d, str(v)): int(n) for d, v, n in db.fetchall(
+        f"SELECT first_day, variant, count(*) FROM {UNITS} WHERE first_day IS NOT NULL GROUP BY ALL")}
+    out: list[DailyArm] = []
+    seen: dict[str, int] = {}
+    for day in sorted({d for d, _ in requests} | {d for d, _ in new}):
+        for variant in sorted({v for _, v in requests} | {v for _, v in new}):
+            key = (day, variant)
+            seen[variant] = seen.get(variant, 0) + new.get(key, 0)
+            if key in requests or key in new:
+                out.append(DailyArm(day, variant, requests.get(key, 0), new.get(key, 0), seen[variant]))
+    return out
+
+
+def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
+                  metrics: Sequence[Metric]) -> dict[tuple[date, str], dict[str, RatioMoments]]:
+    """Per day and arm, each ratio metric's moments over units, cumulated to the end of that day.
 
     Units are re-aggregated up to each day (a user's requests of all days so far form one Y_u, N_u),
-    so day d's moments are exactly what `decide --as-of` at the end of day d would use. Computed without
-    a units × days expansion: per unit and active day, the running sums (a window over the unit's days)
-    give the change each day makes to Σ Y_u², Σ N_u², Σ Y_u N_u; those changes are summed per day and arm,
-    and accumulated over days in Python.
+    so day d's moments are exactly what `decide --as-of` at the end of day d would use. One pass of the
+    analysed rows into per (arm, unit, day) sums, then, without a units × days expansion: per unit and
+    active day, the running sums (a window over the unit's days) give the change each day makes to
+    Σ Y_u², Σ N_u², Σ Y_u N_u; those changes are summed per day and arm, and accumulated over days here.
     """
     ratio = [m for m in metrics if m.kind == "ratio"]
     # One running sum per distinct column (most denominators are the same count of requests).
-    cols = sorted({c for m in ratio for c in layout.ratio[m.name]})
-    per_day = "".join(f", {c}" for c in cols)
+    cols = sorted({c for m in ratio for c in layout.ratio[m.name]}, key=lambda c: int(c[1:]))
+    if not cols:
+        return {}
+    where, params = scope.where()
+    per_day = "".join(f", {layout.sql[c]} AS {c}" for c in cols)
     window = "OVER (PARTITION BY unit ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     running = "".join(f", sum({c}) {window} AS c_{c}" for c in cols)
     # change of each square / product from the previous active day (0 before the first)
@@ -251,49 +348,51 @@ def daily_cumulative(db: Database, layout: UnitDays, metrics: Sequence[Metric]) 
                    f"{cn} * {cn} - ({cn} - {n}) * ({cn} - {n}) AS dnn{i}, "
                    f"{cy} * {cn} - ({cy} - {y}) * ({cn} - {n}) AS dyn{i}")
     sums = "".join(f", sum(dy{i}), sum(dyy{i}), sum(dn{i}), sum(dnn{i}), sum(dyn{i})" for i in range(len(ratio)))
-    rows = db.fetchall(
-        f"""
+    sql = f"""
         WITH ud AS (
-            SELECT variant, unit, day, requests{per_day} FROM {UNIT_DAYS} WHERE day IS NOT NULL
+            SELECT variant, {scope.unit_sql} AS unit, CAST("timestamp" AS DATE) AS day{per_day}
+            FROM traces WHERE {where} AND "timestamp" IS NOT NULL
+            GROUP BY variant, {scope.unit_sql}, CAST("timestamp" AS DATE)
         ),
         run AS (
-            SELECT *, row_number() {window} AS nth{running} FROM ud
+            SELECT *{running} FROM ud
         ),
         d AS (
-            SELECT variant, day, requests, CASE WHEN nth = 1 THEN 1 ELSE 0 END AS fresh{deltas} FROM run
+            SELECT variant, day{deltas} FROM run
         )
-        SELECT day, variant, sum(requests), sum(fresh){sums} FROM d GROUP BY day, variant ORDER BY day, variant
-        """,
-    )
-    out: list[DailyArm] = []
-    totals: dict[str, tuple[int, list[float]]] = {}
-    days = sorted({r[0] for r in rows})
-    by_key = {(r[0], str(r[1])): r for r in rows}
-    for day in days:
-        for variant in sorted({str(r[1]) for r in rows}):
-            row = by_key.get((day, variant))
-            units, acc = totals.get(variant, (0, [0.0] * (5 * len(ratio))))
-            requests = new_units = 0
-            if row is not None:
-                requests, new_units = int(row[2]), int(row[3])
-                units += new_units
-                acc = [a + float(v or 0.0) for a, v in zip(acc, row[4:], strict=True)]
-            totals[variant] = (units, acc)
-            if units == 0:
-                continue
-            moments = {}
-            for i, m in enumerate(ratio):
-                sy, syy, sn, snn, syn = acc[5 * i: 5 * i + 5]
-                moments[m.name] = RatioMoments(n=units, sum_y=sy, sum_y2=syy, sum_n=sn, sum_n2=snn, sum_yn=syn)
-            out.append(DailyArm(day=day, variant=variant, requests=requests, new_units=new_units,
-                                cumulative_units=units, metrics=moments))
+        SELECT day, variant{sums} FROM d GROUP BY day, variant ORDER BY day, variant
+        """
+    rows = db.fetchall(sql, referenced_params(sql, {**layout.params, **params}))
+    # n is each day's cumulative units (`daily_traffic`), filled in by the caller.
+    out: dict[tuple[date, str], dict[str, RatioMoments]] = {}
+    totals: dict[str, list[float]] = {}
+    for day, variant, *values in rows:
+        acc = [a + float(v or 0.0) for a, v in zip(totals.get(str(variant), [0.0] * len(values)), values,
+                                                    strict=True)]
+        totals[str(variant)] = acc
+        out[(day, str(variant))] = {
+            m.name: RatioMoments(n=0, sum_y=acc[5 * i], sum_y2=acc[5 * i + 1], sum_n=acc[5 * i + 2],
+                                 sum_n2=acc[5 * i + 3], sum_yn=acc[5 * i + 4])
+            for i, m in enumerate(ratio)
+        }
     return out
 
 
-def quantile_counts(db: Database, layout: UnitDays, column: str) -> dict[str, float]:
-    """Per arm: the number of non-null values of `column` (from the unit-day table)."""
-    rows = db.fetchall(f"SELECT variant, sum({layout.counts[column]}) FROM {UNIT_DAYS} GROUP BY variant")
+def quantile_counts(db: Database, scope: AnalysisScope, column: str) -> dict[str, float]:
+    """Per arm: the number of non-null values of `column` in the analysed rows."""
+    where, params = scope.where()
+    rows = db.fetchall(f"SELECT variant, count({quote_identifier(column)}) FROM traces WHERE {where} "
+                       "GROUP BY variant", params)
     return {str(v): float(n) for v, n in rows}
+
+
+def unit_indicator_moments(db: Database, layout: UnitSums, name: str, column: str) -> dict[str, RatioMoments]:
+    """`indicator_moments` from the per-unit table, when its pass counted the values below the quantiles."""
+    y, n = layout.below[name], layout.counts[column]
+    rows = db.fetchall(f"SELECT variant, count(*), sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), "
+                       f"sum({y} * {n}) FROM {UNITS} WHERE {n} > 0 GROUP BY variant")
+    return {str(v): RatioMoments(n=int(k), sum_y=float(a), sum_y2=float(b), sum_n=float(c), sum_n2=float(d),
+                                 sum_yn=float(e)) for v, k, a, b, c, d, e in rows}
 
 
 def quantile_values(db: Database, scope: AnalysisScope, column: str, nu: float,
@@ -329,8 +428,8 @@ def indicator_moments(db: Database, scope: AnalysisScope, column: str,
         f"""
         WITH per_unit AS (
             SELECT variant, {scope.unit_sql} AS unit,
-                   CAST(sum(CASE WHEN {col} <= (CASE WHEN variant = $d_baseline THEN $d_qb ELSE $d_qc END)
-                            THEN 1 ELSE 0 END) AS DOUBLE) AS y,
+                   CAST(count(*) FILTER (WHERE {col} <= (CASE WHEN variant = $d_baseline THEN $d_qb ELSE $d_qc END))
+                        AS DOUBLE) AS y,
                    CAST(count({col}) AS DOUBLE) AS n
             FROM traces WHERE {where} AND {col} IS NOT NULL GROUP BY variant, {scope.unit_sql}
         )

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rollctl import __version__
 from rollctl.core.results import SCHEMA_VERSION, Reason
-from rollctl.db import Database, DuckDBError, quote_identifier
+from rollctl.db import Database, DuckDBError, engine_version, quote_identifier
 from rollctl.errors import InputError, UsageError
 from rollctl.load import LoadOptions, load_inputs
 from rollctl.load.canonical import TABLE_FIELDS
+from rollctl.load.files import InputFile, content_digest
+from rollctl.load.loader import input_files
 from rollctl.sql import ingest as q
 
 _TARGET = "rollctl_target"
@@ -37,13 +44,79 @@ class IngestResult:
     warnings: tuple[Reason, ...]
 
 
+# Bump when what a given export loads as changes in a way the rollctl version does not capture.
+_FINGERPRINT_SCHEME = 1
+
+
+class _Fingerprint:
+    """The identity of one ingest's input: its files' contents (hashed in a background thread, so a first
+    ingest pays the hash's CPU but not its wall time) and everything that decides what they load as."""
+
+    def __init__(self, files: list[InputFile], options: LoadOptions) -> None:
+        self._files = files
+        self._stats = [_stat(f.path) for f in files]
+        self._options = _options_key(options)
+        self._digests: list[str] | None = None
+        self._thread = threading.Thread(target=self._hash, daemon=True)
+        self._thread.start()
+
+    def _hash(self) -> None:
+        try:
+            self._digests = [content_digest(f.path) for f in self._files]
+        except OSError:
+            self._digests = None
+
+    def value(self) -> str | None:
+        """The fingerprint, or None when a file could not be hashed."""
+        self._thread.join()
+        if self._digests is None:
+            return None
+        key = {
+            "scheme": _FINGERPRINT_SCHEME, "rollctl": __version__, "duckdb": engine_version(),
+            "options": self._options,
+            "files": [[f.format, d] for f, d in zip(self._files, self._digests, strict=True)],
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+    def unchanged(self) -> bool:
+        """Whether no file changed (size, mtime) since hashing began: else the hash may not be what loaded."""
+        return [_stat(f.path) for f in self._files] == self._stats
+
+    @property
+    def paths(self) -> list[str]:
+        return [f.path for f in self._files]
+
+
+def _stat(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _options_key(options: LoadOptions) -> dict[str, object]:
+    key = dataclasses.asdict(options)
+    if options.trace_fields is not None:
+        key["trace_fields"] = sorted(options.trace_fields)
+    return key
+
+
 def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions | None = None) -> IngestResult:
-    """Load and validate `paths`, then append rows not already in `target`."""
+    """Load and validate `paths`, then append rows not already in `target`.
+
+    An input whose files have exactly the contents (and load options) of an earlier ingest into the same
+    database is answered from that ingest's record without being read: its rows are all there already.
+    """
     target_real = os.path.realpath(target)
     for p in paths:
         if os.path.exists(p) and os.path.realpath(p) == target_real:
             raise UsageError("--db is also an input", path=target, fix="write to a different database file")
-    report = load_inputs(db, paths, options or LoadOptions())
+    options = options or LoadOptions()
+    files = input_files(paths, options) if paths else None
+    fingerprint = _Fingerprint(files, options) if files else None
+    if fingerprint is not None and os.path.exists(target):
+        known = _already_ingested(db, target, fingerprint)
+        if known is not None:
+            return known
+    report = load_inputs(db, paths, options)
     if report.rows.get("traces"):
         missing = int(db.fetchone("SELECT count(*) FROM traces WHERE request_id IS NULL")[0])
         if missing:
@@ -71,9 +144,47 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
                 table=table, rows_read=read, duplicates_in_input=dups, already_present=read - dups - added,
                 added=added, total_after=q.count_rows(db, _TARGET, table),
             ))
+        if fingerprint is not None:
+            value = fingerprint.value()
+            if value is not None and fingerprint.unchanged():
+                q.log_ingest(db, _TARGET, value, {t.table: (t.rows_read, t.duplicates_in_input) for t in tables},
+                             report.skipped_lines, fingerprint.paths)
         db.execute("CHECKPOINT " + quote_identifier(_TARGET))
     finally:
         db.execute(f"DETACH {quote_identifier(_TARGET)}")
+    return _result(target, tuple(f.path for f in report.files), report.skipped_lines, tables)
+
+
+def _already_ingested(db: Database, target: str, fingerprint: _Fingerprint) -> IngestResult | None:
+    """The result of re-ingesting an input this database has logged (see `_Fingerprint`), else None.
+
+    Anything unexpected (the file is not a database we can open, a table is missing) returns None, and the
+    normal path then loads the input and reports errors in its usual order.
+    """
+    try:
+        db.execute(f"ATTACH $path AS {quote_identifier(_TARGET)}", {"path": target})
+    except DuckDBError:
+        return None
+    try:
+        if not q.has_table(db, _TARGET, q.INGEST_LOG):
+            return None
+        value = fingerprint.value()
+        logged = q.logged_ingest(db, _TARGET, value) if value is not None else None
+        if logged is None or not all(q.has_table(db, _TARGET, t) for t in TABLE_FIELDS):
+            return None
+        tables = []
+        for table in TABLE_FIELDS:
+            read, dups, _ = logged.get(table, (0, 0, 0))
+            tables.append(TableIngest(table=table, rows_read=read, duplicates_in_input=dups,
+                                      already_present=read - dups, added=0,
+                                      total_after=q.count_rows(db, _TARGET, table)))
+        skipped = max(s for _, _, s in logged.values())
+    finally:
+        db.execute(f"DETACH {quote_identifier(_TARGET)}")
+    return _result(target, tuple(fingerprint.paths), skipped, tables)
+
+
+def _result(target: str, files: tuple[str, ...], skipped_lines: int, tables: list[TableIngest]) -> IngestResult:
     warnings: list[Reason] = []
     total_added = sum(t.added for t in tables)
     if total_added == 0:
@@ -84,6 +195,6 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
             message = f"{t.duplicates_in_input} {t.table} row(s) repeat a {keys} in the input; kept the first"
             warnings.append(Reason("DUPLICATES_IN_INPUT", message))
     return IngestResult(
-        schema_version=SCHEMA_VERSION, database=target, files=tuple(f.path for f in report.files),
-        skipped_lines=report.skipped_lines, tables=tuple(tables), added=total_added, warnings=tuple(warnings),
+        schema_version=SCHEMA_VERSION, database=target, files=files,
+        skipped_lines=skipped_lines, tables=tuple(tables), added=total_added, warnings=tuple(warnings),
     )

@@ -169,6 +169,18 @@ def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None 
     return LoadReport(files=tuple(reports), rows=rows, skipped_lines=sum(r.skipped_lines for r in reports))
 
 
+def input_files(paths: Sequence[str], options: LoadOptions) -> list[InputFile] | None:
+    """The files `load_inputs` would read, in its order; None when a directory is read as one export.
+
+    For callers that identify an input by its files' contents (`rollctl ingest` recognises an export it
+    already loaded). Raises the same errors as `load_inputs` for paths that cannot be expanded.
+    """
+    directories, plain = _directory_units(paths, options)
+    if directories or not plain:
+        return None
+    return expand_paths(plain)
+
+
 def _directory_units(
     paths: Sequence[str], options: LoadOptions
 ) -> tuple[list[tuple[str, Callable[[LoadContext, str], FileReport]]], list[str]]:

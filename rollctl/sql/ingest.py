@@ -70,3 +70,58 @@ def append_new(db: Database, schema: str, table: str, *, has_duplicates: bool = 
     where = f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})" if before else ""
     db.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} AS s {where}")
     return count_rows(db, schema, table) - before
+
+
+# One row per canonical table per successful ingest: what that input held, keyed by the fingerprint of its
+# contents and load options (`rollctl.core.ingest`). Lets a re-ingest of the same export answer without
+# reading it into DuckDB. Other commands read only the canonical tables, so they never see this one.
+INGEST_LOG = "rollctl_ingests"
+
+
+def _log_table(schema: str) -> str:
+    return f"{quote_identifier(schema)}.{quote_identifier(INGEST_LOG)}"
+
+
+def ensure_ingest_log(db: Database, schema: str) -> None:
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {_log_table(schema)} (fingerprint VARCHAR, table_name VARCHAR, "
+        "rows_read BIGINT, duplicates_in_input BIGINT, skipped_lines BIGINT, files VARCHAR[], "
+        "ingested_at TIMESTAMPTZ)"
+    )
+
+
+def has_table(db: Database, schema: str, table: str) -> bool:
+    row = db.fetchone(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [schema, table]
+    )
+    return bool(row[0])
+
+
+def logged_ingest(db: Database, schema: str, fingerprint: str) -> dict[str, tuple[int, int, int]] | None:
+    """table -> (rows_read, duplicates_in_input, skipped_lines) of an earlier ingest of the same input."""
+    if not has_table(db, schema, INGEST_LOG):
+        return None
+    rows = db.fetchall(
+        f"SELECT table_name, first(rows_read ORDER BY ingested_at), first(duplicates_in_input ORDER BY ingested_at), "
+        f"first(skipped_lines ORDER BY ingested_at) FROM {_log_table(schema)} WHERE fingerprint = ? "
+        "GROUP BY table_name",
+        [fingerprint],
+    )
+    if not rows:
+        return None
+    return {str(t): (int(r), int(d), int(s)) for t, r, d, s in rows}
+
+
+def log_ingest(
+    db: Database, schema: str, fingerprint: str, counts: dict[str, tuple[int, int]], skipped_lines: int,
+    files: list[str],
+) -> None:
+    """Record what an ingest read (table -> (rows_read, duplicates_in_input)), once per fingerprint."""
+    ensure_ingest_log(db, schema)
+    if logged_ingest(db, schema, fingerprint) is not None:
+        return
+    for table, (read, dups) in counts.items():
+        db.execute(
+            f"INSERT INTO {_log_table(schema)} VALUES (?, ?, ?, ?, ?, ?, now())",
+            [fingerprint, table, read, dups, skipped_lines, files],
+        )

@@ -116,8 +116,17 @@ class LoadContext:
 
     db: Database
     options: LoadOptions
+    into: str | None = None
+    """The attached database whose canonical tables receive the rows (None: the temp tables)."""
     bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
     """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
+
+
+    def table_sql(self, table: str) -> str:
+        """The quoted name of the canonical table rows of `table` go to."""
+        if self.into is None:
+            return quote_identifier(table)
+        return f"{quote_identifier(self.into)}.{quote_identifier(table)}"
 
 
 @dataclass(frozen=True)
@@ -143,23 +152,37 @@ def create_tables(db: Database, options: LoadOptions | None = None) -> None:
         db.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(table)} ({cols}, _file VARCHAR, _bad BOOLEAN)")
 
 
-def load_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None = None) -> LoadReport:
-    """Read every input into the canonical temp tables and validate value types."""
+def load_inputs(
+    db: Database, paths: Sequence[str], options: LoadOptions | None = None, *, into: str | None = None
+) -> LoadReport:
+    """Read every input into the canonical temp tables and validate value types.
+
+    `into` names an attached database to load into instead (`rollctl ingest` streams an export straight
+    into its database file, so the text is not held in memory and then written again). Its canonical
+    tables must exist with every field, `_file` and a `_bad BOOLEAN` column that is NULL on the rows
+    already there; the rows loaded keep `_bad` false (so the caller can tell them apart), and the caller
+    drops the column. All fields are loaded (`trace_fields` must be None).
+    """
     options = options or LoadOptions()
+    if into is not None and options.trace_fields is not None:
+        raise ValueError("loading into a database keeps every field")
     if not paths:
         expand_paths(paths)  # raises the usual "no input files given"
     directories, plain = _directory_units(paths, options)
     files = expand_paths(plain) if plain else []
-    create_tables(db, options)
-    ctx = LoadContext(db=db, options=options)
+    if into is None:
+        create_tables(db, options)
+    ctx = LoadContext(db=db, options=options, into=into)
     reports = [load_dir(ctx, d) for d, load_dir in directories]
     reports += [_load_file(ctx, f) for f in files]
     reports = _check_types(ctx, reports)
-    for table in TABLE_FIELDS:
-        db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
-        if options.fields_of(table) is not None:
-            db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _file")
-    rows = {t: int(db.fetchone(f"SELECT count(*) FROM {quote_identifier(t)}")[0]) for t in TABLE_FIELDS}
+    if into is None:
+        for table in TABLE_FIELDS:
+            db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
+            if options.fields_of(table) is not None:
+                db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _file")
+    loaded = "" if into is None else " WHERE _bad IS NOT NULL"
+    rows = {t: int(db.fetchone(f"SELECT count(*) FROM {ctx.table_sql(t)}{loaded}")[0]) for t in TABLE_FIELDS}
     if sum(rows.values()) == 0:
         only = [r.path for r in reports]
         raise EmptyInputError(
@@ -510,7 +533,7 @@ def insert_rows(
         {**reader.params, **params.values},
     )
     sql = (
-        f"INSERT INTO {quote_identifier(table)} SELECT {selection.outer_sql} "
+        f"INSERT INTO {ctx.table_sql(table)} SELECT {selection.outer_sql} "
         f"FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS converted"
     )
     all_params["path"] = probe.file.path
@@ -600,7 +623,7 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
         (table, str(path), int(n))
         for table in TABLE_FIELDS
         for path, n in db.fetchall(
-            f"SELECT _file, count(*) FROM {quote_identifier(table)} WHERE _bad GROUP BY _file ORDER BY _file"
+            f"SELECT _file, count(*) FROM {ctx.table_sql(table)} WHERE _bad GROUP BY _file ORDER BY _file"
         )
     ]
     if not bad_rows:
@@ -619,7 +642,7 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
     for _table, path, n in bad_rows:
         dropped[path] = dropped.get(path, 0) + n
     for table in TABLE_FIELDS:
-        db.execute(f"DELETE FROM {quote_identifier(table)} WHERE _bad")
+        db.execute(f"DELETE FROM {ctx.table_sql(table)} WHERE _bad")
     return [
         FileReport(
             path=r.path, format=r.format, kind=r.kind, rows=dict(r.rows.items()),
@@ -722,7 +745,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
             keep = ctx.options.fields_of(table)
             names = ", ".join(quote_identifier(x.name) for x in fields if keep is None or x.name in keep)
             db.execute(
-                f"INSERT INTO {quote_identifier(table)} SELECT {names}, {'_file' if keep is None else 'NULL'}, false "
+                f"INSERT INTO {ctx.table_sql(table)} SELECT {names}, {'_file' if keep is None else 'NULL'}, false "
                 f"FROM {quote_identifier(alias)}.{quote_identifier(table)}"
             )
             rows[table] = int(db.fetchone(

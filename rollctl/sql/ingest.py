@@ -125,3 +125,76 @@ def log_ingest(
             f"INSERT INTO {_log_table(schema)} VALUES (?, ?, ?, ?, ?, ?, now())",
             [fingerprint, table, read, dups, skipped_lines, files],
         )
+
+
+# --- streaming ingest: rows are loaded straight into the target tables, inside one transaction -------------
+# While loading, each target table carries a `_bad BOOLEAN` column (the loader's type-check flag): NULL on
+# the rows that were already there, false on the rows this ingest loaded. Duplicates are then removed by
+# deleting the later copies among the loaded rows, and loaded rows whose key was already present.
+
+LOAD_FLAG = "_bad"
+_NEW = f"{quote_identifier(LOAD_FLAG)} IS NOT NULL"
+
+
+def has_canonical_schema(db: Database, schema: str) -> bool:
+    """Whether every canonical table of `schema` that exists has exactly the columns `ensure_tables` makes."""
+    for table, fields in TABLE_FIELDS.items():
+        if not has_table(db, schema, table):
+            continue
+        names = [str(r[0]) for r in db.fetchall(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "
+            "AND table_name = ? ORDER BY column_index", [schema, table])]
+        if names != [f.name for f in fields] + ["_file"]:
+            return False
+    return True
+
+
+def add_load_flag(db: Database, schema: str) -> None:
+    for table in TABLE_FIELDS:
+        db.execute(f"ALTER TABLE {_qualified(schema, table)} ADD COLUMN {quote_identifier(LOAD_FLAG)} BOOLEAN")
+
+
+def drop_load_flag(db: Database, schema: str) -> None:
+    for table in TABLE_FIELDS:
+        db.execute(f"ALTER TABLE {_qualified(schema, table)} DROP COLUMN {quote_identifier(LOAD_FLAG)}")
+
+
+def _qualified(schema: str, table: str) -> str:
+    return f"{quote_identifier(schema)}.{quote_identifier(table)}"
+
+
+def loaded_without_request_id(db: Database, schema: str) -> int:
+    traces = _qualified(schema, "traces")
+    return int(db.fetchone(f"SELECT count(*) FROM {traces} WHERE {_NEW} AND request_id IS NULL")[0])
+
+
+def loaded_duplicates(db: Database, schema: str, table: str) -> int:
+    """Loaded rows that repeat an earlier loaded row's key (kept once): `in_input_duplicates` in place."""
+    keys = ", ".join(quote_identifier(k) for k in TABLE_KEYS[table])
+    return int(db.fetchone(
+        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {_qualified(schema, table)} "
+        f"WHERE {_NEW} GROUP BY {keys} HAVING count(*) > 1)"
+    )[0])
+
+
+def keep_new_loaded(db: Database, schema: str, table: str, *, has_duplicates: bool, had_rows: bool) -> int:
+    """Delete loaded rows whose key was already in the table, and all but the first loaded copy of a key
+    (first by file, then by position); returns the loaded rows kept. The same rows `append_new` adds.
+
+    Each pass runs only when it can delete something, so a first ingest of a clean export deletes nothing.
+    """
+    target = _qualified(schema, table)
+    keys = TABLE_KEYS[table]
+    if had_rows:
+        match = " AND ".join(f"o.{quote_identifier(k)} IS NOT DISTINCT FROM n.{quote_identifier(k)}" for k in keys)
+        db.execute(
+            f"DELETE FROM {target} WHERE rowid IN (SELECT n.rowid FROM {target} AS n WHERE n.{_NEW} AND EXISTS "
+            f"(SELECT 1 FROM {target} AS o WHERE o.{quote_identifier(LOAD_FLAG)} IS NULL AND {match}))"
+        )
+    if has_duplicates:
+        partition = ", ".join(quote_identifier(k) for k in keys)
+        db.execute(
+            f"DELETE FROM {target} WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
+            f"(PARTITION BY {partition} ORDER BY _file, rowid) AS _rn FROM {target} WHERE {_NEW}) WHERE _rn > 1)"
+        )
+    return int(db.fetchone(f"SELECT count(*) FROM {target} WHERE {_NEW}")[0])

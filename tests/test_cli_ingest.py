@@ -64,3 +64,39 @@ def test_a_database_ingested_into_reads_the_same_after_a_shortcut_reingest(tmp_p
     invoke(["ingest", str(traces_file), "--db", db], expect=0)
     after = invoke(["inspect", db, "--json"], expect=0).json()
     assert after["traces"] == before["traces"]
+
+
+def test_duplicates_of_rows_already_present_are_still_counted(tmp_path: Path) -> None:
+    db = str(tmp_path / "x.duckdb")
+    invoke(["ingest", str(write_jsonl(tmp_path / "a.jsonl", [trace_row(i) for i in range(6)])), "--db", db],
+           expect=0)
+    rows = [trace_row(0), trace_row(0, latency_ms=1), trace_row(1), trace_row(6), trace_row(6, latency_ms=2)]
+    data = invoke(["ingest", str(write_jsonl(tmp_path / "b.jsonl", rows)), "--db", db, "--json"], expect=0).json()
+    t = _traces(data)
+    assert (t["rows_read"], t["duplicates_in_input"], t["already_present"], t["added"], t["total_after"]) == (
+        5, 2, 2, 1, 7)
+    kept = invoke(["inspect", db, "--json"], expect=0).json()
+    assert kept["traces"]["rows"] == 7
+
+
+def test_a_failed_ingest_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "x.duckdb"
+    good = write_jsonl(tmp_path / "a.jsonl", [trace_row(i) for i in range(4)])
+    invoke(["ingest", str(good), "--db", str(db)], expect=0)
+    before = invoke(["inspect", str(db), "--json"], expect=0).json()["traces"]
+    wrong_type = write_jsonl(tmp_path / "b.jsonl", [trace_row(10), trace_row(11), trace_row(12, latency_ms="x")])
+    assert "b.jsonl:3: field latency_ms" in invoke(["ingest", str(wrong_type), "--db", str(db)], expect=2).stderr
+    no_id = write_jsonl(tmp_path / "c.jsonl", [trace_row(20), {"variant": "control", "user_id": "u"}])
+    assert "request_id" in invoke(["ingest", str(no_id), "--db", str(db)], expect=2).stderr
+    malformed = write_jsonl(tmp_path / "d.jsonl", [trace_row(30), "{oops"])
+    assert "d.jsonl:2: not valid JSON" in invoke(["ingest", str(malformed), "--db", str(db)], expect=2).stderr
+    assert invoke(["inspect", str(db), "--json"], expect=0).json()["traces"] == before
+
+
+def test_a_failed_first_ingest_creates_no_database(tmp_path: Path) -> None:
+    db = tmp_path / "new.duckdb"
+    wrong_type = write_jsonl(tmp_path / "b.jsonl", [trace_row(1), trace_row(2, latency_ms="x")])
+    invoke(["ingest", str(wrong_type), "--db", str(db)], expect=2)
+    malformed = write_jsonl(tmp_path / "d.jsonl", [trace_row(30), "{oops"])
+    invoke(["ingest", str(malformed), "--db", str(db)], expect=2)
+    assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()

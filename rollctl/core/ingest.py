@@ -194,7 +194,10 @@ def _load_and_commit(
     q.ensure_tables(db, _TARGET)
     had = {t: q.count_rows(db, _TARGET, t) for t in TABLE_FIELDS}
     q.add_load_flag(db, _TARGET)
-    report = load_inputs(db, paths, options, into=_TARGET)
+    # Rows whose key is already there are written as their key only (then deleted): an export that mostly
+    # repeats the database (a cumulative export) would otherwise compress and write all its text again.
+    present = {t: q.TABLE_KEYS[t] for t, n in had.items() if n}
+    report = load_inputs(db, paths, options, into=_TARGET, present_keys=present)
     if report.rows.get("traces"):
         missing = q.loaded_without_request_id(db, _TARGET)
         if missing:

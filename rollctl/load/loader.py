@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -118,6 +118,8 @@ class LoadContext:
     options: LoadOptions
     into: str | None = None
     """The attached database whose canonical tables receive the rows (None: the temp tables)."""
+    present_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """With `into`: table -> key columns; a row whose key is already in the table is stored as its key only."""
     bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
     """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
 
@@ -153,7 +155,12 @@ def create_tables(db: Database, options: LoadOptions | None = None) -> None:
 
 
 def load_inputs(
-    db: Database, paths: Sequence[str], options: LoadOptions | None = None, *, into: str | None = None
+    db: Database,
+    paths: Sequence[str],
+    options: LoadOptions | None = None,
+    *,
+    into: str | None = None,
+    present_keys: Mapping[str, Sequence[str]] | None = None,
 ) -> LoadReport:
     """Read every input into the canonical temp tables and validate value types.
 
@@ -161,7 +168,9 @@ def load_inputs(
     into its database file, so the text is not held in memory and then written again). Its canonical
     tables must exist with every field, `_file` and a `_bad BOOLEAN` column that is NULL on the rows
     already there; the rows loaded keep `_bad` false (so the caller can tell them apart), and the caller
-    drops the column. All fields are loaded (`trace_fields` must be None).
+    drops the column. All fields are loaded (`trace_fields` must be None). `present_keys` (table -> key
+    columns) stores a row whose key is already in that table as its key only (and `_file`, `_bad`): the
+    caller deletes those rows, and an export that mostly repeats what is there costs little to write.
     """
     options = options or LoadOptions()
     if into is not None and options.trace_fields is not None:
@@ -172,7 +181,7 @@ def load_inputs(
     files = expand_paths(plain) if plain else []
     if into is None:
         create_tables(db, options)
-    ctx = LoadContext(db=db, options=options, into=into)
+    ctx = LoadContext(db=db, options=options, into=into, present_keys=dict(present_keys or {}) if into else {})
     reports = [load_dir(ctx, d) for d, load_dir in directories]
     reports += [_load_file(ctx, f) for f in files]
     reports = _check_types(ctx, reports)
@@ -399,6 +408,10 @@ class Selection:
     """Over the raw source: the list of wrong-typed field names of a row (only run to explain `_bad`)."""
     sources: tuple[FieldSource, ...]
     parts: tuple[FieldSql, ...] = ()
+    file_sql: str = "$path"
+    """The `_file` expression of `outer_sql`."""
+    bad_flag_sql: str = "false"
+    """The `_bad` expression of `outer_sql`."""
 
     def keeping(self, fields: Collection[str] | None) -> Selection:
         """The same selection restricted to `fields` (None: unchanged): the others are neither converted
@@ -427,6 +440,7 @@ def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
     return Selection(
         select_sql=", ".join(e for p in parts for e in p.exprs),
         outer_sql=f"{names}, {file_sql} AS _file, {bad_flag} AS _bad", bad_sql=bad_sql, sources=sources, parts=parts,
+        file_sql=file_sql, bad_flag_sql=bad_flag,
     )
 
 
@@ -536,6 +550,9 @@ def insert_rows(
         f"INSERT INTO {ctx.table_sql(table)} SELECT {selection.outer_sql} "
         f"FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS converted"
     )
+    keys = ctx.present_keys.get(table)
+    if keys:
+        sql = _insert_keys_only_when_present(ctx, table, selection, keys, from_sql, where_sql)
     all_params["path"] = probe.file.path
     try:
         cursor = ctx.db.execute(sql, referenced_params(sql, all_params))
@@ -549,6 +566,30 @@ def insert_rows(
         one_row_per_record=reader.one_row_per_record, derived_sql=reader.derived_sql,
     )
     return int(inserted[0]) if inserted else 0
+
+
+def _insert_keys_only_when_present(
+    ctx: LoadContext, table: str, selection: Selection, keys: Sequence[str], from_sql: str, where_sql: str
+) -> str:
+    """The INSERT of `insert_rows`, storing rows whose key is already in the table as their key only.
+
+    Their other values are still converted and checked (`_bad` reads them before they are dropped).
+    """
+    target = ctx.table_sql(table)
+    old_keys = ", ".join(f"{quote_identifier(k)} AS _k{i}" for i, k in enumerate(keys))
+    match = " AND ".join(
+        f"converted.{quote_identifier(k)} IS NOT DISTINCT FROM _old._k{i}" for i, k in enumerate(keys)
+    )
+    names = ", ".join(
+        quote_identifier(p.name) if p.name in keys
+        else f"CASE WHEN _old._present IS NULL THEN {quote_identifier(p.name)} END"
+        for p in selection.parts
+    )
+    return (
+        f"INSERT INTO {target} SELECT {names}, {selection.file_sql} AS _file, {selection.bad_flag_sql} AS _bad "
+        f"FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS converted "
+        f"LEFT JOIN (SELECT DISTINCT {old_keys}, true AS _present FROM {target} WHERE _bad IS NULL) AS _old ON {match}"
+    )
 
 
 def _with_derived(from_sql: str, derived_sql: str) -> str:

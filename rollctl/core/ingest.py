@@ -77,7 +77,7 @@ class _Fingerprint:
             "options": self._options,
             "files": [[f.format, d] for f, d in zip(self._files, self._digests, strict=True)],
         }
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
     def unchanged(self) -> bool:
         """Whether no file changed (size, mtime) since hashing began: else the hash may not be what loaded."""
@@ -89,7 +89,10 @@ class _Fingerprint:
 
 
 def _stat(path: str) -> tuple[int, int]:
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, -1  # gone or unreadable: the load reports it; a later stat then differs or fails alike
     return st.st_size, st.st_mtime_ns
 
 
@@ -148,22 +151,23 @@ def _stream_into(
     except DuckDBError:
         return None
     committed = False
+    ordered = bool(db.fetchone("SELECT current_setting('preserve_insertion_order')")[0])
     try:
         if not q.has_canonical_schema(db, _TARGET):
             return None
         try:
             report, tables = _load_and_commit(db, paths, options, fingerprint)
         except _NoRequestId as missing:
-            _rollback(db)
+            _rollback(db, ordered)
             raise _missing_request_id(missing.count) from None
         except Exception:
             # DuckDB aborts an explicit transaction at its first error, so the loader's follow-up queries (that
             # find the line of a malformed record, or try a second way to read a file) fail inside one. Roll
             # back and let the temp-table path load the inputs again: it raises (or recovers) exactly as ever.
-            _rollback(db)
+            _rollback(db, ordered)
             return None
         except BaseException:
-            _rollback(db)
+            _rollback(db, ordered)
             raise
         committed = True
         db.execute("CHECKPOINT " + quote_identifier(_TARGET))
@@ -182,9 +186,12 @@ class _NoRequestId(Exception):
         self.count = count
 
 
-def _rollback(db: Database) -> None:
+def _rollback(db: Database, ordered: bool) -> None:
+    """Roll back, and restore the insertion-order setting (the loader could not inside an aborted transaction:
+    the temp-table path locates errors by row order)."""
     with contextlib.suppress(DuckDBError):  # no transaction open
         db.execute("ROLLBACK")
+    db.execute("SET preserve_insertion_order = $v", {"v": ordered})
 
 
 def _load_and_commit(

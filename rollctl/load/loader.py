@@ -10,6 +10,7 @@ line (`BadLocator`). Scalar JSON fields are read as text and converted in SQL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -554,11 +555,24 @@ def insert_rows(
     if keys:
         sql = _insert_keys_only_when_present(ctx, table, selection, keys, from_sql, where_sql)
     all_params["path"] = probe.file.path
+    # Streaming into a database file, the rows need not keep the reader's order (type errors are located by
+    # re-reading the file, and row order in the database means nothing), and appending them unordered costs
+    # ~15-20% less CPU (measured: 200k rows, 3.9 s instead of 4.6-5.0 s). Not when the statement numbers or
+    # limits rows itself (an adapter's `row_number() OVER ()`): those values depend on the order.
+    unordered = ctx.into is not None and not _ORDER_SENSITIVE.search(sql)
+    ordered_before = ctx.db.fetchone("SELECT current_setting('preserve_insertion_order')")[0] if unordered else None
     try:
+        if unordered:
+            ctx.db.execute("SET preserve_insertion_order = false")
         cursor = ctx.db.execute(sql, referenced_params(sql, all_params))
         inserted = cursor.fetchone()
     except DuckDBError as exc:
         raise _read_error(ctx.db, probe.file, exc) from None
+    finally:
+        if unordered:
+            # Fails inside a transaction aborted by an error; the caller rolls back and restores the setting.
+            with contextlib.suppress(DuckDBError):
+                ctx.db.execute("SET preserve_insertion_order = $v", {"v": bool(ordered_before)})
     ctx.bad_conditions[(probe.file.path, table)] = BadLocator(
         from_sql=_with_derived(reader.rescan_sql or reader.sql, reader.derived_sql), where_sql=where_sql,
         params=all_params, bad_sql=selection.bad_sql,
@@ -597,6 +611,8 @@ def _with_derived(from_sql: str, derived_sql: str) -> str:
 
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# Constructs whose results depend on the order rows arrive in (a false match only keeps the order).
+_ORDER_SENSITIVE = re.compile(r"\bOVER\s*\(|\bLIMIT\b|\bOFFSET\b", re.IGNORECASE)
 
 
 def _reader_columns(reader: Reader, probe: Probe) -> dict[str, str]:

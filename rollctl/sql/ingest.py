@@ -179,7 +179,7 @@ def loaded_duplicates(db: Database, schema: str, table: str) -> int:
 
 def keep_new_loaded(db: Database, schema: str, table: str, *, has_duplicates: bool, had_rows: bool) -> int:
     """Delete loaded rows whose key was already in the table, and all but the first loaded copy of a key
-    (first by file, then by position); returns the loaded rows kept. The same rows `append_new` adds.
+    (the first file in path order wins; within a file, any copy, as in `append_new`); returns the loaded rows kept.
 
     Each pass runs only when it can delete something, so a first ingest of a clean export deletes nothing.
     """

@@ -94,7 +94,7 @@ def _check_readable(path: str) -> None:
 
 
 def content_digest(path: str) -> str:
-    """SHA-256 of a file's bytes (read in 1 MB blocks; hashlib releases the GIL, so it can run in a thread).
+    """SHA-256 of a file's bytes (`hashlib.file_digest` releases the GIL, so it can run in a thread).
 
     `rollctl ingest` keys an export it has loaded by its contents, not its name or modification time: an
     export edited in place (or copied over with its old mtime) is then never mistaken for the old one.

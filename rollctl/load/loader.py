@@ -124,7 +124,6 @@ class LoadContext:
     bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
     """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
 
-
     def table_sql(self, table: str) -> str:
         """The quoted name of the canonical table rows of `table` go to."""
         if self.into is None:

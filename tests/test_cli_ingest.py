@@ -100,3 +100,16 @@ def test_a_failed_first_ingest_creates_no_database(tmp_path: Path) -> None:
     malformed = write_jsonl(tmp_path / "d.jsonl", [trace_row(30), "{oops"])
     invoke(["ingest", str(malformed), "--db", str(db)], expect=2)
     assert not db.exists() and not (tmp_path / "new.duckdb.wal").exists()
+
+
+def test_rows_deleted_by_hand_are_restored_by_a_reingest(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "t.jsonl", [trace_row(i) for i in range(5)])
+    db = tmp_path / "x.duckdb"
+    invoke(["ingest", str(path), "--db", str(db)], expect=0)
+    from rollctl.db import connect
+
+    database = connect(db)
+    database.execute("DELETE FROM traces WHERE request_id IN ('r1', 'r3')")
+    database.close()
+    data = invoke(["ingest", str(path), "--db", str(db), "--json"], expect=0).json()
+    assert (_traces(data)["already_present"], _traces(data)["added"], _traces(data)["total_after"]) == (3, 2, 5)

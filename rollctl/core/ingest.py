@@ -233,8 +233,8 @@ def _log(db: Database, fingerprint: _Fingerprint | None, tables: list[TableInges
         return
     value = fingerprint.value()
     if value is not None and fingerprint.unchanged():
-        q.log_ingest(db, _TARGET, value, {t.table: (t.rows_read, t.duplicates_in_input) for t in tables},
-                     skipped_lines, fingerprint.paths)
+        counts = {t.table: (t.rows_read, t.duplicates_in_input, t.total_after) for t in tables}
+        q.log_ingest(db, _TARGET, value, counts, skipped_lines, fingerprint.paths)
 
 
 def _via_temp_tables(
@@ -276,8 +276,9 @@ def _via_temp_tables(
 def _already_ingested(db: Database, target: str, fingerprint: _Fingerprint) -> IngestResult | None:
     """The result of re-ingesting an input this database has logged (see `_Fingerprint`), else None.
 
-    Anything unexpected (the file is not a database we can open, a table is missing) returns None, and the
-    normal path then loads the input and reports errors in its usual order.
+    Anything unexpected (the file is not a database we can open, a table is missing, a table holds fewer rows
+    than right after that ingest: rows were deleted by hand) returns None, and the normal path then loads the
+    input (restoring what is missing) and reports errors in its usual order.
     """
     try:
         db.execute(f"ATTACH $path AS {quote_identifier(_TARGET)}", {"path": target})
@@ -292,11 +293,13 @@ def _already_ingested(db: Database, target: str, fingerprint: _Fingerprint) -> I
             return None
         tables = []
         for table in TABLE_FIELDS:
-            read, dups, _ = logged.get(table, (0, 0, 0))
+            read, dups, _, total_then = logged.get(table, (0, 0, 0, 0))
+            total = q.count_rows(db, _TARGET, table)
+            if total < total_then:
+                return None
             tables.append(TableIngest(table=table, rows_read=read, duplicates_in_input=dups,
-                                      already_present=read - dups, added=0,
-                                      total_after=q.count_rows(db, _TARGET, table)))
-        skipped = max(s for _, _, s in logged.values())
+                                      already_present=read - dups, added=0, total_after=total))
+        skipped = max(s for _, _, s, _ in logged.values())
     finally:
         db.execute(f"DETACH {quote_identifier(_TARGET)}")
     return _result(target, tuple(fingerprint.paths), skipped, tables)

@@ -85,7 +85,7 @@ def _log_table(schema: str) -> str:
 def ensure_ingest_log(db: Database, schema: str) -> None:
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {_log_table(schema)} (fingerprint VARCHAR, table_name VARCHAR, "
-        "rows_read BIGINT, duplicates_in_input BIGINT, skipped_lines BIGINT, files VARCHAR[], "
+        "rows_read BIGINT, duplicates_in_input BIGINT, skipped_lines BIGINT, total_after BIGINT, files VARCHAR[], "
         "ingested_at TIMESTAMPTZ)"
     )
 
@@ -97,33 +97,36 @@ def has_table(db: Database, schema: str, table: str) -> bool:
     return bool(row[0])
 
 
-def logged_ingest(db: Database, schema: str, fingerprint: str) -> dict[str, tuple[int, int, int]] | None:
-    """table -> (rows_read, duplicates_in_input, skipped_lines) of an earlier ingest of the same input."""
+def logged_ingest(db: Database, schema: str, fingerprint: str) -> dict[str, tuple[int, int, int, int]] | None:
+    """table -> (rows_read, duplicates_in_input, skipped_lines, total_after) of an earlier ingest of the same
+    input."""
     if not has_table(db, schema, INGEST_LOG):
         return None
     rows = db.fetchall(
         f"SELECT table_name, first(rows_read ORDER BY ingested_at), first(duplicates_in_input ORDER BY ingested_at), "
-        f"first(skipped_lines ORDER BY ingested_at) FROM {_log_table(schema)} WHERE fingerprint = ? "
+        f"first(skipped_lines ORDER BY ingested_at), first(total_after ORDER BY ingested_at) "
+        f"FROM {_log_table(schema)} WHERE fingerprint = ? "
         "GROUP BY table_name",
         [fingerprint],
     )
     if not rows:
         return None
-    return {str(t): (int(r), int(d), int(s)) for t, r, d, s in rows}
+    return {str(t): (int(r), int(d), int(s), int(a)) for t, r, d, s, a in rows}
 
 
 def log_ingest(
-    db: Database, schema: str, fingerprint: str, counts: dict[str, tuple[int, int]], skipped_lines: int,
+    db: Database, schema: str, fingerprint: str, counts: dict[str, tuple[int, int, int]], skipped_lines: int,
     files: list[str],
 ) -> None:
-    """Record what an ingest read (table -> (rows_read, duplicates_in_input)), once per fingerprint."""
+    """Record what an ingest read (table -> (rows_read, duplicates_in_input, total_after)), once per
+    fingerprint."""
     ensure_ingest_log(db, schema)
     if logged_ingest(db, schema, fingerprint) is not None:
         return
-    for table, (read, dups) in counts.items():
+    for table, (read, dups, total) in counts.items():
         db.execute(
-            f"INSERT INTO {_log_table(schema)} VALUES (?, ?, ?, ?, ?, ?, now())",
-            [fingerprint, table, read, dups, skipped_lines, files],
+            f"INSERT INTO {_log_table(schema)} VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+            [fingerprint, table, read, dups, skipped_lines, total, files],
         )
 
 

@@ -119,6 +119,11 @@ class Database:
         self.connection.close()
 
 
+def engine_version() -> str:
+    """DuckDB's version: part of what an ingested export's fingerprint depends on (its readers and casts)."""
+    return str(duckdb.__version__)
+
+
 def memory_limit() -> str:
     """DuckDB's memory cap: spill to disk beyond it, so memory is bounded on big exports.
 

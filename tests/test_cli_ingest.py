@@ -113,3 +113,19 @@ def test_rows_deleted_by_hand_are_restored_by_a_reingest(tmp_path: Path) -> None
     database.close()
     data = invoke(["ingest", str(path), "--db", str(db), "--json"], expect=0).json()
     assert (_traces(data)["already_present"], _traces(data)["added"], _traces(data)["total_after"]) == (3, 2, 5)
+
+
+def test_a_database_with_a_foreign_traces_table_is_refused_and_left_alone(tmp_path: Path) -> None:
+    from rollctl.db import connect
+
+    db_path = tmp_path / "other.duckdb"
+    other = connect(db_path)
+    other.execute("CREATE TABLE traces (a INTEGER)")
+    other.execute("INSERT INTO traces VALUES (1)")
+    other.close()
+    path = write_jsonl(tmp_path / "t.jsonl", [trace_row(i) for i in range(3)])
+    result = invoke(["ingest", str(path), "--db", str(db_path)], expect=2)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "not write" in result.stderr and "--db" in result.stderr
+    reopened = connect(db_path, read_only=True)
+    assert reopened.fetchall("SELECT * FROM traces") == [(1,)]

@@ -256,6 +256,10 @@ def _via_temp_tables(
         raise InputError(f"cannot open or create the database ({str(exc).splitlines()[0]})", path=target,
                          fix="check the path and that no other process holds it") from None
     try:
+        if not q.has_canonical_schema(db, _TARGET):
+            raise InputError("the database holds a traces, judgements or evals table that rollctl ingest did "
+                             "not write", path=target,
+                             fix="pass a new --db file, or one written by rollctl ingest")
         q.ensure_tables(db, _TARGET)
         tables = []
         for table in TABLE_FIELDS:

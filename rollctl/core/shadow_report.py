@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -412,6 +412,19 @@ def parse_segment(segment_by: str) -> q.Segment:
     )
 
 
+_FIELDS_READ = frozenset({
+    "request_id", "variant", "served", "user_id", "timestamp", "input", "output", "error",
+    "latency_ms", "ttft_ms", "cost_usd", "output_tokens", "judge_score",
+})
+"""The canonical trace fields shadow-report reads: the rest of a big export is neither converted nor stored."""
+
+
+def _fields_read(segment: q.Segment | None) -> frozenset[str]:
+    if segment is None:
+        return _FIELDS_READ
+    return _FIELDS_READ | {"metadata" if segment.json_path is not None else str(segment.column)}
+
+
 def _check_options(options: ShadowOptions) -> None:
     if options.baseline == options.candidate:
         raise UsageError("--baseline and --candidate name the same variant", fix="name two different arms")
@@ -428,7 +441,10 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     st = options.settings
     segment = parse_segment(options.segment_by) if options.segment_by else None
     paths = list(options.paths) + list(options.judgements) + ([options.eval_set] if options.eval_set else [])
-    report = load_inputs(db, paths, options.load)
+    load = options.load
+    if load.trace_fields is None:
+        load = replace(load, trace_fields=_fields_read(segment))
+    report = load_inputs(db, paths, load)
     if report.rows["traces"] == 0:
         raise InputError("no trace rows to pair", path=options.paths[0] if len(options.paths) == 1 else None,
                          fix="pass the shadow export (trace rows or paired rows) as PATH")

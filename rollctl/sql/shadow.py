@@ -101,14 +101,18 @@ def build_pairs(
         "refusal": refusal_pattern,
         "window": REFUSAL_WINDOW,
     }
+    # Only the column the segment is read from travels through the join (traces holds only the fields read).
+    seg_cols = ""
     if segment is None:
         seg_b = seg_c = "CAST(NULL AS VARCHAR)"
     elif segment.json_path is not None:
         params["seg_path"] = segment.json_path
         seg_b, seg_c = "json_extract_string(b.metadata, $seg_path)", "json_extract_string(c.metadata, $seg_path)"
+        seg_cols = "metadata, "
     else:
         col = quote_identifier(segment.column or "")
         seg_b, seg_c = f"CAST(b.{col} AS VARCHAR)", f"CAST(c.{col} AS VARCHAR)"
+        seg_cols = f"{col}, "
     expects = "(b.json_like OR c.json_like)" if expect_json is None else "TRUE" if expect_json else "FALSE"
 
     # Text checks avoid touching whole answers where the first character decides (trim() copies
@@ -119,7 +123,7 @@ def build_pairs(
 
     def arm_cols(alias: str) -> str:
         return (
-            f"SELECT t.rowid AS rid, request_id, user_id, \"timestamp\", metadata, model, prompt_version, "
+            f"SELECT t.rowid AS rid, request_id, user_id, \"timestamp\", {seg_cols}"
             f"latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, hash(output) AS out_hash, "
             "length(output) AS len, "
             f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
@@ -160,8 +164,7 @@ def build_pairs(
             coalesce(b.out_hash = c.out_hash AND b.len = c.len, FALSE) AS exact,
             {expects} AND b.has_out AND c.has_out AS json_expected,
             b.json_ok AS json_ok_b, c.json_ok AS json_ok_c,
-            b.refusal AS refusal_b, c.refusal AS refusal_c,
-            b.model AS model_b, c.model AS model_c
+            b.refusal AS refusal_b, c.refusal AS refusal_c
         FROM k JOIN b USING (request_id) JOIN c USING (request_id)
         """,
         params,

@@ -101,18 +101,13 @@ def build_pairs(
         "refusal": refusal_pattern,
         "window": REFUSAL_WINDOW,
     }
-    # Only the column the segment is read from travels through the join (traces holds only the fields read).
-    seg_cols = ""
     if segment is None:
-        seg_b = seg_c = "CAST(NULL AS VARCHAR)"
+        seg_expr = "CAST(NULL AS VARCHAR)"
     elif segment.json_path is not None:
         params["seg_path"] = segment.json_path
-        seg_b, seg_c = "json_extract_string(b.metadata, $seg_path)", "json_extract_string(c.metadata, $seg_path)"
-        seg_cols = "metadata, "
+        seg_expr = "json_extract_string(metadata, $seg_path)"
     else:
-        col = quote_identifier(segment.column or "")
-        seg_b, seg_c = f"CAST(b.{col} AS VARCHAR)", f"CAST(c.{col} AS VARCHAR)"
-        seg_cols = f"{col}, "
+        seg_expr = f"CAST({quote_identifier(segment.column or '')} AS VARCHAR)"
     expects = "(b.json_like OR c.json_like)" if expect_json is None else "TRUE" if expect_json else "FALSE"
 
     # Text checks avoid touching whole answers where the first character decides (trim() copies
@@ -120,52 +115,65 @@ def build_pairs(
     first = "ascii(output)"
     like = (f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
             f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left(output, 64), $json_like) ELSE FALSE END")
+    # One scan of `traces` computes every row's small features (the texts end here: a 64-bit hash and the
+    # length stand in for them), then one GROUP BY request_id pivots the two arms side by side. Two filtered
+    # scans joined on request_id cost 10x as much on 1 M pairs as on 200 k, once the table spilled.
+    features = (
+        f"SELECT request_id, {_ARM} AS arm, t.rowid AS rid, user_id, \"timestamp\", {seg_expr} AS seg, "
+        "latency_ms, ttft_ms, cost_usd, CAST(output_tokens AS DOUBLE) AS tokens, judge_score, error, "
+        "hash(output) AS out_hash, length(output) AS len, "
+        f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
+        "ELSE trim(output) <> '' END AS has_out, "
+        f"{like} AS json_like, "
+        f"CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid(output), FALSE) "
+        "ELSE coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) END AS json_ok, "
+        "coalesce(regexp_matches(left(output, $window), $refusal, 'i'), FALSE) AS refusal "
+        "FROM traces t"
+    )
+    cols = ("rid", "user_id", "timestamp", "seg", "latency_ms", "ttft_ms", "cost_usd", "tokens", "judge_score",
+            "error", "out_hash", "len", "has_out", "json_like", "json_ok", "refusal")
+    pivot = ", ".join(
+        f"any_value({quote_identifier(c)}) FILTER (WHERE arm = '{a}') AS {quote_identifier(c + '_' + a)}"
+        for c in cols for a in ("b", "c")
+    )
 
-    def arm_cols(alias: str) -> str:
-        return (
-            f"SELECT t.rowid AS rid, request_id, user_id, \"timestamp\", {seg_cols}"
-            f"latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, hash(output) AS out_hash, "
-            "length(output) AS len, "
-            f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
-            "ELSE trim(output) <> '' END AS has_out, "
-            f"{like} AS json_like, "
-            f"CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid(output), FALSE) "
-            "ELSE coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) END AS json_ok, "
-            "coalesce(regexp_matches(left(output, $window), $refusal, 'i'), FALSE) AS refusal "
-            f"FROM traces t WHERE {_ARM} = '{alias}'"
-        )
+    def b(col: str) -> str:
+        return quote_identifier(col + "_b")
+
+    def c(col: str) -> str:
+        return quote_identifier(col + "_c")
 
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {PAIRS} AS
-        WITH k AS (
-            SELECT request_id FROM (SELECT request_id, {_ARM} AS arm FROM traces)
+        WITH f AS ({features}),
+        g AS (
+            SELECT request_id, {pivot} FROM f
             WHERE arm IS NOT NULL AND request_id IS NOT NULL
             GROUP BY request_id
             HAVING count(*) FILTER (WHERE arm = 'b') = 1 AND count(*) FILTER (WHERE arm = 'c') = 1
-        ),
-        b AS ({arm_cols('b')}), c AS ({arm_cols('c')})
+        )
         SELECT
-            CAST(row_number() OVER () - 1 AS BIGINT) AS pid,
-            b.request_id,
-            b.rid AS rid_b, c.rid AS rid_c,
-            coalesce(b.user_id, c.user_id) AS user_id,
-            coalesce(b."timestamp", c."timestamp") AS ts,
-            coalesce({seg_b}, {seg_c}) AS segment,
-            b.latency_ms AS latency_b, c.latency_ms AS latency_c,
-            b.ttft_ms AS ttft_b, c.ttft_ms AS ttft_c,
-            b.cost_usd AS cost_b, c.cost_usd AS cost_c,
-            CAST(b.output_tokens AS DOUBLE) AS tokens_b, CAST(c.output_tokens AS DOUBLE) AS tokens_c,
-            b.judge_score AS score_b, c.judge_score AS score_c,
-            b.error AS error_b, c.error AS error_c,
-            b.has_out AS out_b, c.has_out AS out_c,
-            b.len AS len_b, c.len AS len_c,
-            -- a 64-bit hash and the length stand in for the texts, which keeps them out of the join
-            coalesce(b.out_hash = c.out_hash AND b.len = c.len, FALSE) AS exact,
-            {expects} AND b.has_out AND c.has_out AS json_expected,
-            b.json_ok AS json_ok_b, c.json_ok AS json_ok_c,
-            b.refusal AS refusal_b, c.refusal AS refusal_c
-        FROM k JOIN b USING (request_id) JOIN c USING (request_id)
+            CAST(row_number() OVER (ORDER BY rid_b) - 1 AS BIGINT) AS pid,
+            request_id,
+            rid_b, rid_c,
+            coalesce(user_id_b, user_id_c) AS user_id,
+            coalesce({b('timestamp')}, {c('timestamp')}) AS ts,
+            coalesce(seg_b, seg_c) AS segment,
+            latency_ms_b AS latency_b, latency_ms_c AS latency_c,
+            ttft_ms_b AS ttft_b, ttft_ms_c AS ttft_c,
+            cost_usd_b AS cost_b, cost_usd_c AS cost_c,
+            tokens_b, tokens_c,
+            judge_score_b AS score_b, judge_score_c AS score_c,
+            error_b, error_c,
+            has_out_b AS out_b, has_out_c AS out_c,
+            len_b, len_c,
+            coalesce(out_hash_b = out_hash_c AND len_b = len_c, FALSE) AS exact,
+            {expects.replace("b.json_like", "json_like_b").replace("c.json_like", "json_like_c")}
+                AND has_out_b AND has_out_c AS json_expected,
+            json_ok_b, json_ok_c,
+            refusal_b, refusal_c
+        FROM g
         """,
         params,
     )
@@ -353,11 +361,14 @@ def build_judged_units(db: Database) -> None:
             SELECT j.request_id, coalesce(j.judge, '') AS judge,
                    coalesce(j."order", 'unordered') AS ord,
                    count(*) AS n,
-                   CASE WHEN count(DISTINCT coalesce(j.winner, '')) > 1 THEN 'error'
+                   CASE WHEN min(coalesce(j.winner, '')) <> max(coalesce(j.winner, '')) THEN 'error'
                         WHEN count(j.winner) = 0 AND count(j.preference) = 0 THEN 'error'
                         ELSE any_value(j.winner) END AS w,
                    avg(j.preference) AS pref
-            FROM judgements j JOIN {PAIRS} p USING (request_id)
+            -- not joined to the pairs here: the join at the end drops judgements of unpaired requests, and
+            -- one join on request_id instead of two halves the cost (min <> max: two verdicts disagree,
+            -- cheaper than count(DISTINCT))
+            FROM judgements j WHERE j.request_id IS NOT NULL
             GROUP BY ALL
         ),
         unit AS (

@@ -25,6 +25,11 @@ from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_rep
 from rollctl.load import LoadOptions
 
 
+def _peak_rss_mb() -> int:
+    """The high-water mark so far (VmHWM), to see which statement set the peak."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("paths", nargs="+")
@@ -36,8 +41,14 @@ def main() -> int:
     timings: list[tuple[float, float, str]] = []
     Params = Sequence[Any] | dict[str, Any] | None
 
+    peaks: list[tuple[int, str]] = []
+
     def record(cpu: float, wall: float, sql: str) -> None:
-        timings.append((time.process_time() - cpu, time.perf_counter() - wall, " ".join(sql.split())[:120]))
+        label = " ".join(sql.split())[:120]
+        timings.append((time.process_time() - cpu, time.perf_counter() - wall, label))
+        peak = _peak_rss_mb()
+        if not peaks or peak > peaks[-1][0]:
+            peaks.append((peak, label))
 
     original_execute = dbmod.Database.execute
     original_arrow = dbmod.Database.fetch_arrow
@@ -102,7 +113,9 @@ def main() -> int:
     print(f"timed statements: cpu {accounted:.2f} s (the rest is Python between statements)")
     for sql, (c, w, k) in sorted(grouped.items(), key=lambda t: -t[1][0])[: args.top]:
         print(f"{c:7.2f} {w:7.2f} x{int(k):<3d} {sql}")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; where it grew:")
+    for peak, label in peaks[-8:]:
+        print(f"  {peak:6d} MB after {label}")
     return 0
 
 

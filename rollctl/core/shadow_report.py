@@ -76,7 +76,10 @@ class ShadowSettings:
     segment_correction: str = "holm"
     min_segment_pairs: int = 30
     bootstrap_reps: int = 200
-    batch_size: int = 100_000
+    batch_size: int = 25_000
+    """pairs per Arrow batch of texts for the edit distances: both answers of a batch sit in Python as str objects
+    (about 150 MB per 100 k pairs of 700-character answers), on top of DuckDB's capped memory; 25 k keeps 1 M
+    pairs under 1.5 GB peak RSS at no measurable CPU cost (rapidfuzz's thread pool is reused)"""
     refusal_patterns: tuple[str, ...] = DEFAULT_REFUSAL_PATTERNS
     max_latency_increase_ms: float | None = None
     """no-go when the whole interval of the mean paired latency increase (candidate - baseline) is above it"""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rollctl.stats import shadow as ss
 from rollctl.stats.judge import combine_orders
 from tests.conftest import SAMPLE_TRACES, invoke, write_jsonl
 from tests.shadow_fixtures import eval_rows, make_pairs
@@ -134,6 +135,57 @@ def test_inconclusive(tmp_path: Path, kwargs: dict[str, Any], code: str) -> None
         assert d["mde"] is not None
         human = invoke(["shadow-report", str(pairs), *ARMS], expect=3).stdout
         assert "Minimum detectable" in human
+
+
+def _unjudged(n: int) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "judgements"} for r in make_pairs(n, json_break_rate=0.0, judge="fair")]
+
+
+def test_without_judgements_too_few_pairs_for_the_tails_is_inconclusive_with_the_mde(tmp_path: Path) -> None:
+    # 300 clean pairs, 60 of them JSON: a 2-point rise in errors or JSON breaks cannot be seen yet.
+    pairs = write_jsonl(tmp_path / "p.jsonl", _unjudged(300))
+    d = invoke(["shadow-report", str(pairs), *ARMS, "--json"], expect=3).json()
+    assert d["judge"] is None
+    tails = {t["name"]: t for t in d["tails"]}
+    assert tails["errors"]["mde"] == pytest.approx(ss.mcnemar_mde(300, 0))
+    assert tails["errors"]["mde"] > 0.02
+    reason = next(r for r in d["reasons"] if r["code"] == "UNDERPOWERED")
+    assert "no judgements" in reason["message"]
+    assert f"the errors rate over 300 pairs is {100 * tails['errors']['mde']:.1f}%" in reason["message"]
+    assert "McNemar" in reason["message"] and "2.0% that matters" in reason["message"]
+    # JSON answers are 60 pairs, fewer than min_pairs: shown with their MDE but not gating.
+    assert tails["json_breaks"]["pairs"] == 60 and "json breaks" not in reason["message"]
+    human = invoke(["shadow-report", str(pairs), *ARMS], expect=3).stdout
+    assert "smallest detectable rise" in " ".join(human.split())
+    # What matters is configurable: a 10-point rise these pairs can see, so the verdict is go.
+    cfg = tmp_path / "rollctl.toml"
+    cfg.write_text("[shadow]\nmin_tail_effect = 0.1\n")
+    d = invoke(["shadow-report", str(pairs), *ARMS, "--config", str(cfg), "--json"], expect=0).json()
+    assert d["verdict"] == "go"
+
+
+def test_cost_and_latency_limits_are_off_by_default_and_block_when_the_interval_is_above(tmp_path: Path) -> None:
+    # The fixture's candidate is ~10% slower (lat * 1.1) and ~10% dearer (0.0022 vs 0.002 per request).
+    pairs = write_jsonl(tmp_path / "p.jsonl", make_pairs(800, json_break_rate=0.0, judge="fair"))
+    base = ["shadow-report", str(pairs), *ARMS, "--json"]
+    assert invoke(base, expect=0).json()["verdict"] == "go"
+    cfg = tmp_path / "rollctl.toml"
+
+    def run(toml: str, code: int) -> dict[str, Any]:
+        cfg.write_text("[shadow]\n" + toml)
+        out: dict[str, Any] = invoke([*base, "--config", str(cfg)], expect=code).json()
+        return out
+
+    d = run("max_cost_increase_relative = 0.05\n", 1)
+    assert [r["code"] for r in d["reasons"]][0] == "COST_UP"
+    assert d["cost"]["ci_low"] / d["cost"]["baseline_mean"] > 0.05
+    d = run("max_latency_increase_ms = 20\nmax_latency_p95_increase_ms = 20\n", 1)
+    codes = {r["code"] for r in d["reasons"]}
+    assert {"LATENCY_UP", "LATENCY_P95_UP"} <= codes
+    # Generous limits, or one the interval still reaches (a 15% cost rise is inside it): no change.
+    d = run("max_cost_increase_relative = 0.15\nmax_latency_increase_ms = 500\n"
+            "max_latency_p95_increase_ms = 2000\n", 0)
+    assert d["verdict"] == "go" and d["settings"]["max_cost_increase_relative"] == 0.15
 
 
 def _trace(rid: str, variant: str | None, served: bool, out: str, **extra: Any) -> dict[str, Any]:
@@ -298,6 +350,10 @@ def _bad(tmp_path: Path, case: str) -> list[str]:
         cfg = tmp_path / "rollctl.toml"
         cfg.write_text("[shadow]\nalfa = 0.1\n")
         return [*base, "--config", str(cfg)]
+    if case == "negative_limit":
+        cfg = tmp_path / "rollctl.toml"
+        cfg.write_text("[shadow]\nmax_latency_p95_increase_ms = -5\n")
+        return [*base, "--config", str(cfg)]
     if case == "bad_refusal_regex":
         cfg = tmp_path / "rollctl.toml"
         cfg.write_text('[shadow]\nrefusal_patterns = ["(unclosed"]\n')
@@ -323,6 +379,7 @@ def _bad(tmp_path: Path, case: str) -> list[str]:
         ("bad_config", "alpha"),
         ("unknown_config_key", "alfa"),
         ("bad_refusal_regex", "refusal"),
+        ("negative_limit", "max_latency_p95_increase_ms"),
     ],
 )
 def test_bad_input_exits_2(tmp_path: Path, case: str, needle: str) -> None:

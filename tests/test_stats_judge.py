@@ -139,3 +139,23 @@ def test_mde_shrinks_with_pairs() -> None:
     assert m100 == pytest.approx((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * math.sqrt(0.25 / 100))
     assert m400 == pytest.approx(m100 / 2)
     assert js.win_rate_mde(0) is None
+
+
+def test_length_control_on_grouped_rows_equals_the_fit_on_every_pair() -> None:
+    # The fit runs on distinct (length difference, outcome) rows with frequency weights; statsmodels on one
+    # row per pair must give the same estimate, interval and p-value.
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    d = rng.integers(-300, 300, n).astype(float)
+    p = 1 / (1 + np.exp(-(0.2 + 0.6 * np.tanh(d / np.std(d, ddof=1)))))
+    y = np.where(rng.random(n) < 0.2, 0.5, (rng.random(n) < p).astype(float))
+    got = js.length_controlled(y, d)
+    x = sm.add_constant(np.tanh(d / np.std(d, ddof=1)), has_constant="add")
+    ref = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+    assert got.length_coef == pytest.approx(float(ref.params[1]), rel=1e-9)
+    assert got.win_rate == pytest.approx(1 / (1 + np.exp(-float(ref.params[0]))), rel=1e-9)
+    low = float(ref.params[0]) - stats.norm.ppf(0.975) * float(ref.bse[0])
+    assert got.ci_low == pytest.approx(1 / (1 + np.exp(-low)), rel=1e-9)
+    assert got.length_coef_p_value == pytest.approx(float(ref.pvalues[1]), rel=1e-6, abs=1e-300)

@@ -22,6 +22,38 @@ def test_mcnemar_matches_statsmodels_and_binomial() -> None:
     assert m.candidate_rate == pytest.approx(25 / 200)
 
 
+def test_mcnemar_mde_solves_connors_sample_size_formula() -> None:
+    za, zb = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
+    for n, discordant in ((500, 40), (2000, 300), (10_000, 150)):
+        d = ss.mcnemar_mde(n, discordant)
+        assert d is not None
+        psi = discordant / n + d  # background discordance + the pairs the rise newly breaks
+        # Connor (1987): pairs needed to detect d with discordance psi.
+        needed = (za * np.sqrt(psi) + zb * np.sqrt(psi - d * d)) ** 2 / d**2
+        assert needed == pytest.approx(n, rel=1e-6)
+    # More pairs detect less; more discordance (noise) detects less.
+    assert ss.mcnemar_mde(4000, 0) < ss.mcnemar_mde(1000, 0)  # type: ignore[operator]
+    assert ss.mcnemar_mde(1000, 200) > ss.mcnemar_mde(1000, 20)  # type: ignore[operator]
+    assert ss.mcnemar_mde(0, 0) is None
+    assert ss.mcnemar_mde(3, 0) == 1.0
+
+
+def test_mcnemar_mde_has_about_the_promised_power() -> None:
+    # Pairs where a tail is clean in the baseline and the candidate breaks `mde` of them: the exact McNemar
+    # test (a binomial test on discordant pairs) should reject in about 80% of seeded replications.
+    n, fixed_rate = 2000, 0.01
+    rng = np.random.default_rng(7)
+    mde = ss.mcnemar_mde(n, int(n * fixed_rate * 2))
+    assert mde is not None
+    rejections = 0
+    reps = 400
+    for _ in range(reps):
+        new = rng.binomial(n, fixed_rate + mde)
+        fixed = rng.binomial(n, fixed_rate)
+        rejections += ss.mcnemar(n, fixed, new, new, fixed).p_value < 0.05  # type: ignore[operator]
+    assert 0.72 < rejections / reps < 0.9
+
+
 def test_mcnemar_without_discordant_pairs() -> None:
     m = ss.mcnemar(50, 3, 3, 0, 0)
     assert m.p_value == 1.0 and m.delta == 0.0

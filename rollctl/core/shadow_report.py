@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,14 @@ METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
+# `[shadow]` limits that are off by default, with an example value for error messages.
+_OPTIONAL_LIMITS: dict[str, str] = {
+    "max_latency_increase_ms": "100",
+    "max_latency_p95_increase_ms": "250",
+    "max_cost_increase_relative": "0.10",
+}
+
+
 @dataclass(frozen=True)
 class ShadowSettings:
     """`[shadow]` thresholds from rollctl.toml; command-line options win."""
@@ -61,12 +69,25 @@ class ShadowSettings:
     min_pairs: int = 200
     min_effect: float = 0.05
     """smallest shift of the win rate from 0.5 that matters (the MDE must be below it)"""
+    min_tail_effect: float = 0.02
+    """smallest rise of a tail rate (errors, timeouts, JSON breaks, refusals; absolute, 0.02 = 2 points) that
+    matters: without judgements, a tail over at least `min_pairs` pairs whose MDE is above it is inconclusive"""
     max_judge_error_rate: float = 0.05
     segment_correction: str = "holm"
     min_segment_pairs: int = 30
     bootstrap_reps: int = 200
-    batch_size: int = 100_000
+    batch_size: int = 25_000
+    """pairs per Arrow batch of texts for the edit distances: both answers of a batch sit in Python as str objects
+    (about 150 MB per 100 k pairs of 700-character answers), on top of DuckDB's capped memory; 25 k keeps 1 M
+    pairs under 1.5 GB peak RSS at no measurable CPU cost (rapidfuzz's thread pool is reused)"""
     refusal_patterns: tuple[str, ...] = DEFAULT_REFUSAL_PATTERNS
+    max_latency_increase_ms: float | None = None
+    """no-go when the whole interval of the mean paired latency increase (candidate - baseline) is above it"""
+    max_latency_p95_increase_ms: float | None = None
+    """no-go when the whole bootstrap interval of the p95 latency difference is above it"""
+    max_cost_increase_relative: float | None = None
+    """no-go when the whole interval of the mean cost increase, relative to the baseline's mean cost, is above
+    it (0.1 = +10 %)"""
 
     @staticmethod
     def from_config(config: Config) -> ShadowSettings:
@@ -80,6 +101,13 @@ class ShadowSettings:
         values: dict[str, Any] = {}
         for key, value in raw.items():
             default = getattr(base, key)
+            if key in _OPTIONAL_LIMITS:
+                # Off unless set; 0 is a real limit (no increase at all tolerated).
+                if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                    raise PlanError(f"[shadow] {key} must be a number of 0 or more", path=config.path,
+                                    field=key, fix=f"e.g. {key} = {_OPTIONAL_LIMITS[key]}")
+                values[key] = float(value)
+                continue
             if key == "refusal_patterns":
                 if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
                     raise PlanError("[shadow] refusal_patterns must be a non-empty list of strings",
@@ -109,6 +137,9 @@ class ShadowSettings:
             raise PlanError("[shadow] power must be in (0, 1)", path=path, field="power", fix="e.g. 0.8")
         if not 0 < self.min_effect < 0.5:
             raise PlanError("[shadow] min_effect must be in (0, 0.5)", path=path, field="min_effect", fix="e.g. 0.05")
+        if not 0 < self.min_tail_effect < 1:
+            raise PlanError("[shadow] min_tail_effect must be in (0, 1)", path=path, field="min_tail_effect",
+                            fix="e.g. 0.02")
         if self.segment_correction not in ("holm", "bh"):
             raise PlanError("[shadow] segment_correction must be holm or bh", path=path,
                             field="segment_correction", fix='segment_correction = "holm"')
@@ -278,6 +309,8 @@ class Tail:
     p_value: float | None
     p_adjusted: float | None
     worse: bool
+    mde: float | None = None
+    """smallest rise of this rate (absolute) these pairs detect with McNemar at alpha and the set power"""
 
 
 @dataclass(frozen=True)
@@ -382,6 +415,19 @@ def parse_segment(segment_by: str) -> q.Segment:
     )
 
 
+_FIELDS_READ = frozenset({
+    "request_id", "variant", "served", "user_id", "timestamp", "input", "output", "error",
+    "latency_ms", "ttft_ms", "cost_usd", "output_tokens", "judge_score",
+})
+"""The canonical trace fields shadow-report reads: the rest of a big export is neither converted nor stored."""
+
+
+def _fields_read(segment: q.Segment | None) -> frozenset[str]:
+    if segment is None:
+        return _FIELDS_READ
+    return _FIELDS_READ | {"metadata" if segment.json_path is not None else str(segment.column)}
+
+
 def _check_options(options: ShadowOptions) -> None:
     if options.baseline == options.candidate:
         raise UsageError("--baseline and --candidate name the same variant", fix="name two different arms")
@@ -398,7 +444,10 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     st = options.settings
     segment = parse_segment(options.segment_by) if options.segment_by else None
     paths = list(options.paths) + list(options.judgements) + ([options.eval_set] if options.eval_set else [])
-    report = load_inputs(db, paths, options.load)
+    load = options.load
+    if load.trace_fields is None:
+        load = replace(load, trace_fields=_fields_read(segment))
+    report = load_inputs(db, paths, load)
     if report.rows["traces"] == 0:
         raise InputError("no trace rows to pair", path=options.paths[0] if len(options.paths) == 1 else None,
                          fix="pass the shadow export (trace rows or paired rows) as PATH")
@@ -460,7 +509,7 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
 
     examples = _examples(db, dist, judge, options.examples)
     mde = judge.mde if judge is not None else None
-    reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde)
+    reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
     return ShadowReportResult(
         schema_version=SCHEMA_VERSION, command="shadow-report", verdict=verdict,
         exit_code=int(exit_code_for(verdict)), reasons=tuple(reasons),
@@ -536,10 +585,11 @@ def _tails(total: dict[str, Any], st: ShadowSettings) -> list[Tail]:
     out = []
     for (name, _, _), m, padj in zip(q.TAILS, raw, adjusted, strict=True):
         worse = padj is not None and padj < st.alpha and m.new_only > m.fixed_only
+        mde = ss.mcnemar_mde(m.n, m.new_only + m.fixed_only, alpha=st.alpha, power=st.power)
         out.append(Tail(name=name, pairs=m.n, baseline=m.baseline_count, candidate=m.candidate_count,
                         baseline_rate=m.baseline_rate, candidate_rate=m.candidate_rate, new_only=m.new_only,
                         fixed_only=m.fixed_only, delta=m.delta, ci_low=m.ci_low, ci_high=m.ci_high,
-                        p_value=m.p_value, p_adjusted=padj, worse=worse))
+                        p_value=m.p_value, p_adjusted=padj, worse=worse, mde=mde))
     return out
 
 
@@ -745,9 +795,34 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _limit_reasons(metrics: dict[str, MetricDelta | None], st: ShadowSettings) -> list[Reason]:
+    """No-go reasons from the optional cost and latency limits: only when the whole interval is above the limit,
+    so a noisy increase that might be under it does not block (and every limit is off unless configured)."""
+    out: list[Reason] = []
+    lat, cost = metrics.get("latency"), metrics.get("cost")
+    limit = st.max_latency_increase_ms
+    if limit is not None and lat is not None and lat.ci_low is not None and lat.ci_low > limit:
+        out.append(Reason("LATENCY_UP", f"mean latency up {lat.delta:+.0f} ms per request [{lat.ci_low:+.0f}, "
+                                        f"{lat.ci_high:+.0f}], above the {limit:g} ms allowed"))
+    limit = st.max_latency_p95_increase_ms
+    p95 = next((x for x in lat.quantiles if x.q == 0.95), None) if lat is not None else None
+    if limit is not None and p95 is not None and p95.ci_low is not None and p95.ci_low > limit:
+        out.append(Reason("LATENCY_P95_UP", f"p95 latency {p95.baseline:.0f} -> {p95.candidate:.0f} ms "
+                                            f"({p95.delta:+.0f} ms [{p95.ci_low:+.0f}, {p95.ci_high:+.0f}], "
+                                            f"bootstrap), above the {limit:g} ms allowed"))
+    limit = st.max_cost_increase_relative
+    if limit is not None and cost is not None and cost.ci_low is not None and cost.baseline_mean:
+        # Relative to the baseline's mean cost, taken as known (its own error is small beside the delta's).
+        low, high = cost.ci_low / cost.baseline_mean, (cost.ci_high or cost.ci_low) / cost.baseline_mean
+        if cost.baseline_mean > 0 and low > limit:
+            out.append(Reason("COST_UP", f"cost per request up {_pct(cost.relative)} [{_pct(low)}, {_pct(high)}], "
+                                         f"above the {_pct(limit)} allowed"))
+    return out
+
+
 def _verdict(pairing: Pairing, judge: JudgeResult | None, tails: Sequence[Tail],
              segments: Sequence[SegmentResult], gap: EvalGap | None, st: ShadowSettings,
-             mde: float | None) -> tuple[list[Reason], str]:
+             mde: float | None, metrics: dict[str, MetricDelta | None] | None = None) -> tuple[list[Reason], str]:
     nogo: list[Reason] = []
     hold: list[Reason] = []
     info: list[Reason] = []
@@ -778,6 +853,7 @@ def _verdict(pairing: Pairing, judge: JudgeResult | None, tails: Sequence[Tail],
                                f"{t.name.replace('_', ' ')}: {_pct(t.baseline_rate)} -> {_pct(t.candidate_rate)} "
                                f"({t.new_only} pairs newly broken, {t.fixed_only} fixed; McNemar p = "
                                f"{t.p_value:.2g}, Holm-adjusted {t.p_adjusted:.2g})"))
+    nogo += _limit_reasons(metrics or {}, st)
     for s in segments:
         if s.loses:
             nogo.append(Reason("SEGMENT_LOSES",
@@ -801,6 +877,15 @@ def _verdict(pairing: Pairing, judge: JudgeResult | None, tails: Sequence[Tail],
         hold.append(Reason("UNDERPOWERED", f"with {judge.n if judge else 0} judged pairs the smallest detectable "
                                            f"win-rate shift is {_pct(mde)} (MDE at {st.power:.0%} power), more than "
                                            f"the {_pct(st.min_effect)} that matters"))
+    if judge is None and pairing.pairs >= st.min_pairs and not nogo:
+        # No judge: the tails are what the verdict rests on, so they must be able to see a rise that matters.
+        weak = [t for t in tails if t.pairs >= st.min_pairs and t.mde is not None and t.mde > st.min_tail_effect]
+        if weak:
+            hold.append(Reason("UNDERPOWERED", "no judgements, and the smallest detectable rise of "
+                               + ", ".join(f"the {t.name.replace('_', ' ')} rate over {t.pairs} pairs is {_pct(t.mde)}"
+                                           for t in weak)
+                               + f" (McNemar MDE at {st.power:.0%} power, alpha {st.alpha:g}), more than the "
+                               f"{_pct(st.min_tail_effect)} that matters"))
     unpaired = pairing.baseline_only_rows + pairing.candidate_only_rows + pairing.duplicate_rows
     if unpaired:
         info.append(Reason("UNPAIRED_ROWS",

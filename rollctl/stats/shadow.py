@@ -12,6 +12,9 @@
   paired), percentile interval. Replicates are computed on a fine quantile grid of the pooled values
   (histogram with 4,096 bins, linear interpolation inside a bin), so each replicate costs one weighted
   bincount instead of a sort of every row; the point estimate uses the exact sample quantiles.
+- Minimum detectable increase of a binary tail rate on pairs (McNemar's design): Connor 1987, "Sample size
+  for testing differences in proportions for the paired-sample design", Biometrics 43(1):207-211,
+  n = (z_{1-a/2} sqrt(psi) + z_{power} sqrt(psi - delta^2))^2 / delta^2, solved for delta.
 - Multiplicity across segments: statsmodels `multipletests` with an explicit `method=` (Holm 1979 or
   Benjamini-Hochberg 1995).
 """
@@ -116,6 +119,39 @@ def mcnemar(n: int, baseline_count: int, candidate_count: int, new_only: int, fi
         new_only=new_only, fixed_only=fixed_only, p_value=p,
         delta=delta, ci_low=delta - z * se, ci_high=delta + z * se,
     )
+
+
+def mcnemar_mde(n: int, discordant: int, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """Smallest increase of a paired binary rate (new - old) that n pairs detect with McNemar's test.
+
+    Connor (1987) gives the pairs needed to detect delta = p_new_only - p_fixed_only when a share psi of
+    the pairs is discordant: n = (z_{1-a/2} sqrt(psi) + z_{power} sqrt(psi - delta^2))^2 / delta^2
+    (two-sided test at alpha; the normal approximation to the exact test used in the verdict), psi the
+    discordant share under the alternative. Here it is solved for delta given n, with psi = the observed
+    discordant share (the background churn: pairs broken in one arm only) + delta (the pairs the rise would
+    newly break), so a clean tail (no discordance) gives about (z_a + z_b)^2 / n, the rule-of-three regime,
+    instead of a meaningless 0. Holm's adjustment across the four tails makes the real test a little stricter.
+    """
+    if n <= 0:
+        return None
+    za = float(stats.norm.ppf(1 - alpha / 2))
+    zb = float(stats.norm.ppf(power))
+    psi_obs = min(max(discordant / n, 0.0), 1.0)
+
+    def gap(delta: float) -> float:
+        psi = min(psi_obs + delta, 1.0)
+        return math.sqrt(n) * delta - za * math.sqrt(psi) - zb * math.sqrt(max(psi - delta * delta, 0.0))
+
+    if gap(1.0) <= 0:
+        return 1.0  # even a rate going from 0 to 1 would not be detected reliably with this few pairs
+    lo, hi = 0.0, 1.0
+    for _ in range(100):  # bisection: gap < 0 below the MDE, > 0 above it
+        mid = (lo + hi) / 2
+        if gap(mid) > 0:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 @dataclass(frozen=True)

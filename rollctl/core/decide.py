@@ -732,7 +732,7 @@ def _guardrail_result(g: Guardrail, t: GuardrailTest, m: Metric, diff: Differenc
         units = units_until_resolved(sign * t.estimate, t.se, n, g.tolerance, alpha=plan.alpha, tuning_n=tuning_n)
         to_resolve = math.ceil(units) if units is not None else None
     seq: tuple[SequencePoint, ...] = ()
-    # Daily sequences come from the unit-day table, which holds SQL sums only: quantiles and the edit distance
+    # Daily sequences come from per-(unit, day) SQL sums only: quantiles and the edit distance
     # (rapidfuzz outside SQL) get their final interval and no daily points.
     if m.kind == "ratio":
         seq = _sequence(g.metric, daily, plan, scale=g.scale, one_sided_sign=1.0 if g.bad_direction == "increase"

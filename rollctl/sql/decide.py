@@ -135,7 +135,7 @@ class UnitSums:
     ratio: dict[str, tuple[str, str]]
     """Ratio metric name -> (numerator column, denominator column)."""
     counts: dict[str, str]
-    """Per-request column -> the column counting its non-null values."""
+    """Per-request column of a quantile metric -> the column counting its non-null values."""
     sql: dict[str, str]
     """Column -> the aggregate over requests that fills it (bound with `params`)."""
     params: dict[str, Any]
@@ -151,7 +151,7 @@ class UnitSums:
         return "".join(f", {sql} AS {name}" for name, sql in self.sql.items())
 
 
-def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric], count_columns: Sequence[str] = (),
+def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric],
               indicators: dict[str, tuple[str, dict[str, float]]] | None = None) -> UnitSums:
     """The per-unit sums the metrics need; identical aggregate expressions share a column.
 
@@ -174,7 +174,7 @@ def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric], count_columns: Se
         assert m.numerator is not None and m.denominator is not None
         ratio[m.name] = (column_for(f"CAST({m.numerator(params)} AS DOUBLE)"),
                          column_for(f"CAST({m.denominator(params)} AS DOUBLE)"))
-    counts = {c: column_for(f"count({quote_identifier(c)})") for c in count_columns}
+    counts: dict[str, str] = {}
     below: dict[str, str] = {}
     for name, (col, thresholds) in (indicators or {}).items():
         counts.setdefault(col, column_for(f"count({quote_identifier(col)})"))

@@ -101,3 +101,13 @@ def test_view_parameters_round_trip_and_quoted_text_is_left_alone(value: str, nu
 def test_view_without_a_value_for_a_parameter_is_refused() -> None:
     with pytest.raises(ValueError):
         connect().create_view("v", "SELECT $missing AS x", {})
+
+
+def test_loading_again_on_the_same_connection_replaces_the_view(tmp_path: Path) -> None:
+    """A second load (in place or copied) after a load in place starts from empty tables."""
+    path = _parquet(tmp_path / "t.parquet", ROWS)
+    db = connect()
+    for in_place in (True, True, False, True):
+        report = load_inputs(db, [str(path)], LoadOptions(read_in_place=in_place))
+        assert report.rows["traces"] == 30
+        assert db.fetchone("SELECT count(*) FROM traces")[0] == 30

@@ -263,7 +263,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         checks.append(Check("SHADOW_ROWS_IGNORED", "warn", f"{overview['shadow_rows']:,} shadow row(s) "
                             "(served = false) ignored", {"rows": int(overview["shadow_rows"])}))
 
-    # One scan of the analysed rows into per-unit-per-day sums; everything per unit or per day reads those.
+    # One scan of the analysed rows into per-unit sums; everything per unit reads those.
     ratio_metrics = [m for m in metrics if m.kind == "ratio"]
     # Quantiles first, so the per-unit pass also counts each unit's values below its arm's quantile (the
     # quantile's variance); if units served both arms turn up, both are redone without them.

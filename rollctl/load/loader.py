@@ -156,6 +156,12 @@ class BadLocator:
 
 
 def create_tables(db: Database, options: LoadOptions | None = None) -> None:
+    for table in TABLE_FIELDS:
+        # An earlier load on this connection may have read files in place (`traces` a view over them).
+        if db.fetchone("SELECT count(*) FROM duckdb_views() WHERE view_name = $name AND temporary",
+                       {"name": table})[0]:
+            db.execute(f"DROP VIEW {quote_identifier(table)}")
+        db.execute(f"DROP TABLE IF EXISTS {quote_identifier(_copied(table))}")
     for table, fields in TABLE_FIELDS.items():
         keep = options.fields_of(table) if options is not None else None
         cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields if keep is None or f.name in keep)

@@ -323,12 +323,11 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
 
     if plan.hash is not None and plan.salt is not None:
         checks.append(_assignment_audit(audit_rows, plan, stage))
-    arm_rows, per_day = summary.details, summary.requests_per_day
     if scope.exclude_mixed:
-        arm_rows, per_day = q.arm_details(db, scope), q.requests_per_day(db, scope)
-    details = {str(r["variant"]): r for r in arm_rows}
+        summary = q.arm_day_summary(db, scope)
+    details = {str(r["variant"]): r for r in summary.details}
     checks.extend(_model_checks(details, plan))
-    traffic_days = q.daily_traffic(db, per_day)
+    traffic_days = q.daily_traffic(db, summary.requests_per_day)
     coverage = q.time_coverage(traffic_days, list(details.values()))
     window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)

@@ -62,7 +62,7 @@ class RowSummary:
     overview: dict[str, Any]
     """rows, other_variant, shadow_rows, no_unit, after_as_of, no_timestamp, variants."""
     details: list[dict[str, Any]]
-    """As `arm_details`, for the analysed population."""
+    """Per analysed arm: requests, models and prompt versions, the fingerprint's sums, first and last time."""
     requests_per_day: dict[tuple[date, str], int]
     """Analysed requests per (UTC day, arm)."""
 
@@ -72,9 +72,8 @@ def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
 
     The rows are grouped by (variant, day, model, prompt version, analysed or not): a few hundred groups
     however big the input, so the overview, the per-arm details (models, prompt versions, the data
-    fingerprint's sums) and the traffic per day are sums over them in Python. The analysed population
-    must not contain units served both arms: when there are some, `arm_details` and `requests_per_day`
-    re-read it without them.
+    fingerprint's sums) and the traffic per day are sums over them in Python. Run again with a scope that
+    excludes units served both arms, when there are some: the analysed population must not hold them.
     """
     where, params = scope.where()
     params = {**params, "d_as_of": scope.as_of}
@@ -236,45 +235,29 @@ def unit_moments(db: Database, layout: UnitSums, metrics: Sequence[Metric]) -> d
     """Per arm, the per-unit moments (n, ΣY, ΣY², ΣN, ΣN², ΣYN) of summable ratio metrics over the units
     served one arm."""
     chosen = [m for m in metrics if m.kind == "ratio" and m.summable]
-    sums = "".join(f", sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), sum({y} * {n})"
-                   for y, n in (layout.ratio[m.name] for m in chosen))
+    return _arm_moments(db, {m.name: layout.ratio[m.name] for m in chosen})
+
+
+def _arm_moments(db: Database, pairs: dict[str, tuple[str, str]], where_sql: str = "") -> dict[str, ArmMoments]:
+    """Per arm, the moments over the per-unit table's rows of each (Y column, N column) pair."""
+    sums = "".join(f", sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), sum({y} * {n})" for y, n in pairs.values())
     rows = db.fetchall(
-        f"SELECT variant, count(*) AS units, sum(requests) AS requests{sums} FROM {UNITS} "
+        f"SELECT variant, count(*) AS units, sum(requests) AS requests{sums} FROM {UNITS} {where_sql} "
         "GROUP BY variant ORDER BY variant",
     )
     result: dict[str, ArmMoments] = {}
     for variant, units, requests, *rest in rows:
         moments = {}
-        for i, m in enumerate(chosen):
+        for i, name in enumerate(pairs):
             sy, syy, sn, snn, syn = (float(v or 0.0) for v in rest[5 * i: 5 * i + 5])
-            moments[m.name] = RatioMoments(n=int(units), sum_y=sy, sum_y2=syy, sum_n=sn, sum_n2=snn, sum_yn=syn)
+            moments[name] = RatioMoments(n=int(units), sum_y=sy, sum_y2=syy, sum_n=sn, sum_n2=snn, sum_yn=syn)
         result[str(variant)] = ArmMoments(variant=str(variant), units=int(units), requests=int(requests),
                                           metrics=moments)
     return result
 
 
-def arm_details(db: Database, scope: AnalysisScope) -> list[dict[str, Any]]:
-    """Per arm: requests, models and prompt versions with their request counts, time range."""
-    where, params = scope.where()
-    return db.fetch_dicts(
-        f"""
-        SELECT variant, count(*) AS requests,
-               list(DISTINCT model ORDER BY model) FILTER (WHERE model IS NOT NULL) AS models,
-               list(DISTINCT prompt_version ORDER BY prompt_version)
-                   FILTER (WHERE prompt_version IS NOT NULL) AS prompt_versions,
-               count(*) FILTER (WHERE model IS NULL) AS no_model,
-               sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
-               sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors,
-               count(*) FILTER (WHERE prompt_version IS NULL) AS no_prompt_version,
-               min("timestamp") AS first, max("timestamp") AS last
-        FROM traces WHERE {where} GROUP BY variant ORDER BY variant
-        """,
-        params,
-    )
-
-
 def time_coverage(traffic: Sequence[DailyArm], arms: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """First/last timestamp (from `arm_details` of the same population) and the UTC days with traffic
+    """First/last timestamp (from `arm_day_summary` of the same population) and the UTC days with traffic
     (weekday/weekend worked out in Python)."""
     days = sorted({d.day for d in traffic})
     firsts = [a["first"] for a in arms if a.get("first") is not None]
@@ -295,14 +278,6 @@ class DailyArm:
     cumulative_units: int
     metrics: dict[str, RatioMoments] = field(default_factory=dict)
     """Cumulative per-unit moments up to the end of `day` (only when the daily sequences were asked for)."""
-
-
-def requests_per_day(db: Database, scope: AnalysisScope) -> dict[tuple[date, str], int]:
-    """Analysed requests per (UTC day, arm) (`arm_day_summary` has them unless mixed units are excluded)."""
-    where, params = scope.where()
-    return {(d, str(v)): int(n) for d, v, n in db.fetchall(
-        f"""SELECT CAST("timestamp" AS DATE) AS day, variant, count(*) FROM traces
-            WHERE {where} AND "timestamp" IS NOT NULL GROUP BY ALL""", params)}
 
 
 def daily_traffic(db: Database, requests: dict[tuple[date, str], int]) -> list[DailyArm]:
@@ -389,10 +364,8 @@ def quantile_counts(db: Database, scope: AnalysisScope, column: str) -> dict[str
 def unit_indicator_moments(db: Database, layout: UnitSums, name: str, column: str) -> dict[str, RatioMoments]:
     """`indicator_moments` from the per-unit table, when its pass counted the values below the quantiles."""
     y, n = layout.below[name], layout.counts[column]
-    rows = db.fetchall(f"SELECT variant, count(*), sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), "
-                       f"sum({y} * {n}) FROM {UNITS} WHERE {n} > 0 GROUP BY variant")
-    return {str(v): RatioMoments(n=int(k), sum_y=float(a), sum_y2=float(b), sum_n=float(c), sum_n2=float(d),
-                                 sum_yn=float(e)) for v, k, a, b, c, d, e in rows}
+    arms = _arm_moments(db, {name: (y, n)}, f"WHERE {n} > 0")
+    return {variant: am.metrics[name] for variant, am in arms.items()}
 
 
 def quantile_values(db: Database, scope: AnalysisScope, column: str, nu: float,

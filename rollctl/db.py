@@ -85,6 +85,13 @@ class Database:
         )
         return bool(row[0])
 
+    def attached_table_exists(self, database: str, table: str) -> bool:
+        """Whether the attached database `database` (an ATTACH alias) holds a table named `table`."""
+        row = self.fetchone(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [database, table]
+        )
+        return bool(row[0])
+
     def columns(self, relation_sql: str, params: Sequence[Any] | None = None) -> list[tuple[str, str]]:
         """(name, type) of the columns a SELECT would produce, without running it in full."""
         cursor = self.execute(f"DESCRIBE {relation_sql}", params)

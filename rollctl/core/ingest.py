@@ -289,11 +289,11 @@ def _already_ingested(db: Database, target: str, fingerprint: _Fingerprint) -> I
     except DuckDBError:
         return None
     try:
-        if not q.has_table(db, _TARGET, q.INGEST_LOG):
+        if not db.attached_table_exists(_TARGET, q.INGEST_LOG):
             return None
         value = fingerprint.value()
         logged = q.logged_ingest(db, _TARGET, value) if value is not None else None
-        if logged is None or not all(q.has_table(db, _TARGET, t) for t in TABLE_FIELDS):
+        if logged is None or not all(db.attached_table_exists(_TARGET, t) for t in TABLE_FIELDS):
             return None
         tables = []
         for table in TABLE_FIELDS:

@@ -850,7 +850,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
     sources: list[FieldSource] = []
     try:
         for table, fields in TABLE_FIELDS.items():
-            if not _attached_has(db, alias, table):
+            if not db.attached_table_exists(alias, table):
                 continue
             keep = ctx.options.fields_of(table)
             names = ", ".join(quote_identifier(x.name) for x in fields if keep is None or x.name in keep)
@@ -866,10 +866,3 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
     if not rows:
         raise InputError("database holds no rollctl tables", path=f.path, fix="create it with `rollctl ingest`")
     return FileReport(path=f.path, format="duckdb", kind="database", rows=rows, columns=(), sources=tuple(sources))
-
-
-def _attached_has(db: Database, alias: str, table: str) -> bool:
-    row = db.fetchone(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [alias, table]
-    )
-    return bool(row[0])

@@ -90,17 +90,10 @@ def ensure_ingest_log(db: Database, schema: str) -> None:
     )
 
 
-def has_table(db: Database, schema: str, table: str) -> bool:
-    row = db.fetchone(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [schema, table]
-    )
-    return bool(row[0])
-
-
 def logged_ingest(db: Database, schema: str, fingerprint: str) -> dict[str, tuple[int, int, int, int]] | None:
     """table -> (rows_read, duplicates_in_input, skipped_lines, total_after) of an earlier ingest of the same
     input."""
-    if not has_table(db, schema, INGEST_LOG):
+    if not db.attached_table_exists(schema, INGEST_LOG):
         return None
     rows = db.fetchall(
         f"SELECT table_name, first(rows_read ORDER BY ingested_at), first(duplicates_in_input ORDER BY ingested_at), "
@@ -142,7 +135,7 @@ _NEW = f"{quote_identifier(LOAD_FLAG)} IS NOT NULL"
 def has_canonical_schema(db: Database, schema: str) -> bool:
     """Whether every canonical table of `schema` that exists has exactly the columns `ensure_tables` makes."""
     for table, fields in TABLE_FIELDS.items():
-        if not has_table(db, schema, table):
+        if not db.attached_table_exists(schema, table):
             continue
         names = [str(r[0]) for r in db.fetchall(
             "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = 'main' "

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
+from scipy.optimize import brentq
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
 
@@ -144,14 +145,9 @@ def mcnemar_mde(n: int, discordant: int, *, alpha: float = 0.05, power: float = 
 
     if gap(1.0) <= 0:
         return 1.0  # even a rate going from 0 to 1 would not be detected reliably with this few pairs
-    lo, hi = 0.0, 1.0
-    for _ in range(100):  # bisection: gap < 0 below the MDE, > 0 above it
-        mid = (lo + hi) / 2
-        if gap(mid) > 0:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    # gap < 0 below the MDE and > 0 above it; at delta = 0 it is 0 when no pair is discordant, so the bracket
+    # starts just above 0.
+    return float(brentq(gap, 1e-12, 1.0, xtol=1e-15))
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from collections.abc import Sequence
-from typing import Any
+
+from statement_timing import print_costliest, time_every_statement
 
 from rollctl import db as dbmod
 from rollctl.core.decide import decide
@@ -27,23 +27,13 @@ def main() -> int:
     parser.add_argument("plan")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    timings: list[tuple[float, float, str]] = []
-    original = dbmod.Database.execute
-
-    def timed(self: dbmod.Database, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        cpu, wall = time.process_time(), time.perf_counter()
-        cursor = original(self, sql, params)
-        timings.append((time.process_time() - cpu, time.perf_counter() - wall, " ".join(sql.split())[:110]))
-        return cursor
-
-    dbmod.Database.execute = timed  # type: ignore[method-assign]
+    timings = time_every_statement(width=110)
     database = dbmod.connect()
     cpu, wall = time.process_time(), time.perf_counter()
     result = decide(database, [args.traces], load_plan(args.plan))
     print(f"total: cpu {time.process_time() - cpu:.2f} s, wall {time.perf_counter() - wall:.2f} s, "
           f"verdict {result.verdict}")
-    for c, w, sql in sorted(timings, key=lambda t: -t[0])[: args.top]:
-        print(f"{c:7.2f} {w:7.2f}  {sql}")
+    print_costliest(timings, args.top)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 

@@ -15,8 +15,9 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+
+from statement_timing import print_costliest, time_every_statement
 
 from rollctl import db as dbmod
 from rollctl.core.ingest import ingest
@@ -30,16 +31,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--only", choices=("inspect", "ingest"))
     args = parser.parse_args()
-    timings: list[tuple[float, float, str]] = []
-    original = dbmod.Database.execute
-
-    def timed(self: dbmod.Database, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        cpu, wall = time.process_time(), time.perf_counter()
-        cursor = original(self, sql, params)
-        timings.append((time.process_time() - cpu, time.perf_counter() - wall, " ".join(sql.split())[:150]))
-        return cursor
-
-    dbmod.Database.execute = timed  # type: ignore[method-assign]
+    timings = time_every_statement()
     target = args.db or os.path.join(tempfile.mkdtemp(prefix="rollctl-prof-"), "prof.duckdb")
     if os.path.exists(target):
         os.remove(target)
@@ -56,9 +48,7 @@ def main() -> int:
         work(database)
         database.close()
         print(f"== {label}: cpu {time.process_time() - cpu:.2f} s, wall {time.perf_counter() - wall:.2f} s")
-        for c, w, sql in sorted(timings, key=lambda t: -t[0])[: args.top]:
-            if c >= 0.01:
-                print(f"{c:7.2f} {w:7.2f}  {sql}")
+        print_costliest(timings, args.top, min_cpu=0.01)
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 

@@ -811,10 +811,11 @@ def _limit_reasons(metrics: dict[str, MetricDelta | None], st: ShadowSettings) -
                                             f"({p95.delta:+.0f} ms [{p95.ci_low:+.0f}, {p95.ci_high:+.0f}], "
                                             f"bootstrap), above the {limit:g} ms allowed"))
     limit = st.max_cost_increase_relative
-    if limit is not None and cost is not None and cost.ci_low is not None and cost.baseline_mean:
+    base = cost.baseline_mean if cost is not None else None
+    if limit is not None and cost is not None and cost.ci_low is not None and base is not None and base > 0:
         # Relative to the baseline's mean cost, taken as known (its own error is small beside the delta's).
-        low, high = cost.ci_low / cost.baseline_mean, (cost.ci_high or cost.ci_low) / cost.baseline_mean
-        if cost.baseline_mean > 0 and low > limit:
+        low, high = cost.ci_low / base, (cost.ci_high or cost.ci_low) / base
+        if low > limit:
             out.append(Reason("COST_UP", f"cost per request up {_pct(cost.relative)} [{_pct(low)}, {_pct(high)}], "
                                          f"above the {_pct(limit)} allowed"))
     return out
@@ -822,7 +823,7 @@ def _limit_reasons(metrics: dict[str, MetricDelta | None], st: ShadowSettings) -
 
 def _verdict(pairing: Pairing, judge: JudgeResult | None, tails: Sequence[Tail],
              segments: Sequence[SegmentResult], gap: EvalGap | None, st: ShadowSettings,
-             mde: float | None, metrics: dict[str, MetricDelta | None] | None = None) -> tuple[list[Reason], str]:
+             mde: float | None, metrics: dict[str, MetricDelta | None]) -> tuple[list[Reason], str]:
     nogo: list[Reason] = []
     hold: list[Reason] = []
     info: list[Reason] = []
@@ -853,7 +854,7 @@ def _verdict(pairing: Pairing, judge: JudgeResult | None, tails: Sequence[Tail],
                                f"{t.name.replace('_', ' ')}: {_pct(t.baseline_rate)} -> {_pct(t.candidate_rate)} "
                                f"({t.new_only} pairs newly broken, {t.fixed_only} fixed; McNemar p = "
                                f"{t.p_value:.2g}, Holm-adjusted {t.p_adjusted:.2g})"))
-    nogo += _limit_reasons(metrics or {}, st)
+    nogo += _limit_reasons(metrics, st)
     for s in segments:
         if s.loses:
             nogo.append(Reason("SEGMENT_LOSES",

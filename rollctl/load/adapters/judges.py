@@ -39,11 +39,10 @@ def _detect_alpaca(probe: Probe) -> bool:
     return "preference" in cols and {"generator_1", "generator_2"} <= set(cols)
 
 
-def _roles(ctx: LoadContext, first: str, second: str, params: SqlParams) -> tuple[str, str, str]:
-    """SQL for (is the first-named model the candidate?, baseline name, candidate name) per row."""
+def _named_candidate(ctx: LoadContext, first: str, second: str, params: SqlParams) -> str:
+    """SQL, per row: do --candidate / --baseline name `first` as the candidate (or `second` as the baseline)?"""
     base, cand = params.add(ctx.options.baseline_name), params.add(ctx.options.candidate_name)
-    named = f"({first} = {cand} OR {second} = {base})"
-    return named, base, cand
+    return f"({first} = {cand} OR {second} = {base})"
 
 
 def _load_mtbench(ctx: LoadContext, probe: Probe) -> FileReport:
@@ -56,10 +55,9 @@ def _load_mtbench(ctx: LoadContext, probe: Probe) -> FileReport:
         qid = pick(cols, ("question_id",), params)
         turn = pick(cols, ("turn",), params)
         judge = pick(cols, ("judge",), params)
-        named_first, _, _ = _roles(ctx, m1, m2, params)
         # Default (names not given): model_2 is the baseline, as in FastChat's pairwise-baseline mode.
-        m1_is_candidate = f"(CASE WHEN {named_first} THEN true WHEN ({m2} = {params.add(ctx.options.candidate_name)}" \
-                          f" OR {m1} = {params.add(ctx.options.baseline_name)}) THEN false ELSE true END)"
+        m1_is_candidate = (f"(CASE WHEN {_named_candidate(ctx, m1, m2, params)} THEN true "
+                           f"WHEN {_named_candidate(ctx, m2, m1, params)} THEN false ELSE true END)")
         request = as_text(qid[0]) if qid else "NULL"
         if turn is not None:
             t = as_text(turn[0])
@@ -118,8 +116,7 @@ def _load_alpaca(ctx: LoadContext, probe: Probe) -> FileReport:
         pref = pick(cols, ("preference",), params)
         instruction = pick(cols, ("instruction",), params)
         annotator = pick(cols, ("annotator",), params)
-        flipped = (f"({g1} = {params.add(ctx.options.candidate_name)} OR "
-                   f"{g2} = {params.add(ctx.options.baseline_name)})")
+        flipped = _named_candidate(ctx, g1, g2, params)
         raw = f"TRY_CAST({as_text(pref[0])} AS DOUBLE)"  # type: ignore[index]
         p = f"(CASE WHEN {raw} = 0 THEN 1.5 WHEN {raw} BETWEEN 1 AND 2 THEN {raw} END)"
         signed = f"(CASE WHEN {flipped} THEN -1 ELSE 1 END) * 2 * ({p} - 1.5)"

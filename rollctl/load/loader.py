@@ -127,8 +127,9 @@ class LoadContext:
     """The attached database whose canonical tables receive the rows (None: the temp tables)."""
     present_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """With `into`: table -> key columns; a row whose key is already in the table is stored as its key only."""
-    bad_conditions: dict[tuple[str, str], BadLocator] = field(default_factory=dict)
-    """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows."""
+    bad_conditions: dict[tuple[str, str], list[BadLocator]] = field(default_factory=dict)
+    """(file, table) -> how to re-read a file's rows and list their bad fields, to explain bad rows: one per
+    statement that loaded them (a paired file loads `traces` twice, once per arm)."""
     in_place: dict[str, list[tuple[str, dict[str, object]]]] = field(default_factory=dict)
     """Table -> the SELECTs (and parameters) of the files read in place (`LoadOptions.read_in_place`)."""
 
@@ -595,12 +596,12 @@ def insert_rows(
             # Fails inside a transaction aborted by an error; the caller rolls back and restores the setting.
             with contextlib.suppress(DuckDBError):
                 ctx.db.execute("SET preserve_insertion_order = $v", {"v": bool(ordered_before)})
-    ctx.bad_conditions[(probe.file.path, table)] = BadLocator(
+    ctx.bad_conditions.setdefault((probe.file.path, table), []).append(BadLocator(
         from_sql=_with_derived(reader.rescan_sql or reader.sql, reader.derived_sql), where_sql=where_sql,
         params=all_params, bad_sql=selection.bad_sql,
         columns=_reader_columns(reader, probe), format=probe.file.format,
         one_row_per_record=reader.one_row_per_record, derived_sql=reader.derived_sql,
-    )
+    ))
     return int(inserted[0]) if inserted else 0
 
 
@@ -779,30 +780,36 @@ def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
 
 def _first_bad_field(ctx: LoadContext, path: str, table: str) -> tuple[str, int]:
     """The first wrong-typed field of a file (by name) and how many rows have it wrong: a second scan of
-    the file, run only when the load found bad rows."""
-    entry = ctx.bad_conditions.get((path, table))
-    if entry is not None:
+    the file, run only when the load found bad rows (over every statement that loaded the file's rows)."""
+    counts: dict[str, int] = {}
+    for entry in ctx.bad_conditions.get((path, table), []):
         source, params = entry.from_sql, entry.params
         if entry.format == "jsonl" and entry.one_row_per_record:
             source, params = _valid_lines(entry, path)
-        sql = (
-            f"SELECT f, count(*) FROM (SELECT unnest({entry.bad_sql}) AS f FROM {source} {entry.where_sql}) "
-            "GROUP BY f ORDER BY f"
-        )
+        sql = (f"SELECT f, count(*) FROM (SELECT unnest({entry.bad_sql}) AS f FROM {source} {entry.where_sql}) "
+               "GROUP BY f")
         try:
-            row = ctx.db.execute(sql, referenced_params(sql, params)).fetchone()
+            rows = ctx.db.fetchall(sql, referenced_params(sql, params))
         except DuckDBError:
-            row = None
-        if row is not None:
-            return str(row[0]), int(row[1])
-    return "(unknown)", 0
+            continue
+        for name, n in rows:
+            counts[str(name)] = counts.get(str(name), 0) + int(n)
+    if not counts:
+        return "(unknown)", 0
+    first = min(counts)
+    return first, counts[first]
 
 
 def _first_bad_row(ctx: LoadContext, path: str, table: str) -> int | None:
     """The line of the first wrong-typed record: the physical line for JSONL (blank lines counted), the
     data row + 1 (the header) for CSV, the record number otherwise."""
-    entry = ctx.bad_conditions.get((path, table))
-    if entry is None or not entry.one_row_per_record:
+    lines = [line for entry in ctx.bad_conditions.get((path, table), [])
+             if (line := _first_bad_row_of(ctx, entry, path)) is not None]
+    return min(lines) if lines else None
+
+
+def _first_bad_row_of(ctx: LoadContext, entry: BadLocator, path: str) -> int | None:
+    if not entry.one_row_per_record:
         return None
     if entry.format == "jsonl":
         source, params = _valid_lines(entry, path)

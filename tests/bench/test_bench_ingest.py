@@ -36,6 +36,24 @@ BARE_CTAS = (
     "c.execute('CHECKPOINT')"
 )
 
+# Two more floors, to tell the target's distance from what the machine allows (issue 2 asks for 1.5x the
+# count(*) scan): copying the file's bytes to disk (any ingest stores at least what it keeps, so it cannot beat
+# a copy of the text it stores), and DuckDB reading every canonical field of every row as text with no
+# conversion or validation (inspect reads and type-checks all of them).
+COPY_FILE = (
+    "import os, shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2]); "
+    "fd = os.open(sys.argv[2], os.O_RDONLY); os.fsync(fd); os.close(fd)"
+)
+EXTRACT_FIELDS = (
+    "import duckdb, sys\n"
+    "from rollctl.load.canonical import TRACE_FIELDS\n"
+    "cols = {f.name: 'JSON' if f.kind in ('list', 'json') else 'VARCHAR' for f in TRACE_FIELDS}\n"
+    "counts = ', '.join(f'count(\"{n}\")' for n in cols)\n"
+    "c = duckdb.connect()\n"
+    "print(c.execute(f\"SELECT count(*), {counts} FROM read_json(?, format = 'newline_delimited', columns = ?)\", "
+    "[sys.argv[1], cols]).fetchone()[0])\n"
+)
+
 
 def _ensure_data() -> Path:
     if not DATA.exists():
@@ -74,6 +92,8 @@ def test_bench_inspect_and_ingest(tmp_path: Path) -> None:
     runs = [
         ("bare DuckDB count(*)", [sys.executable, "-c", BARE_SCAN, str(data)]),
         ("extra ref: DuckDB CTAS to file", [sys.executable, "-c", BARE_CTAS, str(data), str(tmp_path / "ctas.duckdb")]),
+        ("extra ref: copy file + fsync", [sys.executable, "-c", COPY_FILE, str(data), str(tmp_path / "copy.jsonl")]),
+        ("extra ref: DuckDB reads fields", [sys.executable, "-c", EXTRACT_FIELDS, str(data)]),
         ("rollctl inspect --json", [rollctl, "inspect", str(data), "--json"]),
         ("rollctl ingest --db (new)", [rollctl, "ingest", str(data), "--db", str(db), "--json"]),
         ("rollctl ingest --db (again)", [rollctl, "ingest", str(data), "--db", str(db), "--json"]),
@@ -88,4 +108,6 @@ def test_bench_inspect_and_ingest(tmp_path: Path) -> None:
         print(f"{label:32} {r['wall']:8.1f} {r['wall'] / bare['wall']:7.2f} {r['cpu']:8.1f} "
               f"{r['cpu'] / bare['cpu']:7.2f} {r['cpu'] / ctas['cpu']:7.2f} {r['peak_mb']:8.0f}")
     print("x bare: against the issue's reference (count(*) scan); x ctas: CPU against the extra reference "
-          "(DuckDB writing the file into a database file, no validation or de-duplication)")
+          "(DuckDB writing the file into a database file, no validation or de-duplication). The copy and the "
+          "field read are floors: no ingest writes less than a copy of what it stores, and no inspect reads less "
+          "than every canonical field")

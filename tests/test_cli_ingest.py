@@ -3,9 +3,13 @@ and anything that changes what the input loads as (its bytes, the options) is lo
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
+from rollctl.load import files
 from tests.conftest import invoke, trace_row, write_jsonl
 
 
@@ -129,3 +133,22 @@ def test_a_database_with_a_foreign_traces_table_is_refused_and_left_alone(tmp_pa
     assert result.stderr.count("\n") == 1 and "not write" in result.stderr and "--db" in result.stderr
     reopened = connect(db_path, read_only=True)
     assert reopened.fetchall("SELECT * FROM traces") == [(1,)]
+
+
+def test_content_digest_is_a_sha256_tree_over_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest hashes chunks on every core: it must equal SHA-256(size || SHA-256 of each chunk) and change
+    with any byte, whichever chunk holds it (small chunks here, so the file spans several)."""
+    monkeypatch.setattr(files, "DIGEST_CHUNK_BYTES", 1000)
+    data = bytes(range(256)) * 20  # 5,120 bytes: six chunks, the last one short
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(data)
+    chunks = [hashlib.sha256(data[i:i + 1000]).digest() for i in range(0, len(data), 1000)]
+    expected = hashlib.sha256(len(data).to_bytes(8, "big") + b"".join(chunks)).hexdigest()
+    assert files.content_digest(str(path)) == expected
+    for position in (0, 999, 1000, 4500, len(data) - 1):
+        changed = bytearray(data)
+        changed[position] ^= 1
+        path.write_bytes(bytes(changed))
+        assert files.content_digest(str(path)) != expected
+    path.write_bytes(data[:-1])
+    assert files.content_digest(str(path)) != expected

@@ -46,7 +46,7 @@ class IngestResult:
 
 
 # Bump when what a given export loads as changes in a way the rollctl version does not capture.
-_FINGERPRINT_SCHEME = 1
+_FINGERPRINT_SCHEME = 2  # 2: file digests are chunked SHA-256 trees (`content_digest`)
 
 
 class _Fingerprint:

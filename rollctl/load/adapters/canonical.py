@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from rollctl.db import DuckDBError, quote_identifier
+from collections.abc import Sequence
+from dataclasses import replace
+
+from rollctl.db import Database, DuckDBError, quote_identifier
 from rollctl.errors import InputError
-from rollctl.load.adapters import Adapter, register
-from rollctl.load.expressions import RawValue, SqlParams, column, nested
+from rollctl.load.adapters import Adapter, adapters, register
+from rollctl.load.canonical import FieldKind
+from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
 from rollctl.load.loader import (
     FieldSource,
     FileReport,
     LoadContext,
+    LoadOptions,
     Probe,
     Reader,
+    TextSource,
+    input_files,
     insert_rows,
+    probe_file,
     reader_for_load,
     referenced_params,
     select_canonical,
@@ -290,8 +298,75 @@ def _arm_values(
     return arm_col, arm_stage, values, descriptions
 
 
-register(Adapter("paired", "paired shadow rows {request_id, baseline: {...}, candidate: {...}}", _is_paired,
-                 _load_paired, priority=900))
+# The fields a text stream of paired rows carries per arm, and their canonical kinds.
+_STREAM_FIELDS: tuple[tuple[str, FieldKind, str], ...] = (
+    ("request_id", "string", "VARCHAR"), ("variant", "string", "VARCHAR"), ("served", "bool", "BOOLEAN"),
+    ("output", "text", "VARCHAR"), ("input", "text", "VARCHAR"),
+)
+
+
+def paired_text_sources(db: Database, paths: Sequence[str], options: LoadOptions) -> list[TextSource] | None:
+    """Each paired file's rows with both arms side by side, for a command that reads the answers once, in a
+    stream, instead of storing them (`rollctl shadow-report`); None unless every input is such a file.
+
+    Per row and arm x (1: the `baseline` object, 2: the `candidate` object): `present_x` (the row has that
+    arm), `request_id_x`, `variant_x`, `served_x`, `output_x`, `input_x`, converted exactly as the load
+    converts them. Only files whose arms are read as structs qualify (JSON files whose arms DuckDB reads as
+    structs, Parquet with struct arms), and not with `--on-bad-lines skip` (the stream would not know which
+    rows the load dropped). The caller still loads the files for everything else and validates them.
+    """
+    if options.on_bad_lines == "skip" or (options.format is not None and options.format != "paired"):
+        return None
+    try:
+        files = input_files(paths, options)
+    except InputError:
+        return None
+    if not files:
+        return None
+    ctx = LoadContext(db=db, options=replace(options, keep_text=True,
+                                             trace_fields=frozenset(name for name, _, _ in _STREAM_FIELDS)))
+    sources = []
+    for f in files:
+        if f.format not in ("jsonl", "json", "parquet"):
+            return None
+        try:
+            probe = probe_file(db, f)
+        except InputError:
+            return None
+        if next((a for a in adapters() if a.detect(probe)), None) is not _PAIRED:
+            return None
+        source = _paired_text_source(ctx, probe)
+        if source is None:
+            return None
+        sources.append(source)
+    return sources
+
+
+def _paired_text_source(ctx: LoadContext, probe: Probe) -> TextSource | None:
+    structure = _typed_arms(ctx, probe)
+    if structure is None and probe.file.format != "parquet":
+        return None
+    reader = reader_for_load(ctx, probe, structure)
+    columns = structure or probe.columns
+    staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+    params = SqlParams()
+    selected: list[str] = []
+    for x, (arm, default_variant, default_served) in enumerate(_arm_defaults(ctx), start=1):
+        arm_col, arm_stage, values, _ = _arm_values(
+            ctx, reader, staged, columns, arm, default_variant, default_served, params)
+        if arm_stage.derived_sql:
+            return None  # arms read through JSON paths: one derived column per arm statement
+        selected.append(f"({_arm_present(arm_col)}) AS present_{x}")
+        for name, kind, sql_type in _STREAM_FIELDS:
+            raw = values.get(name)
+            value = "NULL" if raw is None else convert(raw, kind)
+            selected.append(f"CAST({value} AS {sql_type}) AS {name}_{x}")
+    sql = f"SELECT {', '.join(selected)} FROM {staged.sql} AS _src"
+    return TextSource(sql=sql, params=referenced_params(sql, {**reader.params, **params.values}))
+
+
+_PAIRED = register(Adapter("paired", "paired shadow rows {request_id, baseline: {...}, candidate: {...}}",
+                           _is_paired, _load_paired, priority=900))
 register(Adapter("evals", "eval results {case_id, variant, repeat, passed, score}", _is_eval, _load_evals,
                  priority=910))
 register(Adapter("judgements", "judge verdicts {request_id, judge, order, winner | preference}", _is_judgement,

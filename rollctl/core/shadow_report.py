@@ -14,16 +14,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from rollctl.config import Config
 from rollctl.core.results import SCHEMA_VERSION, Reason
-from rollctl.db import Database
+from rollctl.db import Database, DuckDBError
 from rollctl.errors import InputError, PlanError, UsageError
 from rollctl.exit_codes import exit_code_for
-from rollctl.load import LoadOptions, load_inputs
+from rollctl.load import LoadOptions, TextSource, load_inputs, paired_text_sources
 from rollctl.load.canonical import TRACE_FIELDS
 from rollctl.load.require import require_fields
 from rollctl.sql import shadow as q
@@ -439,14 +441,35 @@ def _check_options(options: ShadowOptions) -> None:
 
 
 def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
-    """Load, pair, diff, judge, segment and decide."""
+    """Load, pair, diff, judge, segment and decide.
+
+    Paired files (both answers of a request on one row) are read twice: once by the loader for everything but
+    the answers, which it validates and stores (small: numbers, ids, flags), and once as a stream of both
+    answers per pair for the text features and edit distances. The answers are never stored, so nothing
+    spills past the memory cap and is read back (on 1 M pairs that was about a third of the run). When the
+    stream does not deliver each pair exactly once (a pair whose arms sit on different rows, or in different
+    files), or cannot read a file, the report is made again from stored answers, as for trace rows.
+    """
     _check_options(options)
-    st = options.settings
     segment = parse_segment(options.segment_by) if options.segment_by else None
-    paths = list(options.paths) + list(options.judgements) + ([options.eval_set] if options.eval_set else [])
     load = options.load
     if load.trace_fields is None:
         load = replace(load, trace_fields=_fields_read(segment))
+    sources = paired_text_sources(db, list(options.paths), load)
+    if sources is not None:
+        answerless = replace(load, trace_fields=(load.trace_fields or _fields_read(segment)) - {"input", "output"})
+        result = _report(db, options, segment, answerless, sources)
+        if result is not None:
+            return result
+    result = _report(db, options, segment, load, None)
+    assert result is not None  # only a stream can fail to deliver
+    return result
+
+
+def _report(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions,
+            sources: list[TextSource] | None) -> ShadowReportResult | None:
+    st = options.settings
+    paths = list(options.paths) + list(options.judgements) + ([options.eval_set] if options.eval_set else [])
     report = load_inputs(db, paths, load)
     if report.rows["traces"] == 0:
         raise InputError("no trace rows to pair", path=options.paths[0] if len(options.paths) == 1 else None,
@@ -461,7 +484,7 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     counts = q.pairing_counts(db, options.baseline, options.candidate)
     pattern = "|".join(f"(?:{p})" for p in st.refusal_patterns)
     n = q.build_pairs(db, options.baseline, options.candidate, segment=segment,
-                      expect_json=options.expect_json, refusal_pattern=pattern)
+                      expect_json=options.expect_json, refusal_pattern=pattern, texts=sources is None)
     if n == 0:
         seen = ", ".join(f"{v if v is not None else '(none)'} ({c})" for v, c in q.variants_seen(db))
         raise InputError(
@@ -473,12 +496,16 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     pairing = _pairing(counts, sp)
 
     # Edit distances, streamed: the texts never sit in Python memory beyond one batch.
-    dist = np.full(n, np.nan, dtype=np.float32)
-    for batch in q.text_batches(db, st.batch_size):
-        pid = batch.column(0).to_numpy()
-        d = process.cpdist(batch.column(1).to_pylist(), batch.column(2).to_pylist(),
-                           scorer=Levenshtein.normalized_distance, workers=-1)
-        dist[pid] = d
+    if sources is None:
+        dist = np.full(n, np.nan, dtype=np.float32)
+        for batch in q.text_batches(db, st.batch_size):
+            pid = batch.column(0).to_numpy()
+            dist[pid] = _distances(batch.column(1), batch.column(2))
+    else:
+        streamed = _stream_texts(db, sources, n, options, pattern)
+        if streamed is None:
+            return None
+        dist = streamed
     total, seg_rows = q.summaries(db)
     exact_pids = _exact_mask(db, n)
     dist[exact_pids] = 0.0
@@ -507,7 +534,7 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
         if options.eval_set is not None:
             segments, gap = _eval_gap(db, segments, segment)
 
-    examples = _examples(db, dist, judge, options.examples)
+    examples = _examples(db, dist, judge, options.examples, sources, options)
     mde = judge.mde if judge is not None else None
     reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
     return ShadowReportResult(
@@ -521,6 +548,43 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
         segment_losses=tuple(s.segment for s in segments if s.loses), eval_gap=gap, examples=tuple(examples),
         mde=mde, settings=dict(st.__dict__.items()), seed=options.seed,
     )
+
+
+def _distances(baseline: Any, candidate: Any) -> NDArray[np.float32]:
+    """Normalized Levenshtein distance of each pair of answers (rapidfuzz `cpdist`, in C on every core)."""
+    return np.asarray(process.cpdist(baseline.to_pylist(), candidate.to_pylist(),
+                                     scorer=Levenshtein.normalized_distance, workers=-1), dtype=np.float32)
+
+
+def _stream_texts(db: Database, sources: list[TextSource], n: int, options: ShadowOptions,
+                  pattern: str) -> NDArray[np.float32] | None:
+    """Edit distances and text features of every pair from one scan of each paired file; the features join
+    `_shadow_pairs`. None (nothing attached) unless every pair was delivered exactly once."""
+    dist = np.full(n, np.nan, dtype=np.float32)
+    delivered = np.zeros(n, dtype=np.int64)
+    features: list[pa.Table] = []
+    try:
+        for source in sources:
+            for batch in q.stream_texts(db, source, options.baseline, options.candidate,
+                                        expect_json=options.expect_json, refusal_pattern=pattern,
+                                        batch_size=options.settings.batch_size):
+                pid = batch.column("pid").to_numpy()
+                np.add.at(delivered, pid, 1)
+                differ = pc.and_(pc.and_(batch.column("has_out_b"), batch.column("has_out_c")),
+                                 pc.invert(batch.column("exact")))
+                if pc.any(differ).as_py():
+                    dist[pid[differ.to_numpy(zero_copy_only=False)]] = _distances(
+                        pc.filter(batch.column("ob"), differ), pc.filter(batch.column("oc"), differ))
+                # `take` copies: a column DuckDB exported keeps its whole batch alive, answers included (kept
+                # batches held 1.4 GB of text on 1 M pairs).
+                kept = pa.Table.from_batches([batch]).drop_columns(["ob", "oc", "exact"])
+                features.append(kept.take(pa.array(np.arange(kept.num_rows))))
+    except DuckDBError:
+        return None  # a file the struct read cannot hold (the load read it through JSON paths)
+    if not features or not bool((delivered == 1).all()):
+        return None
+    q.attach_texts(db, pa.concat_tables(features), options.expect_json)
+    return dist
 
 
 def _exact_mask(db: Database, n: int) -> NDArray[np.int64]:
@@ -755,7 +819,8 @@ def _eval_gap(db: Database, segments: list[SegmentResult],
     return updated, gap
 
 
-def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None, count: int) -> list[Example]:
+def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None, count: int,
+              sources: list[TextSource] | None, options: ShadowOptions) -> list[Example]:
     if count == 0:
         return []
     judge_name = None if judge is None else ("" if judge.judge == "(unnamed)" else judge.judge)
@@ -766,7 +831,14 @@ def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None
     d = np.where(np.isfinite(d), d, 0.0)
     order = np.lexsort((pids, -d, -score))[:count]
     chosen = [int(p) for p in pids[order]]
-    rows = {int(r["pid"]): r for r in q.example_rows(db, chosen, judge_name)}
+    rows = {int(r["pid"]): r for r in q.example_rows(db, chosen, judge_name, with_texts=sources is None)}
+    if sources is not None:
+        # The answers were streamed, not stored: read these few pairs' texts from the files again.
+        texts = q.example_texts_streamed(db, sources, [str(r["request_id"]) for r in rows.values()],
+                                         options.baseline, options.candidate)
+        for r in rows.values():
+            r["input"], r["baseline_output"], r["candidate_output"] = texts.get(str(r["request_id"]),
+                                                                                (None, None, None))
     out = []
     for pid in chosen:
         r = rows[pid]

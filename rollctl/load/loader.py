@@ -108,6 +108,14 @@ class LoadReport:
 
 
 @dataclass(frozen=True)
+class TextSource:
+    """A SELECT over one input file (and its parameters) that a command streams instead of loading."""
+
+    sql: str
+    params: dict[str, object]
+
+
+@dataclass(frozen=True)
 class Probe:
     """A cheap look at one file: its container format, how to read it, and its top-level columns."""
 

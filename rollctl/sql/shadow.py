@@ -15,15 +15,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rollctl.db import Database, quote_identifier
+from rollctl.load import TextSource
 
 PAIRS = "_shadow_pairs"
 ARMS = "_shadow_arms"
 
-# The arm of a trace row: the named variants, else `served` (true: the baseline the user saw).
-_ARM = (
-    "CASE WHEN variant = $baseline THEN 'b' WHEN variant = $candidate THEN 'c' "
-    "WHEN variant IS NULL AND served THEN 'b' WHEN variant IS NULL AND NOT served THEN 'c' END"
-)
+
+
+def _arm_of(variant: str, served: str) -> str:
+    """The arm of a trace row: the named variants, else `served` (true: the baseline the user saw)."""
+    return (
+        f"CASE WHEN {variant} = $baseline THEN 'b' WHEN {variant} = $candidate THEN 'c' "
+        f"WHEN {variant} IS NULL AND {served} THEN 'b' WHEN {variant} IS NULL AND NOT {served} THEN 'c' END"
+    )
+
+
+_ARM = _arm_of("variant", "served")
 
 # A JSON-looking answer, optionally inside a ``` fence, and its text with the fence removed.
 _FENCE_STRIP = r"^\s*```[a-zA-Z]*\s*|\s*```\s*$"
@@ -85,6 +92,46 @@ def variants_seen(db: Database) -> list[tuple[str | None, int]]:
         "SELECT variant, count(*) FROM traces GROUP BY variant ORDER BY count(*) DESC LIMIT 10")]
 
 
+def _text_params(expect_json: bool | None, refusal_pattern: str) -> dict[str, Any]:
+    return {"json_like": _JSON_LIKE, "fence": _FENCE_STRIP, "refusal": refusal_pattern, "window": REFUSAL_WINDOW}
+
+
+def _text_features(text: str, suffix: str) -> str:
+    """Per answer: a 64-bit hash and the length (stand-ins for the text when comparing arms), whether there is
+    an answer, whether it looks like JSON and parses, and whether it reads as a refusal.
+
+    Text checks avoid touching whole answers where the first character decides (trim() copies every answer
+    and costs more than the rest of the pairing together).
+    """
+    first = f"ascii({text})"
+    like = (f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
+            f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left({text}, 64), $json_like) ELSE FALSE END")
+    return (
+        f"hash({text}) AS out_hash{suffix}, length({text}) AS len{suffix}, "
+        f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
+        f"ELSE trim({text}) <> '' END AS has_out{suffix}, "
+        f"{like} AS json_like{suffix}, "
+        f"CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid({text}), FALSE) "
+        f"ELSE coalesce(json_valid(regexp_replace({text}, $fence, '', 'g')), FALSE) END AS json_ok{suffix}, "
+        f"coalesce(regexp_matches(left({text}, $window), $refusal, 'i'), FALSE) AS refusal{suffix}"
+    )
+
+
+def _pair_text_columns(b: str, c: str, expect_json: bool | None) -> str:
+    """The pair's text columns from each arm's `_text_features` (`b`/`c` format a feature's name)."""
+    expects = (f"({b.format('json_like')} OR {c.format('json_like')})" if expect_json is None
+               else "TRUE" if expect_json else "FALSE")
+    return (
+        f"{b.format('has_out')} AS out_b, {c.format('has_out')} AS out_c, "
+        f"{b.format('len')} AS len_b, {c.format('len')} AS len_c, "
+        f"coalesce({b.format('out_hash')} = {c.format('out_hash')} AND {b.format('len')} = {c.format('len')}, FALSE)"
+        " AS exact, "
+        f"{expects} AND {b.format('has_out')} AND {c.format('has_out')} AS json_expected, "
+        f"{b.format('json_ok')} AS json_ok_b, {c.format('json_ok')} AS json_ok_c, "
+        f"{b.format('refusal')} AS refusal_b, {c.format('refusal')} AS refusal_c"
+    )
+
+
 def build_pairs(
     db: Database,
     baseline: str,
@@ -93,15 +140,16 @@ def build_pairs(
     segment: Segment | None,
     expect_json: bool | None,
     refusal_pattern: str,
+    texts: bool = True,
 ) -> int:
-    """Create `_shadow_pairs`: one numeric row per request answered exactly once by each arm."""
-    params: dict[str, Any] = {
-        **arm_params(baseline, candidate),
-        "json_like": _JSON_LIKE,
-        "fence": _FENCE_STRIP,
-        "refusal": refusal_pattern,
-        "window": REFUSAL_WINDOW,
-    }
+    """Create `_shadow_pairs`: one numeric row per request answered exactly once by each arm.
+
+    `texts=False`: `traces` holds no answers (they are streamed from the files by `stream_texts`, which adds
+    the text columns with `attach_texts`); the pairs then have every column but those.
+    """
+    params: dict[str, Any] = arm_params(baseline, candidate)
+    if texts:
+        params.update(_text_params(expect_json, refusal_pattern))
     if segment is None:
         seg_expr = "CAST(NULL AS VARCHAR)"
     elif segment.json_path is not None:
@@ -109,13 +157,8 @@ def build_pairs(
         seg_expr = "json_extract_string(metadata, $seg_path)"
     else:
         seg_expr = f"CAST({quote_identifier(segment.column or '')} AS VARCHAR)"
-    expects = "(b.json_like OR c.json_like)" if expect_json is None else "TRUE" if expect_json else "FALSE"
-
-    # Text checks avoid touching whole answers where the first character decides (trim() copies
-    # every answer and costs more than the rest of the pairing together).
-    first = "ascii(output)"
-    like = (f"CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
-            f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left(output, 64), $json_like) ELSE FALSE END")
+    features = f", {_text_features('output', '')}" if texts else ""
+    text_columns = f", {_pair_text_columns('b.{}', 'c.{}', expect_json)}" if texts else ""
 
     # Two steps: one scan of `traces` reduces every row to small features (the texts end here: a 64-bit hash
     # and the length stand in for them), then the arms are paired from that small table. Pairing straight
@@ -125,14 +168,7 @@ def build_pairs(
         f"""
         CREATE OR REPLACE TEMP TABLE {ARMS} AS
         SELECT {_ARM} AS arm, t.rowid AS rid, request_id, user_id, "timestamp", {seg_expr} AS segment,
-            latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, hash(output) AS out_hash,
-            length(output) AS len,
-            CASE WHEN output IS NULL OR output = '' THEN FALSE WHEN {first} > 32 THEN TRUE
-                 ELSE trim(output) <> '' END AS has_out,
-            {like} AS json_like,
-            CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid(output), FALSE)
-                 ELSE coalesce(json_valid(regexp_replace(output, $fence, '', 'g')), FALSE) END AS json_ok,
-            coalesce(regexp_matches(left(output, $window), $refusal, 'i'), FALSE) AS refusal
+            latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error{features}
         FROM traces t WHERE {_ARM} IS NOT NULL AND request_id IS NOT NULL
         """,
         params,
@@ -158,18 +194,78 @@ def build_pairs(
             b.cost_usd AS cost_b, c.cost_usd AS cost_c,
             CAST(b.output_tokens AS DOUBLE) AS tokens_b, CAST(c.output_tokens AS DOUBLE) AS tokens_c,
             b.judge_score AS score_b, c.judge_score AS score_c,
-            b.error AS error_b, c.error AS error_c,
-            b.has_out AS out_b, c.has_out AS out_c,
-            b.len AS len_b, c.len AS len_c,
-            coalesce(b.out_hash = c.out_hash AND b.len = c.len, FALSE) AS exact,
-            {expects} AND b.has_out AND c.has_out AS json_expected,
-            b.json_ok AS json_ok_b, c.json_ok AS json_ok_c,
-            b.refusal AS refusal_b, c.refusal AS refusal_c
+            b.error AS error_b, c.error AS error_c{text_columns}
         FROM k JOIN b USING (request_id) JOIN c USING (request_id)
         """
     )
     db.execute(f"DROP TABLE {ARMS}")
     return int(db.fetchone(f"SELECT count(*) FROM {PAIRS}")[0])
+
+
+TEXTS = "_shadow_texts"
+
+
+def _stream_sides(source_sql: str) -> str:
+    """Rows of a paired file whose two arms are one request's two arms, with the arm ('b'/'c') of each."""
+    return f"""
+        SELECT request_id_1 AS request_id, {_arm_of('variant_1', 'served_1')} AS a1,
+               {_arm_of('variant_2', 'served_2')} AS a2, output_1, output_2, input_1, input_2
+        FROM ({source_sql}) AS src
+        WHERE present_1 AND present_2 AND request_id_1 = request_id_2
+    """
+
+
+def stream_texts(db: Database, source: TextSource, baseline: str, candidate: str, *, expect_json: bool | None,
+                 refusal_pattern: str, batch_size: int) -> Iterator[Any]:
+    """Arrow batches of (pid, both answers, each answer's text features, `exact`) for the pairs one file's rows
+    hold, in one scan of the file: the answers are read once and never stored."""
+    params = {**source.params, **arm_params(baseline, candidate), **_text_params(expect_json, refusal_pattern)}
+    reader = db.record_batches(
+        f"""
+        WITH sides AS ({_stream_sides(source.sql)}),
+        t AS (
+            SELECT k.pid, CASE WHEN a1 = 'b' THEN output_1 ELSE output_2 END AS ob,
+                   CASE WHEN a1 = 'b' THEN output_2 ELSE output_1 END AS oc
+            FROM sides JOIN {PAIRS} k USING (request_id)
+            WHERE (a1 = 'b' AND a2 = 'c') OR (a1 = 'c' AND a2 = 'b')
+        ),
+        f AS (SELECT pid, ob, oc, {_text_features('ob', '_b')}, {_text_features('oc', '_c')} FROM t)
+        SELECT *, coalesce(out_hash_b = out_hash_c AND len_b = len_c, FALSE) AS exact FROM f
+        """,
+        params, batch_size=batch_size,
+    )
+    yield from reader
+
+
+def attach_texts(db: Database, features: Any, expect_json: bool | None) -> None:
+    """Add the text columns to `_shadow_pairs` from the streamed features (an Arrow table, one row per pid)."""
+    db.create_table_from_arrow(TEXTS, features)
+    db.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {PAIRS} AS
+        SELECT p.*, {_pair_text_columns('t.{}_b', 't.{}_c', expect_json)}
+        FROM {PAIRS} p JOIN {TEXTS} t USING (pid) ORDER BY pid
+        """
+    )
+    db.execute(f"DROP TABLE {TEXTS}")
+
+
+def example_texts_streamed(db: Database, sources: list[TextSource], request_ids: list[str], baseline: str,
+                           candidate: str) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """request_id -> (input, baseline answer, candidate answer) for a few pairs, read again from the files."""
+    out: dict[str, tuple[str | None, str | None, str | None]] = {}
+    for source in sources:
+        rows = db.fetchall(
+            f"SELECT * FROM ({_stream_sides(source.sql)}) WHERE request_id IN (SELECT unnest($ids))",
+            {**source.params, **arm_params(baseline, candidate), "ids": request_ids},
+        )
+        for rid, a1, a2, out_1, out_2, in_1, in_2 in rows:
+            if {a1, a2} != {"b", "c"}:
+                continue
+            b_side = (in_1, out_1) if a1 == "b" else (in_2, out_2)
+            c_side = (in_2, out_2) if a1 == "b" else (in_1, out_1)
+            out[str(rid)] = (b_side[0] if b_side[0] is not None else c_side[0], b_side[1], c_side[1])
+    return out
 
 
 def span(db: Database) -> dict[str, Any]:
@@ -478,8 +574,9 @@ def example_candidates(db: Database, judge: str | None) -> tuple[NDArray[np.int6
     return _ints(table, "pid"), _floats(table, "score")
 
 
-def example_rows(db: Database, pids: list[int], judge: str | None) -> list[dict[str, Any]]:
-    """Full texts and flags of the few pairs shown as examples (texts fetched by row id, not by a join)."""
+def example_rows(db: Database, pids: list[int], judge: str | None, *, with_texts: bool = True) -> list[dict[str, Any]]:
+    """Flags of the few pairs shown as examples and, with `with_texts`, their texts from `traces` (fetched by
+    row id, not by a join; without, the caller reads them from the files it streamed)."""
     if not pids:
         return []
     judged = db.table_exists(UNITS)
@@ -498,6 +595,8 @@ def example_rows(db: Database, pids: list[int], judge: str | None) -> list[dict[
         """,
         {"pids": pids, "judge": judge or ""} if judged else {"pids": pids},
     )
+    if not with_texts:
+        return rows
     rids = [int(r["rid_b"]) for r in rows] + [int(r["rid_c"]) for r in rows]
     texts = {int(r[0]): (r[1], r[2]) for r in db.fetchall(
         "SELECT rowid, input, output FROM traces WHERE rowid IN (SELECT unnest($rids))", {"rids": rids})}

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from rollctl.db import DuckDBError, quote_identifier
+from collections.abc import Sequence
+from dataclasses import replace
+
+from rollctl.db import Database, DuckDBError, quote_identifier
 from rollctl.errors import InputError
-from rollctl.load.adapters import Adapter, register
-from rollctl.load.expressions import RawValue, SqlParams, column, nested
+from rollctl.load.adapters import Adapter, adapters, register
+from rollctl.load.canonical import FieldKind
+from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
 from rollctl.load.loader import (
     FieldSource,
     FileReport,
     LoadContext,
+    LoadOptions,
     Probe,
     Reader,
+    TextSource,
+    input_files,
     insert_rows,
+    probe_file,
     reader_for_load,
     referenced_params,
     select_canonical,
@@ -193,76 +201,15 @@ def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] 
     staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
-    top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
-    for arm, default_variant, default_served in (
-        ("baseline", ctx.options.baseline_name, True),
-        ("candidate", ctx.options.candidate_name, False),
-    ):
+    for arm, default_variant, default_served in _arm_defaults(ctx):
         params = SqlParams()
-        top, descriptions = source_values("traces", columns, top_mapping, params)
-        arm_col = column(arm, columns[arm])
-        values: dict[str, RawValue] = {}
-        # Parse each arm once per row (one json_extract with a list of paths) instead of once per field
-        # reference: ~30 extractions of the same object each held a chunk's parse, which ran 1 M pairs
-        # out of memory under the 700 MB cap, and cost a parse each.
-        # Only the fields the command loads are extracted (LoadOptions.trace_fields); the others still get a
-        # value (never selected: `insert_rows` keeps only loaded fields) so the report says where they are.
-        keep = ctx.options.fields_of("traces")
-        extracted = [name for name in _ARM_FIELDS if keep is None or name in keep]
-        position = {name: i + 1 for i, name in enumerate(extracted)}
-        typed = _struct_fields(ctx, reader, arm_col)
-        if typed is None:
-            paths = params.add(["$." + quote_identifier(name) for name in extracted])
-            arm_stage = Reader(
-                sql=staged.sql, params=dict(staged.params),
-                derived_sql=f"json_extract({_as_json(arm_col)}, {paths}) AS _arm",
-            )
-        else:
-            arm_stage = staged
-        for name in _ARM_FIELDS:
-            if typed is None:
-                from_arm = RawValue(f"_arm[{position[name]}]" if name in position else "CAST(NULL AS JSON)", "JSON")
-            elif name in typed:
-                from_arm = RawValue(f"{arm_col.sql}.{quote_identifier(name)}", typed[name])
-            else:
-                from_arm = RawValue("CAST(NULL AS JSON)", "JSON")
-            if name in ("variant", "served") and not (from_arm.is_json or from_arm.is_text):
-                from_arm = RawValue(f"to_json({from_arm.sql})", "JSON")  # coalesced with a JSON default below
-            fallback = top.get(name)
-            if fallback is not None and typed is not None and fallback.type == from_arm.type:
-                values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback.sql})", from_arm.type)
-                descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
-            elif fallback is not None:
-                from_arm = from_arm if from_arm.is_json else RawValue(f"to_json({from_arm.sql})", "JSON")
-                if typed is None:
-                    # An arm's `null` gives way to the shared value, as an absent key does (and as the struct
-                    # read, which cannot tell the two apart, does).
-                    from_arm = RawValue(f"nullif({from_arm.sql}, CAST('null' AS JSON))", "JSON")
-                fallback_json = fallback if fallback.is_json else RawValue(f"to_json({fallback.sql})", "JSON")
-                values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback_json.sql})", "JSON")
-                descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
-            else:
-                values[name] = from_arm
-                descriptions[name] = f"{arm}.{name}"
-        for name, default in (("variant", default_variant), ("served", default_served)):
-            # Text leaves take a text default (`served` as 'true'/'false', read like any boolean text).
-            if values[name].is_text:
-                text = str(default).lower() if isinstance(default, bool) else default
-                values[name] = RawValue(f"coalesce({values[name].sql}, CAST({params.add(text)} AS VARCHAR))", "VARCHAR")
-            else:
-                cast = "BOOLEAN" if isinstance(default, bool) else "VARCHAR"
-                values[name] = RawValue(
-                    f"coalesce({values[name].sql}, to_json(CAST({params.add(default)} AS {cast})))", "JSON")
+        arm_col, arm_stage, values, descriptions = _arm_values(
+            ctx, reader, staged, columns, arm, default_variant, default_served, params)
         selection = select_canonical(
             "traces", values, params, keep_text=ctx.options.keep_text, descriptions=descriptions
         )
-        # Skip arms that are absent on this row (the shadow call was dropped): counted as unpaired later.
-        # DuckDB's JSON readers give SQL NULL for a JSON null and minified text otherwise, so a JSON `null` that
-        # survives is exactly 'null': compared as text, since json_type() re-parsed every arm (8% of the load),
-        # and to_json() of a Parquet struct re-serialised every answer just to learn it was not null.
-        where = f"WHERE {arm_col.sql} IS NOT NULL" + (
-            f" AND CAST({arm_col.sql} AS VARCHAR) <> 'null'" if arm_col.is_json else "")
-        rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params, where_sql=where)
+        rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params,
+                                      where_sql=f"WHERE {_arm_present(arm_col)}")
         sources += [s for s in selection.sources if s.canonical not in {x.canonical for x in sources}]
     if _has_inline_judgement(probe):
         rows["judgements"] = _insert_inline_judgements(ctx, probe, staged, columns)
@@ -272,8 +219,154 @@ def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] 
     )
 
 
-register(Adapter("paired", "paired shadow rows {request_id, baseline: {...}, candidate: {...}}", _is_paired,
-                 _load_paired, priority=900))
+def _arm_defaults(ctx: LoadContext) -> tuple[tuple[str, str, bool], ...]:
+    """(arm, its default variant, its default `served`) for the two arms of a paired row."""
+    return (("baseline", ctx.options.baseline_name, True), ("candidate", ctx.options.candidate_name, False))
+
+
+def _arm_present(arm_col: RawValue) -> str:
+    """True where the row has this arm (absent arms, a dropped shadow call, are counted as unpaired later).
+
+    DuckDB's JSON readers give SQL NULL for a JSON null and minified text otherwise, so a JSON `null` that
+    survives is exactly 'null': compared as text, since json_type() re-parsed every arm (8% of the load), and
+    to_json() of a Parquet struct re-serialised every answer just to learn it was not null.
+    """
+    return f"{arm_col.sql} IS NOT NULL" + (f" AND CAST({arm_col.sql} AS VARCHAR) <> 'null'" if arm_col.is_json else "")
+
+
+def _arm_values(
+    ctx: LoadContext, reader: Reader, staged: Reader, columns: dict[str, str], arm: str, default_variant: str,
+    default_served: bool, params: SqlParams,
+) -> tuple[RawValue, Reader, dict[str, RawValue], dict[str, str]]:
+    """One arm's raw canonical values over the file's rows: (the arm column, the reader to select them from,
+    the values, where each came from). Arm fields win over the shared top-level ones."""
+    top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
+    top, descriptions = source_values("traces", columns, top_mapping, params)
+    arm_col = column(arm, columns[arm])
+    values: dict[str, RawValue] = {}
+    # Parse each arm once per row (one json_extract with a list of paths) instead of once per field
+    # reference: ~30 extractions of the same object each held a chunk's parse, which ran 1 M pairs
+    # out of memory under the 700 MB cap, and cost a parse each.
+    # Only the fields the command loads are extracted (LoadOptions.trace_fields); the others still get a
+    # value (never selected: `insert_rows` keeps only loaded fields) so the report says where they are.
+    keep = ctx.options.fields_of("traces")
+    extracted = [name for name in _ARM_FIELDS if keep is None or name in keep]
+    position = {name: i + 1 for i, name in enumerate(extracted)}
+    typed = _struct_fields(ctx, reader, arm_col)
+    if typed is None:
+        paths = params.add(["$." + quote_identifier(name) for name in extracted])
+        arm_stage = Reader(
+            sql=staged.sql, params=dict(staged.params),
+            derived_sql=f"json_extract({_as_json(arm_col)}, {paths}) AS _arm",
+        )
+    else:
+        arm_stage = staged
+    for name in _ARM_FIELDS:
+        if typed is None:
+            from_arm = RawValue(f"_arm[{position[name]}]" if name in position else "CAST(NULL AS JSON)", "JSON")
+        elif name in typed:
+            from_arm = RawValue(f"{arm_col.sql}.{quote_identifier(name)}", typed[name])
+        else:
+            from_arm = RawValue("CAST(NULL AS JSON)", "JSON")
+        if name in ("variant", "served") and not (from_arm.is_json or from_arm.is_text):
+            from_arm = RawValue(f"to_json({from_arm.sql})", "JSON")  # coalesced with a JSON default below
+        fallback = top.get(name)
+        if fallback is not None and typed is not None and fallback.type == from_arm.type:
+            values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback.sql})", from_arm.type)
+            descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
+        elif fallback is not None:
+            from_arm = from_arm if from_arm.is_json else RawValue(f"to_json({from_arm.sql})", "JSON")
+            if typed is None:
+                # An arm's `null` gives way to the shared value, as an absent key does (and as the struct
+                # read, which cannot tell the two apart, does).
+                from_arm = RawValue(f"nullif({from_arm.sql}, CAST('null' AS JSON))", "JSON")
+            fallback_json = fallback if fallback.is_json else RawValue(f"to_json({fallback.sql})", "JSON")
+            values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback_json.sql})", "JSON")
+            descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
+        else:
+            values[name] = from_arm
+            descriptions[name] = f"{arm}.{name}"
+    for name, default in (("variant", default_variant), ("served", default_served)):
+        # Text leaves take a text default (`served` as 'true'/'false', read like any boolean text).
+        if values[name].is_text:
+            text = str(default).lower() if isinstance(default, bool) else default
+            values[name] = RawValue(f"coalesce({values[name].sql}, CAST({params.add(text)} AS VARCHAR))", "VARCHAR")
+        else:
+            cast = "BOOLEAN" if isinstance(default, bool) else "VARCHAR"
+            values[name] = RawValue(
+                f"coalesce({values[name].sql}, to_json(CAST({params.add(default)} AS {cast})))", "JSON")
+    return arm_col, arm_stage, values, descriptions
+
+
+# The fields a text stream of paired rows carries per arm, and their canonical kinds.
+_STREAM_FIELDS: tuple[tuple[str, FieldKind, str], ...] = (
+    ("request_id", "string", "VARCHAR"), ("variant", "string", "VARCHAR"), ("served", "bool", "BOOLEAN"),
+    ("output", "text", "VARCHAR"), ("input", "text", "VARCHAR"),
+)
+
+
+def paired_text_sources(db: Database, paths: Sequence[str], options: LoadOptions) -> list[TextSource] | None:
+    """Each paired file's rows with both arms side by side, for a command that reads the answers once, in a
+    stream, instead of storing them (`rollctl shadow-report`); None unless every input is such a file.
+
+    Per row and arm x (1: the `baseline` object, 2: the `candidate` object): `present_x` (the row has that
+    arm), `request_id_x`, `variant_x`, `served_x`, `output_x`, `input_x`, converted exactly as the load
+    converts them. Only files whose arms are read as structs qualify (JSON files whose arms DuckDB reads as
+    structs, Parquet with struct arms), and not with `--on-bad-lines skip` (the stream would not know which
+    rows the load dropped). The caller still loads the files for everything else and validates them.
+    """
+    if options.on_bad_lines == "skip" or (options.format is not None and options.format != "paired"):
+        return None
+    try:
+        files = input_files(paths, options)
+    except InputError:
+        return None
+    if not files:
+        return None
+    ctx = LoadContext(db=db, options=replace(options, keep_text=True,
+                                             trace_fields=frozenset(name for name, _, _ in _STREAM_FIELDS)))
+    sources = []
+    for f in files:
+        if f.format not in ("jsonl", "json", "parquet"):
+            return None
+        try:
+            probe = probe_file(db, f)
+        except InputError:
+            return None
+        if next((a for a in adapters() if a.detect(probe)), None) is not _PAIRED:
+            return None
+        source = _paired_text_source(ctx, probe)
+        if source is None:
+            return None
+        sources.append(source)
+    return sources
+
+
+def _paired_text_source(ctx: LoadContext, probe: Probe) -> TextSource | None:
+    structure = _typed_arms(ctx, probe)
+    if structure is None and probe.file.format != "parquet":
+        return None
+    reader = reader_for_load(ctx, probe, structure)
+    columns = structure or probe.columns
+    staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+    params = SqlParams()
+    selected: list[str] = []
+    for x, (arm, default_variant, default_served) in enumerate(_arm_defaults(ctx), start=1):
+        arm_col, arm_stage, values, _ = _arm_values(
+            ctx, reader, staged, columns, arm, default_variant, default_served, params)
+        if arm_stage.derived_sql:
+            return None  # arms read through JSON paths: one derived column per arm statement
+        selected.append(f"({_arm_present(arm_col)}) AS present_{x}")
+        for name, kind, sql_type in _STREAM_FIELDS:
+            raw = values.get(name)
+            value = "NULL" if raw is None else convert(raw, kind)
+            selected.append(f"CAST({value} AS {sql_type}) AS {name}_{x}")
+    sql = f"SELECT {', '.join(selected)} FROM {staged.sql} AS _src"
+    return TextSource(sql=sql, params=referenced_params(sql, {**reader.params, **params.values}))
+
+
+_PAIRED = register(Adapter("paired", "paired shadow rows {request_id, baseline: {...}, candidate: {...}}",
+                           _is_paired, _load_paired, priority=900))
 register(Adapter("evals", "eval results {case_id, variant, repeat, passed, score}", _is_eval, _load_evals,
                  priority=910))
 register(Adapter("judgements", "judge verdicts {request_id, judge, order, winner | preference}", _is_judgement,

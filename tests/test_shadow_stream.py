@@ -1,0 +1,132 @@
+"""shadow-report reads a paired file's answers as a stream instead of storing them: the report must be the
+one the stored answers give, and any file the stream cannot serve exactly must fall back to them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import rollctl.core.shadow_report as core
+from rollctl.core.shadow_report import ShadowOptions, shadow_report
+from rollctl.db import connect
+from rollctl.load import LoadOptions
+from rollctl.load.adapters.canonical import paired_text_sources
+from rollctl.render.jsonout import dumps
+from tests.conftest import REPO_ROOT, write_jsonl
+from tests.shadow_fixtures import eval_rows, make_pairs
+
+
+def _report(paths: list[Path], *, stream: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> dict[str, Any]:
+    """The whole result as a dict, with the answers streamed (when the inputs allow) or stored."""
+    with monkeypatch.context() as patch:
+        if not stream:
+            patch.setattr(core, "paired_text_sources", lambda db, paths, options: None)
+        baseline, candidate = kw.pop("arms", ("control", "treatment"))
+        options = ShadowOptions(paths=tuple(str(p) for p in paths), baseline=baseline, candidate=candidate,
+                                load=LoadOptions(), **kw)
+        db = connect()
+        try:
+            return dataclasses.asdict(shadow_report(db, options))
+        finally:
+            db.close()
+
+
+def _same_both_ways(paths: list[Path], monkeypatch: pytest.MonkeyPatch, **kw: Any) -> dict[str, Any]:
+    """Both ways print the same --json (DuckDB's parallel float sums differ in the last bits between runs,
+    which the --json contract rounds away)."""
+    streamed = _report(paths, stream=True, monkeypatch=monkeypatch, **dict(kw))
+    stored = _report(paths, stream=False, monkeypatch=monkeypatch, **dict(kw))
+    assert dumps(streamed) == dumps(stored)
+    return streamed
+
+
+def _streamed(paths: list[Path]) -> bool:
+    db = connect()
+    try:
+        return paired_text_sources(db, [str(p) for p in paths], LoadOptions()) is not None
+    finally:
+        db.close()
+
+
+def test_sample_export_reports_the_same_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = REPO_ROOT / "sample_traces" / "shadow" / "pairs.jsonl.gz"
+    evals = write_jsonl(tmp_path / "evals.jsonl", eval_rows())
+    assert _streamed([pairs])
+    result = _same_both_ways([pairs], monkeypatch, segment_by="metadata.intent", eval_set=str(evals), examples=8)
+    assert result["verdict"] == "no-go" and len(result["examples"]) == 8
+    assert all(e["baseline_output"] and e["candidate_output"] and e["input"] for e in result["examples"])
+
+
+@pytest.mark.parametrize("kw", [
+    {"expect_json": True},
+    {"expect_json": False, "examples": 0},
+    {"arms": ("treatment", "control")},  # the file's `candidate` objects are the baseline arm here
+    {"segment_by": "error"},
+])
+def test_options_report_the_same_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kw: dict[str, Any]) -> None:
+    path = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(400, missing_candidate=7, candidate_timeouts=5))
+    _same_both_ways([path], monkeypatch, **kw)
+
+
+def test_parquet_reports_the_same_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    jsonl = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(300))
+    parquet = tmp_path / "pairs.parquet"
+    db = connect()
+    db.execute(f"COPY (SELECT * FROM read_json($p, format = 'newline_delimited')) TO '{parquet}' (FORMAT parquet)",
+               {"p": str(jsonl)})
+    db.close()
+    assert _streamed([parquet])
+    _same_both_ways([parquet], monkeypatch, segment_by="metadata.intent")
+
+
+def _rows_with_split_pair() -> list[Any]:
+    rows: list[Any] = make_pairs(250)
+    last = rows[-1]
+    # One request's arms on two rows: the stored answers pair them, a row-by-row stream cannot.
+    rows[-1] = {**last, "candidate": None, "judgements": []}
+    rows.append({k: v for k, v in last.items() if k != "baseline"} | {"baseline": None})
+    return rows
+
+
+@pytest.mark.parametrize("case", ["split pair", "arm not an object", "duplicate requests", "two files"])
+def test_odd_inputs_report_the_same_streamed_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    rows: list[Any] = make_pairs(250)
+    paths = [tmp_path / "pairs.jsonl"]
+    if case == "split pair":
+        rows = _rows_with_split_pair()
+    elif case == "arm not an object":
+        rows.append({**rows[0], "request_id": "odd", "baseline": "only text"})
+    elif case == "duplicate requests":
+        rows += rows[:20]
+    else:
+        half = len(rows) // 2
+        write_jsonl(tmp_path / "more.jsonl", rows[half:])
+        rows = rows[:half]
+        paths.append(tmp_path / "more.jsonl")
+    write_jsonl(paths[0], rows)
+    # Duplicated requests are not pairs, so the stream skips their rows; the other cases fall back to stored
+    # answers (a split pair, a file the struct read refuses, pairs spread over two files' rows are fine too).
+    result = _same_both_ways(paths, monkeypatch, segment_by="metadata.intent")
+    assert result["pairs"] > 0
+
+
+def test_a_split_pair_is_paired_from_the_stored_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_jsonl(tmp_path / "pairs.jsonl", _rows_with_split_pair())
+    streamed = _report([path], stream=True, monkeypatch=monkeypatch)
+    assert streamed["pairs"] == 250
+
+
+@pytest.mark.parametrize("given", ["trace rows", "skip mode"])
+def test_other_inputs_are_not_streamed(tmp_path: Path, given: str) -> None:
+    if given == "trace rows":
+        rows = [{"request_id": f"r{i}", "variant": v, "output": "x"} for i in range(3) for v in ("a", "b")]
+        path = write_jsonl(tmp_path / "traces.jsonl", rows)
+        assert not _streamed([path])
+    else:
+        path = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(20))
+        db = connect()
+        assert paired_text_sources(db, [str(path)], LoadOptions(on_bad_lines="skip")) is None
+        db.close()

@@ -556,13 +556,23 @@ def _distances(baseline: Any, candidate: Any) -> NDArray[np.float32]:
                                      scorer=Levenshtein.normalized_distance, workers=-1), dtype=np.float32)
 
 
+# The text features `stream_texts` gives per pair, kept by pid (a few bytes each) to join the pairs.
+_TEXT_FLAGS = ("has_out_b", "has_out_c", "json_like_b", "json_like_c", "json_ok_b", "json_ok_c", "refusal_b",
+               "refusal_c", "exact")
+
+
 def _stream_texts(db: Database, sources: list[TextSource], n: int, options: ShadowOptions,
                   pattern: str) -> NDArray[np.float32] | None:
     """Edit distances and text features of every pair from one scan of each paired file; the features join
-    `_shadow_pairs`. None (nothing attached) unless every pair was delivered exactly once."""
+    `_shadow_pairs`. None (nothing attached) unless every pair was delivered exactly once.
+
+    Memory: one batch of answers, plus a few bytes per pair in arrays indexed by pid (a batch DuckDB exported
+    stays alive, answers included, while any of its columns is referenced, so nothing of a batch is kept).
+    """
     dist = np.full(n, np.nan, dtype=np.float32)
-    delivered = np.zeros(n, dtype=np.int64)
-    features: list[pa.Table] = []
+    delivered = np.zeros(n, dtype=np.uint8)
+    flags = {name: np.zeros(n, dtype=bool) for name in _TEXT_FLAGS}
+    lengths = {name: np.full(n, -1, dtype=np.int64) for name in ("len_b", "len_c")}
     try:
         for source in sources:
             for batch in q.stream_texts(db, source, options.baseline, options.candidate,
@@ -570,20 +580,22 @@ def _stream_texts(db: Database, sources: list[TextSource], n: int, options: Shad
                                         batch_size=options.settings.batch_size):
                 pid = batch.column("pid").to_numpy()
                 np.add.at(delivered, pid, 1)
+                for name, values in flags.items():
+                    values[pid] = batch.column(name).to_numpy(zero_copy_only=False)
+                for name, values in lengths.items():
+                    values[pid] = pc.fill_null(batch.column(name), -1).to_numpy(zero_copy_only=False)
                 differ = pc.and_(pc.and_(batch.column("has_out_b"), batch.column("has_out_c")),
                                  pc.invert(batch.column("exact")))
                 if pc.any(differ).as_py():
                     dist[pid[differ.to_numpy(zero_copy_only=False)]] = _distances(
                         pc.filter(batch.column("ob"), differ), pc.filter(batch.column("oc"), differ))
-                # `take` copies: a column DuckDB exported keeps its whole batch alive, answers included (kept
-                # batches held 1.4 GB of text on 1 M pairs).
-                kept = pa.Table.from_batches([batch]).drop_columns(["ob", "oc", "exact"])
-                features.append(kept.take(pa.array(np.arange(kept.num_rows))))
     except DuckDBError:
         return None  # a file the struct read cannot hold (the load read it through JSON paths)
-    if not features or not bool((delivered == 1).all()):
+    if not bool((delivered == 1).all()):
         return None
-    q.attach_texts(db, pa.concat_tables(features), options.expect_json)
+    columns: dict[str, Any] = {"pid": np.arange(n, dtype=np.int64), **flags}
+    columns.update({name: pa.array(values, mask=values < 0) for name, values in lengths.items()})
+    q.attach_texts(db, pa.table(columns), options.expect_json)
     return dist
 
 

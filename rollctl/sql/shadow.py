@@ -117,15 +117,17 @@ def _text_features(text: str, suffix: str) -> str:
     )
 
 
-def _pair_text_columns(b: str, c: str, expect_json: bool | None) -> str:
-    """The pair's text columns from each arm's `_text_features` (`b`/`c` format a feature's name)."""
+def _pair_text_columns(b: str, c: str, expect_json: bool | None, exact: str | None = None) -> str:
+    """The pair's text columns from each arm's `_text_features` (`b`/`c` format a feature's name); `exact`
+    when the caller compared the answers already."""
     expects = (f"({b.format('json_like')} OR {c.format('json_like')})" if expect_json is None
                else "TRUE" if expect_json else "FALSE")
+    if exact is None:
+        same = f"{b.format('out_hash')} = {c.format('out_hash')} AND {b.format('len')} = {c.format('len')}"
+        exact = f"coalesce({same}, FALSE)"
     return (
         f"{b.format('has_out')} AS out_b, {c.format('has_out')} AS out_c, "
-        f"{b.format('len')} AS len_b, {c.format('len')} AS len_c, "
-        f"coalesce({b.format('out_hash')} = {c.format('out_hash')} AND {b.format('len')} = {c.format('len')}, FALSE)"
-        " AS exact, "
+        f"{b.format('len')} AS len_b, {c.format('len')} AS len_c, {exact} AS exact, "
         f"{expects} AND {b.format('has_out')} AND {c.format('has_out')} AS json_expected, "
         f"{b.format('json_ok')} AS json_ok_b, {c.format('json_ok')} AS json_ok_c, "
         f"{b.format('refusal')} AS refusal_b, {c.format('refusal')} AS refusal_c"
@@ -238,12 +240,13 @@ def stream_texts(db: Database, source: TextSource, baseline: str, candidate: str
 
 
 def attach_texts(db: Database, features: Any, expect_json: bool | None) -> None:
-    """Add the text columns to `_shadow_pairs` from the streamed features (an Arrow table, one row per pid)."""
+    """Add the text columns to `_shadow_pairs` from the streamed features (an Arrow table, one row per pid:
+    `has_out`, `len`, `json_like`, `json_ok`, `refusal` of each arm, and `exact`)."""
     db.create_table_from_arrow(TEXTS, features)
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {PAIRS} AS
-        SELECT p.*, {_pair_text_columns('t.{}_b', 't.{}_c', expect_json)}
+        SELECT p.*, {_pair_text_columns('t.{}_b', 't.{}_c', expect_json, exact='t.exact')}
         FROM {PAIRS} p JOIN {TEXTS} t USING (pid) ORDER BY pid
         """
     )

@@ -570,7 +570,7 @@ def _stream_texts(db: Database, sources: list[TextSource], n: int, options: Shad
     stays alive, answers included, while any of its columns is referenced, so nothing of a batch is kept).
     """
     dist = np.full(n, np.nan, dtype=np.float32)
-    delivered = np.zeros(n, dtype=np.uint8)
+    delivered = np.zeros(n, dtype=np.int32)
     flags = {name: np.zeros(n, dtype=bool) for name in _TEXT_FLAGS}
     lengths = {name: np.full(n, -1, dtype=np.int64) for name in ("len_b", "len_c")}
     try:

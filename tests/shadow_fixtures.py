@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from rollctl.db import connect
 
 INTENTS = ("order_status", "account", "billing", "shipping", "warranty_claim")
 
@@ -80,3 +83,14 @@ def eval_rows(intents: tuple[str, ...] = INTENTS[:-1]) -> list[dict[str, Any]]:
     """An eval set whose cases are tagged with every intent except `warranty_claim`."""
     return [{"case_id": f"c{k}-{intent}", "variant": "main", "repeat": 0, "passed": True, "score": 1.0,
              "tags": [intent]} for intent in intents for k in range(3)]
+
+
+def as_parquet(jsonl: Path, parquet: Path) -> Path:
+    """The same rows as Parquet, nested arms kept as structs (converted by DuckDB)."""
+    db = connect()
+    try:
+        db.execute(f"COPY (SELECT * FROM read_json($p, format = 'newline_delimited')) TO '{parquet}' (FORMAT parquet)",
+                   {"p": str(jsonl)})
+    finally:
+        db.close()
+    return parquet

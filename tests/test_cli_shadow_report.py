@@ -13,7 +13,7 @@ import pytest
 from rollctl.stats import shadow as ss
 from rollctl.stats.judge import combine_orders
 from tests.conftest import SAMPLE_TRACES, invoke, write_jsonl
-from tests.shadow_fixtures import eval_rows, make_pairs
+from tests.shadow_fixtures import as_parquet, eval_rows, make_pairs
 
 ARMS = ["--baseline", "control", "--candidate", "treatment"]
 
@@ -413,14 +413,8 @@ def test_judge_scores_and_several_judges(tmp_path: Path) -> None:
 
 
 def test_parquet_paired_rows(tmp_path: Path) -> None:
-    from rollctl.db import connect
-
     src = write_jsonl(tmp_path / "p.jsonl", make_pairs(300))
-    out = tmp_path / "p.parquet"
-    db = connect()
-    db.execute(f"COPY (SELECT * FROM read_json($p, format = 'newline_delimited')) TO '{out}' (FORMAT parquet)",
-               {"p": str(src)})
-    db.close()
+    out = as_parquet(src, tmp_path / "p.parquet")
     a = invoke(["shadow-report", str(src), *ARMS, "--json"]).json()
     b = invoke(["shadow-report", str(out), *ARMS, "--json"]).json()
     assert a["pairs"] == b["pairs"] == 300

@@ -16,7 +16,7 @@ from rollctl.load import LoadOptions
 from rollctl.load.adapters.canonical import paired_text_sources
 from rollctl.render.jsonout import dumps
 from tests.conftest import REPO_ROOT, write_jsonl
-from tests.shadow_fixtures import eval_rows, make_pairs
+from tests.shadow_fixtures import as_parquet, eval_rows, make_pairs
 
 
 def _report(paths: list[Path], *, stream: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> dict[str, Any]:
@@ -72,12 +72,7 @@ def test_options_report_the_same_streamed(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_parquet_reports_the_same_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    jsonl = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(300))
-    parquet = tmp_path / "pairs.parquet"
-    db = connect()
-    db.execute(f"COPY (SELECT * FROM read_json($p, format = 'newline_delimited')) TO '{parquet}' (FORMAT parquet)",
-               {"p": str(jsonl)})
-    db.close()
+    parquet = as_parquet(write_jsonl(tmp_path / "pairs.jsonl", make_pairs(300)), tmp_path / "pairs.parquet")
     assert _streamed([parquet])
     _same_both_ways([parquet], monkeypatch, segment_by="metadata.intent")
 

@@ -159,3 +159,20 @@ def test_length_control_on_grouped_rows_equals_the_fit_on_every_pair() -> None:
     low = float(ref.params[0]) - stats.norm.ppf(0.975) * float(ref.bse[0])
     assert got.ci_low == pytest.approx(1 / (1 + np.exp(-low)), rel=1e-9)
     assert got.length_coef_p_value == pytest.approx(float(ref.pvalues[1]), rel=1e-6, abs=1e-300)
+
+
+def test_length_control_from_counted_rows_equals_the_fit_on_every_pair() -> None:
+    """shadow-report passes (outcome, length difference, count) rows grouped in SQL, not one row per pair."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    d = rng.integers(-200, 200, n).astype(float)
+    p = 1 / (1 + np.exp(-(-0.3 + 0.8 * np.tanh(d / np.std(d, ddof=1)))))
+    y = np.where(rng.random(n) < 0.15, 0.5, (rng.random(n) < p).astype(float))
+    rows, counts = np.unique(np.column_stack([d, y]), axis=0, return_counts=True)
+    grouped = js.length_controlled(rows[:, 1], rows[:, 0], counts=counts.astype(float))
+    every = js.length_controlled(y, d)
+    assert grouped.n == every.n == n
+    for field in ("win_rate", "ci_low", "ci_high", "length_coef", "length_coef_p_value"):
+        assert getattr(grouped, field) == pytest.approx(getattr(every, field), rel=1e-9)
+    few = js.length_controlled(rows[:2, 1], rows[:2, 0], counts=np.array([3.0, 4.0]))
+    assert few.reason == "LC_TOO_FEW_PAIRS"

@@ -715,11 +715,11 @@ def _judge(db: Database, row: dict[str, Any], st: ShadowSettings) -> JudgeResult
     wr = js.win_rate(wins, ties, losses, errors, alpha=st.alpha)
     order = js.order_stats(int(row["both_orders"]), int(row["consistent"]), int(row["decisive"]),
                            int(row["first_position"]))
-    y, dlen = q.judge_outcomes(db, name)
-    lc = js.length_controlled(y, dlen, alpha=st.alpha)
+    y, dlen, units = q.judge_outcomes(db, name)
+    lc = js.length_controlled(y, dlen, counts=units, alpha=st.alpha)
     prefs = q.judge_preferences(db, name)
     pref = js.numeric_preference(prefs, alpha=st.alpha)
-    var = float(np.var(y, ddof=1)) if y.size > 1 else 0.25
+    var = _weighted_variance(y, units) if units.sum() > 1 else 0.25
     mde = js.win_rate_mde(wr.n, alpha=st.alpha, power=st.power, unit_variance=var if var > 0 else 0.25)
     return JudgeResult(
         judge=name or "(unnamed)", units=int(row["units"]), wins=wins, ties=ties, losses=losses, errors=errors,
@@ -734,6 +734,13 @@ def _judge(db: Database, row: dict[str, Any], st: ShadowSettings) -> JudgeResult
         preference_ci_high=pref.ci_high, preference_p_value=pref.p_value,
         duplicate_judgements=int(row["duplicate_judgements"] or 0), mde=mde,
     )
+
+
+def _weighted_variance(values: NDArray[np.float64], counts: NDArray[np.float64]) -> float:
+    """Sample variance (ddof 1) of values that each occur `counts` times."""
+    total = float(counts.sum())
+    mean = float(np.dot(counts, values)) / total
+    return float(np.dot(counts, (values - mean) ** 2)) / (total - 1)
 
 
 def _segments(db: Database, seg_rows: list[dict[str, Any]], dist: NDArray[np.float32],

@@ -148,21 +148,24 @@ class LengthControlled:
 
 
 def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float64], *,
-                      alpha: float = 0.05) -> LengthControlled:
+                      counts: NDArray[np.float64] | None = None, alpha: float = 0.05) -> LengthControlled:
     """Fit logit P(win) = b0 + b1 tanh(dlen / sd) and report logistic(b0) with a Wald interval.
 
     `outcome` is 1 win / 0.5 tie / 0 loss for the candidate; `delta_len` is candidate minus baseline
-    length in characters. Degenerate inputs (too few units, no length variation, separation) return
-    no estimate and a reason code instead of a number that means nothing.
+    length in characters; `counts`, when given, is how many pairs each (outcome, delta_len) row stands for
+    (frequency weights: the same likelihood as one row per pair). Degenerate inputs (too few units, no length
+    variation, separation) return no estimate and a reason code instead of a number that means nothing.
     """
     import statsmodels.api as sm
 
     y = np.asarray(outcome, dtype=float)
     d = np.asarray(delta_len, dtype=float)
-    n = int(y.size)
+    w = np.ones_like(y) if counts is None else np.asarray(counts, dtype=float)
+    n = int(round(float(w.sum())))
     if n < 10:
         return LengthControlled(None, None, None, None, None, n, "LC_TOO_FEW_PAIRS")
-    sd = float(np.std(d, ddof=1))
+    mean_d = float(np.dot(w, d)) / n
+    sd = math.sqrt(float(np.dot(w, (d - mean_d) ** 2)) / (n - 1))  # the pairs' sample sd, ddof 1
     if not math.isfinite(sd) or sd == 0:
         return LengthControlled(None, None, None, None, None, n, "LC_NO_LENGTH_VARIATION")
     if np.all(y >= 1) or np.all(y <= 0):
@@ -170,12 +173,15 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
     # The fit runs on the distinct (length difference, outcome) rows with frequency weights: the same
     # likelihood, estimates and standard errors as one row per pair (statsmodels `freq_weights`), but a few
     # thousand rows instead of millions. One row per pair took 1.2 GB of memory on 5 M judged pairs.
-    if np.all(d == np.round(d)) and np.all(np.isin(y, (0.0, 0.5, 1.0))):
+    weights: NDArray[np.float64] | None
+    if counts is not None:
+        y_fit, d_fit, weights = y, d, w
+    elif np.all(d == np.round(d)) and np.all(np.isin(y, (0.0, 0.5, 1.0))):
         key = d.astype(np.int64) * 3 + (y * 2).astype(np.int64)
-        keys, counts = np.unique(key, return_counts=True)
+        keys, key_counts = np.unique(key, return_counts=True)
         y_fit = (keys - np.floor_divide(keys, 3) * 3) / 2.0
         d_fit = np.floor_divide(keys, 3).astype(float)
-        weights: NDArray[np.float64] | None = counts.astype(float)
+        weights = key_counts.astype(float)
     else:
         y_fit, d_fit, weights = y, d, None
     x = sm.add_constant(np.tanh(d_fit / sd), has_constant="add")

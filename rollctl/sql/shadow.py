@@ -2,7 +2,9 @@
 
 Pairing builds one numeric row per pair (`_shadow_pairs`, no text: flags and numbers only) in one pass
 over `traces`; the texts are read again only as a stream of Arrow batches for the edit distances and
-for the handful of examples shown. Everything else is GROUP BY over `_shadow_pairs` and `judgements`.
+for the handful of examples shown: from `traces` (`text_batches`), or, for paired files whose answers were
+not stored, from the files themselves (`stream_texts`, `example_texts_streamed`). Everything else is
+GROUP BY over `_shadow_pairs` and `judgements`.
 """
 
 from __future__ import annotations

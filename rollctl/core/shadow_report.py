@@ -452,13 +452,12 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     """
     _check_options(options)
     segment = parse_segment(options.segment_by) if options.segment_by else None
-    load = options.load
-    if load.trace_fields is None:
-        load = replace(load, trace_fields=_fields_read(segment))
+    given = options.load.trace_fields
+    fields = given if given is not None else _fields_read(segment)
+    load = replace(options.load, trace_fields=fields)
     sources = paired_text_sources(db, list(options.paths), load)
     if sources is not None:
-        answerless = replace(load, trace_fields=(load.trace_fields or _fields_read(segment)) - {"input", "output"})
-        result = _report(db, options, segment, answerless, sources)
+        result = _report(db, options, segment, replace(load, trace_fields=fields - {"input", "output"}), sources)
         if result is not None:
             return result
     result = _report(db, options, segment, load, None)

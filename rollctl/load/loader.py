@@ -279,10 +279,15 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
             raise UsageError(f"unknown --format {ctx.options.format!r}", fix=f"known formats: {names}")
     probe = probe_file(ctx.db, f, skip_bad_lines=ctx.options.on_bad_lines == "skip")
     if chosen is None:
-        chosen = next((a for a in adapters() if a.detect(probe)), None)
+        chosen = detected_adapter(probe)
     if chosen is None:
         raise InputError("could not recognise the format of this file", path=f.path, fix="pass --format NAME")
     return chosen.load(ctx, probe)
+
+
+def detected_adapter(probe: Probe) -> Adapter | None:
+    """The adapter that recognises a probed file (the first by priority), when no --format names one."""
+    return next((a for a in adapters() if a.detect(probe)), None)
 
 
 def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> Probe:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from rollctl.db import Database, DuckDBError, quote_identifier
 from rollctl.errors import InputError
-from rollctl.load.adapters import Adapter, adapters, register
+from rollctl.load.adapters import Adapter, register
 from rollctl.load.canonical import FieldKind
 from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
 from rollctl.load.loader import (
@@ -18,6 +18,7 @@ from rollctl.load.loader import (
     Probe,
     Reader,
     TextSource,
+    detected_adapter,
     input_files,
     insert_rows,
     probe_file,
@@ -192,13 +193,20 @@ def _typed_arms(ctx: LoadContext, probe: Probe) -> dict[str, str] | None:
 _ARMS = ("baseline", "candidate")
 
 
-def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] | None) -> FileReport:
+def _paired_reader(ctx: LoadContext, probe: Probe,
+                   structure: dict[str, str] | None) -> tuple[Reader, dict[str, str], Reader]:
+    """(the file's reader, its column types, the subquery each arm selects from).
+
+    The file itself is read once per arm rather than staged in a temp table: a staged copy of every answer
+    held ~600 MB of the 700 MB cap on 1 M pairs and the next insert ran out of memory; each arm's scan
+    streams, so memory stays bounded whatever the file size (Parquet is columnar and cheap to re-read).
+    """
     reader = reader_for_load(ctx, probe, structure)
-    columns = structure or probe.columns
-    # Read the file itself once per arm rather than staging it in a temp table: a staged copy of every
-    # answer held ~600 MB of the 700 MB cap on 1 M pairs and the next insert ran out of memory; each arm's
-    # scan streams, so memory stays bounded whatever the file size (Parquet is columnar and cheap to re-read).
-    staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+    return reader, structure or probe.columns, Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+
+
+def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] | None) -> FileReport:
+    reader, columns, staged = _paired_reader(ctx, probe, structure)
     rows: dict[str, int] = {"traces": 0}
     sources: list[FieldSource] = []
     for arm, default_variant, default_served in _arm_defaults(ctx):
@@ -333,7 +341,7 @@ def paired_text_sources(db: Database, paths: Sequence[str], options: LoadOptions
             probe = probe_file(db, f)
         except InputError:
             return None
-        if next((a for a in adapters() if a.detect(probe)), None) is not _PAIRED:
+        if detected_adapter(probe) is not _PAIRED:
             return None
         source = _paired_text_source(ctx, probe)
         if source is None:
@@ -346,9 +354,7 @@ def _paired_text_source(ctx: LoadContext, probe: Probe) -> TextSource | None:
     structure = _typed_arms(ctx, probe)
     if structure is None and probe.file.format != "parquet":
         return None
-    reader = reader_for_load(ctx, probe, structure)
-    columns = structure or probe.columns
-    staged = Reader(sql=f"(SELECT * FROM {reader.sql})", params=dict(reader.params))
+    reader, columns, staged = _paired_reader(ctx, probe, structure)
     params = SqlParams()
     selected: list[str] = []
     for x, (arm, default_variant, default_served) in enumerate(_arm_defaults(ctx), start=1):

@@ -87,6 +87,14 @@ class Database:
         finally:
             self.connection.unregister(view)
 
+    def register_arrow(self, name: str, table: Any) -> None:
+        """Expose a pyarrow Table under `name` without copying it (DuckDB scans the Arrow memory in place), until
+        `unregister`: for rows built in Python that a few statements read once each."""
+        self.connection.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        self.connection.unregister(name)
+
     def table_exists(self, name: str, schema: str | None = None) -> bool:
         row = self.fetchone(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND (? IS NULL OR table_schema = ?)",

@@ -13,40 +13,53 @@ import rollctl.core.shadow_report as core
 from rollctl.core.shadow_report import ShadowOptions, shadow_report
 from rollctl.db import connect
 from rollctl.load import LoadOptions
-from rollctl.load.adapters.canonical import paired_text_sources
+from rollctl.load.adapters.canonical import paired_row_sources
 from rollctl.render.jsonout import dumps
 from tests.conftest import REPO_ROOT, write_jsonl
 from tests.shadow_fixtures import as_parquet, eval_rows, make_pairs
 
 
-def _report(paths: list[Path], *, stream: bool, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> dict[str, Any]:
-    """The whole result as a dict, with the answers streamed (when the inputs allow) or stored."""
+def _report(paths: list[Path], *, stream: bool, monkeypatch: pytest.MonkeyPatch,
+            **kw: Any) -> tuple[dict[str, Any], str]:
+    """The whole result as a dict, with the answers streamed (when the inputs allow) or stored, and the way
+    the pairs were made ("streamed" or "stored")."""
+    ways: list[str] = []
+    stored = core._pair_stored
+
+    def recording(*args: Any) -> Any:
+        ways.append("stored")
+        return stored(*args)
+
     with monkeypatch.context() as patch:
+        patch.setattr(core, "_pair_stored", recording)
         if not stream:
-            patch.setattr(core, "paired_text_sources", lambda db, paths, options: None)
+            patch.setattr(core, "paired_row_sources", lambda db, paths, options: None)
         baseline, candidate = kw.pop("arms", ("control", "treatment"))
         options = ShadowOptions(paths=tuple(str(p) for p in paths), baseline=baseline, candidate=candidate,
                                 load=LoadOptions(), **kw)
         db = connect()
         try:
-            return dataclasses.asdict(shadow_report(db, options))
+            result = dataclasses.asdict(shadow_report(db, options))
         finally:
             db.close()
+    return result, ways[0] if ways else "streamed"
 
 
-def _same_both_ways(paths: list[Path], monkeypatch: pytest.MonkeyPatch, **kw: Any) -> dict[str, Any]:
+def _same_both_ways(paths: list[Path], monkeypatch: pytest.MonkeyPatch, *, way: str = "streamed",
+                    **kw: Any) -> dict[str, Any]:
     """Both ways print the same --json (DuckDB's parallel float sums differ in the last bits between runs,
-    which the --json contract rounds away)."""
-    streamed = _report(paths, stream=True, monkeypatch=monkeypatch, **dict(kw))
-    stored = _report(paths, stream=False, monkeypatch=monkeypatch, **dict(kw))
+    which the --json contract rounds away), and the inputs were read the `way` expected."""
+    streamed, used = _report(paths, stream=True, monkeypatch=monkeypatch, **dict(kw))
+    stored, _ = _report(paths, stream=False, monkeypatch=monkeypatch, **dict(kw))
     assert dumps(streamed) == dumps(stored)
+    assert used == way
     return streamed
 
 
 def _streamed(paths: list[Path]) -> bool:
     db = connect()
     try:
-        return paired_text_sources(db, [str(p) for p in paths], LoadOptions()) is not None
+        return paired_row_sources(db, [str(p) for p in paths], LoadOptions()) is not None
     finally:
         db.close()
 
@@ -102,16 +115,17 @@ def test_odd_inputs_report_the_same_streamed_or_not(tmp_path: Path, monkeypatch:
         rows = rows[:half]
         paths.append(tmp_path / "more.jsonl")
     write_jsonl(paths[0], rows)
-    # Duplicated requests are not pairs, so the stream skips their rows; the other cases fall back to stored
-    # answers (a split pair, a file the struct read refuses, pairs spread over two files' rows are fine too).
-    result = _same_both_ways(paths, monkeypatch, segment_by="metadata.intent")
+    # Duplicated requests are not pairs, and pairs in two files are pairs: the stream counts both as the stored
+    # answers do. A split pair, and a file the struct read refuses, fall back to the stored answers.
+    way = "stored" if case in ("split pair", "arm not an object") else "streamed"
+    result = _same_both_ways(paths, monkeypatch, way=way, segment_by="metadata.intent")
     assert result["pairs"] > 0
 
 
 def test_a_split_pair_is_paired_from_the_stored_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_jsonl(tmp_path / "pairs.jsonl", _rows_with_split_pair())
-    streamed = _report([path], stream=True, monkeypatch=monkeypatch)
-    assert streamed["pairs"] == 250
+    streamed, way = _report([path], stream=True, monkeypatch=monkeypatch)
+    assert streamed["pairs"] == 250 and way == "stored"
 
 
 @pytest.mark.parametrize("given", ["trace rows", "skip mode"])
@@ -123,5 +137,5 @@ def test_other_inputs_are_not_streamed(tmp_path: Path, given: str) -> None:
     else:
         path = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(20))
         db = connect()
-        assert paired_text_sources(db, [str(path)], LoadOptions(on_bad_lines="skip")) is None
+        assert paired_row_sources(db, [str(path)], LoadOptions(on_bad_lines="skip")) is None
         db.close()

@@ -23,9 +23,16 @@ from rapidfuzz.distance import Levenshtein
 from rollctl.config import Config
 from rollctl.core.results import SCHEMA_VERSION, Reason
 from rollctl.db import Database, DuckDBError
-from rollctl.errors import InputError, PlanError, UsageError
+from rollctl.errors import EmptyInputError, InputError, PlanError, UsageError
 from rollctl.exit_codes import exit_code_for
-from rollctl.load import LoadOptions, TextSource, load_inputs, paired_text_sources
+from rollctl.load import (
+    LoadOptions,
+    PairedRows,
+    create_empty_tables,
+    load_inputs,
+    paired_row_sources,
+    store_paired_judgements,
+)
 from rollctl.load.canonical import TRACE_FIELDS
 from rollctl.load.require import require_fields
 from rollctl.sql import shadow as q
@@ -443,30 +450,37 @@ def _check_options(options: ShadowOptions) -> None:
 def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     """Load, pair, diff, judge, segment and decide.
 
-    Paired files (both answers of a request on one row) are read twice: once by the loader for everything but
-    the answers, which it validates and stores (small: numbers, ids, flags), and once as a stream of both
-    answers per pair for the text features and edit distances. The answers are never stored, so nothing
-    spills past the memory cap and is read back (on 1 M pairs that was about a third of the run). When the
-    stream does not deliver each pair exactly once (a pair whose arms sit on different rows, or in different
-    files), or cannot read a file, the report is made again from stored answers, as for trace rows.
+    Paired files (both answers of a request on one row) are read once, as a stream (`_pair_streamed`); trace
+    rows, and paired files the stream cannot take as they are, are loaded first and paired in SQL
+    (`_pair_stored`). Both give the same `_shadow_pairs` and edit distances, so the rest does not know which.
     """
     _check_options(options)
     segment = parse_segment(options.segment_by) if options.segment_by else None
     given = options.load.trace_fields
-    fields = given if given is not None else _fields_read(segment)
-    load = replace(options.load, trace_fields=fields)
-    sources = paired_text_sources(db, list(options.paths), load)
-    if sources is not None:
-        result = _report(db, options, segment, replace(load, trace_fields=fields - {"input", "output"}), sources)
-        if result is not None:
-            return result
-    result = _report(db, options, segment, load, None)
-    assert result is not None  # only a stream can fail to deliver
-    return result
+    load = replace(options.load, trace_fields=given if given is not None else _fields_read(segment))
+    sources = paired_row_sources(db, list(options.paths), load)
+    paired = _pair_streamed(db, options, segment, load, sources) if sources is not None else None
+    if paired is None:
+        paired = _pair_stored(db, options, segment, load)
+    return _analyse(db, options, segment, paired)
 
 
-def _report(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions,
-            sources: list[TextSource] | None) -> ShadowReportResult | None:
+@dataclass(frozen=True)
+class _Paired:
+    """What pairing leaves for the analysis, besides `_shadow_pairs` and the canonical `judgements`/`evals`."""
+
+    counts: dict[str, Any]
+    pairs: int
+    distances: NDArray[np.float32]
+    """normalized edit distance by pid; NaN where a pair has no distance (an answer missing, or equal answers)"""
+    judgements: int
+    sources: list[PairedRows] | None
+    """the paired files the answers were streamed from (None: the answers are in `traces`)"""
+
+
+def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions) -> _Paired:
+    """Load every input (answers included), pair the arms in SQL, then stream the answers of the pairs that
+    differ from `traces` for the edit distances."""
     st = options.settings
     paths = list(options.paths) + list(options.judgements) + ([options.eval_set] if options.eval_set else [])
     report = load_inputs(db, paths, load)
@@ -476,14 +490,10 @@ def _report(db: Database, options: ShadowOptions, segment: q.Segment | None, loa
     require_fields(report, "traces", ["request_id", "output"], command="shadow-report")
     if "variant" not in report.found_fields("traces") and "served" not in report.found_fields("traces"):
         require_fields(report, "traces", ["variant"], command="shadow-report")
-    if options.eval_set is not None and report.rows["evals"] == 0:
-        raise InputError("the eval set holds no eval rows", path=options.eval_set,
-                         fix="pass eval results {case_id, variant, passed, tags}")
-
+    _check_eval_rows(options, report.rows["evals"])
     counts = q.pairing_counts(db, options.baseline, options.candidate)
-    pattern = "|".join(f"(?:{p})" for p in st.refusal_patterns)
     n = q.build_pairs(db, options.baseline, options.candidate, segment=segment,
-                      expect_json=options.expect_json, refusal_pattern=pattern, texts=sources is None)
+                      expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st))
     if n == 0:
         seen = ", ".join(f"{v if v is not None else '(none)'} ({c})" for v, c in q.variants_seen(db))
         raise InputError(
@@ -491,33 +501,123 @@ def _report(db: Database, options: ShadowOptions, segment: q.Segment | None, loa
             path=options.paths[0] if len(options.paths) == 1 else None,
             fix=f"variants found: {seen}; check --baseline/--candidate and that both arms share request_id",
         )
-    sp = q.span(db)
-    pairing = _pairing(counts, sp)
-
     # Edit distances, streamed: the texts never sit in Python memory beyond one batch.
-    if sources is None:
-        dist = np.full(n, np.nan, dtype=np.float32)
-        for batch in q.text_batches(db, st.batch_size):
-            pid = batch.column(0).to_numpy()
-            dist[pid] = _distances(batch.column(1), batch.column(2))
-    else:
-        streamed = _stream_texts(db, sources, n, options, pattern)
-        if streamed is None:
+    dist = np.full(n, np.nan, dtype=np.float32)
+    for batch in q.text_batches(db, st.batch_size):
+        pid = batch.column(0).to_numpy()
+        dist[pid] = _distances(batch.column(1), batch.column(2))
+    return _Paired(counts=counts, pairs=n, distances=dist, judgements=report.rows["judgements"], sources=None)
+
+
+def _check_eval_rows(options: ShadowOptions, rows: int) -> None:
+    if options.eval_set is not None and rows == 0:
+        raise InputError("the eval set holds no eval rows", path=options.eval_set,
+                         fix="pass eval results {case_id, variant, passed, tags}")
+
+
+def _refusal_pattern(st: ShadowSettings) -> str:
+    return "|".join(f"(?:{p})" for p in st.refusal_patterns)
+
+
+# Columns of a streamed batch that are not kept with its rows: the answers (read for the edit distances only),
+# each answer's hash (`exact` says what it was for) and the flag checked on arrival.
+_NOT_KEPT = ("output_1", "output_2", "out_hash_1", "out_hash_2", "bad")
+
+
+def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions,
+                   sources: list[PairedRows]) -> _Paired | None:
+    """Read each paired file once: its rows arrive in Arrow batches with both arms side by side, converted as
+    the load converts them; the edit distances are computed per batch and everything but the answers is kept
+    (`_shadow_rows`, a few dozen bytes per row), then paired in SQL.
+
+    None (nothing is reported, the caller loads the files) when the stream cannot stand in for the load: a
+    value the load would refuse (it reports the field and line), a file DuckDB cannot read as the stream reads
+    it, a pair whose arms sit on different rows, or no pair at all (the load's error names the variants found).
+    Memory: one batch of answers at a time, plus the kept rows (a batch DuckDB exported stays alive, answers
+    included, while any column of it is referenced, so the kept columns are copied).
+    """
+    st = options.settings
+    extra = list(options.judgements) + ([options.eval_set] if options.eval_set else [])
+    if extra:
+        try:
+            report = load_inputs(db, extra, load)
+        except EmptyInputError:
             return None
-        dist = streamed
+        if report.rows["traces"]:
+            return None  # trace rows among the judgement files: they pair with the others in `traces`
+        judged, evals = report.rows["judgements"], report.rows["evals"]
+    else:
+        create_empty_tables(db, load)
+        judged, evals = 0, 0
+    kept: list[pa.RecordBatch] = []
+    distances: list[NDArray[np.float32]] = []
+    spans: list[tuple[str, int, int]] = []
+    sid = 0
+    try:
+        for source in sources:
+            first = sid
+            for batch in q.stream_rows(db, source, options.baseline, options.candidate, segment=segment,
+                                       expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st),
+                                       batch_size=st.batch_size):
+                if pc.any(batch.column("bad")).as_py():
+                    return None
+                dist = np.full(batch.num_rows, np.nan, dtype=np.float32)
+                differ = pc.and_(pc.and_(batch.column("has_out_1"), batch.column("has_out_2")),
+                                 pc.invert(batch.column("exact")))
+                if pc.all(differ).as_py():
+                    dist[:] = _distances(batch.column("output_1"), batch.column("output_2"))
+                elif pc.any(differ).as_py():
+                    dist[differ.to_numpy(zero_copy_only=False)] = _distances(
+                        pc.filter(batch.column("output_1"), differ), pc.filter(batch.column("output_2"), differ))
+                distances.append(dist)
+                names = [name for name in batch.schema.names if name not in _NOT_KEPT]
+                arrays = [pa.concat_arrays([batch.column(name)]) for name in names]
+                arrays.append(pa.array(np.arange(sid, sid + batch.num_rows, dtype=np.int64)))
+                kept.append(pa.RecordBatch.from_arrays(arrays, names=[*names, "sid"]))
+                sid += batch.num_rows
+            spans.append((source.path, first, sid))
+    except DuckDBError:
+        return None  # a file the struct read cannot hold (the load reads it through JSON paths)
+    if not kept:
+        return None
+    q.expose_rows(db, pa.Table.from_batches(kept))
+    del kept
+    try:
+        for path, first, end in spans:
+            judged += store_paired_judgements(db, q.ROWS, path, first, end)
+        _check_eval_rows(options, evals)
+        counts = q.counts_if_rows_are_pairs(db)
+        all_rows = counts is not None
+        if counts is None:
+            counts = q.pairing_counts(db, options.baseline, options.candidate, streamed=True)
+        n = q.build_pairs_from_rows(db, options.expect_json, all_rows=all_rows)
+    finally:
+        q.forget_rows(db)
+    if n == 0 or n != int(counts["pairs"]):
+        return None
+    by_sid = np.concatenate(distances)
+    return _Paired(counts=counts, pairs=n, distances=by_sid[q.stream_order(db)], judgements=judged,
+                   sources=sources)
+
+
+def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, paired: _Paired) -> ShadowReportResult:
+    st = options.settings
+    n, dist = paired.pairs, paired.distances
+    pairing = _pairing(paired.counts, q.span(db))
     total, seg_rows = q.summaries(db)
     exact_pids = _exact_mask(db, n)
     dist[exact_pids] = 0.0
 
     diffs = _diffs(total, dist, options.expect_json)
     tails = _tails(total, st)
-    metrics = {m: _metric(db, m, f, st, options.seed) for m, f in METRICS}
-    score_delta = _metric(db, "score", "judge_score", st, options.seed, quantiles=False)
+    clusters = q.pair_clusters(db, n)
+    metrics = {m: _metric(db, m, f, st, options.seed, clusters) for m, f in METRICS}
+    score_delta = _metric(db, "score", "judge_score", st, options.seed, clusters, quantiles=False)
 
     judge: JudgeResult | None = None
     others: list[JudgeResult] = []
     unmatched = 0
-    if report.rows["judgements"] > 0:
+    if paired.judgements > 0:
         problems = q.judgement_problems(db)
         _raise_judgement_problems(problems)
         unmatched = int(problems["unmatched"])
@@ -533,7 +633,7 @@ def _report(db: Database, options: ShadowOptions, segment: q.Segment | None, loa
         if options.eval_set is not None:
             segments, gap = _eval_gap(db, segments, segment)
 
-    examples = _examples(db, dist, judge, options.examples, sources, options)
+    examples = _examples(db, dist, judge, options.examples, paired.sources, options)
     mde = judge.mde if judge is not None else None
     reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
     return ShadowReportResult(
@@ -553,49 +653,6 @@ def _distances(baseline: Any, candidate: Any) -> NDArray[np.float32]:
     """Normalized Levenshtein distance of each pair of answers (rapidfuzz `cpdist`, in C on every core)."""
     return np.asarray(process.cpdist(baseline.to_pylist(), candidate.to_pylist(),
                                      scorer=Levenshtein.normalized_distance, workers=-1), dtype=np.float32)
-
-
-# The text features `stream_texts` gives per pair, kept by pid (a few bytes each) to join the pairs.
-_TEXT_FLAGS = ("has_out_b", "has_out_c", "json_like_b", "json_like_c", "json_ok_b", "json_ok_c", "refusal_b",
-               "refusal_c", "exact")
-
-
-def _stream_texts(db: Database, sources: list[TextSource], n: int, options: ShadowOptions,
-                  pattern: str) -> NDArray[np.float32] | None:
-    """Edit distances and text features of every pair from one scan of each paired file; the features join
-    `_shadow_pairs`. None (nothing attached) unless every pair was delivered exactly once.
-
-    Memory: one batch of answers, plus a few bytes per pair in arrays indexed by pid (a batch DuckDB exported
-    stays alive, answers included, while any of its columns is referenced, so nothing of a batch is kept).
-    """
-    dist = np.full(n, np.nan, dtype=np.float32)
-    delivered = np.zeros(n, dtype=np.int32)
-    flags = {name: np.zeros(n, dtype=bool) for name in _TEXT_FLAGS}
-    lengths = {name: np.full(n, -1, dtype=np.int64) for name in ("len_b", "len_c")}
-    try:
-        for source in sources:
-            for batch in q.stream_texts(db, source, options.baseline, options.candidate,
-                                        expect_json=options.expect_json, refusal_pattern=pattern,
-                                        batch_size=options.settings.batch_size):
-                pid = batch.column("pid").to_numpy()
-                np.add.at(delivered, pid, 1)
-                for name, values in flags.items():
-                    values[pid] = batch.column(name).to_numpy(zero_copy_only=False)
-                for name, values in lengths.items():
-                    values[pid] = pc.fill_null(batch.column(name), -1).to_numpy(zero_copy_only=False)
-                differ = pc.and_(pc.and_(batch.column("has_out_b"), batch.column("has_out_c")),
-                                 pc.invert(batch.column("exact")))
-                if pc.any(differ).as_py():
-                    dist[pid[differ.to_numpy(zero_copy_only=False)]] = _distances(
-                        pc.filter(batch.column("ob"), differ), pc.filter(batch.column("oc"), differ))
-    except DuckDBError:
-        return None  # a file the struct read cannot hold (the load read it through JSON paths)
-    if not bool((delivered == 1).all()):
-        return None
-    columns: dict[str, Any] = {"pid": np.arange(n, dtype=np.int64), **flags}
-    columns.update({name: pa.array(values, mask=values < 0) for name, values in lengths.items()})
-    q.attach_texts(db, pa.table(columns), options.expect_json)
-    return dist
 
 
 def _exact_mask(db: Database, n: int) -> NDArray[np.int64]:
@@ -668,14 +725,19 @@ def _tails(total: dict[str, Any], st: ShadowSettings) -> list[Tail]:
     return out
 
 
-def _metric(db: Database, metric: str, field_name: str, st: ShadowSettings, seed: int,
+def _metric(db: Database, metric: str, field_name: str, st: ShadowSettings, seed: int, clusters: NDArray[np.int64],
             *, quantiles: bool = True) -> MetricDelta | None:
-    sums, cnts = q.cluster_sums(db, metric)
-    if cnts.size == 0:
+    """The paired delta of one metric over the pairs where both arms have it, clustered by user."""
+    b_all, c_all = q.metric_values(db, metric, clusters.size)
+    both = ~np.isnan(b_all) & ~np.isnan(c_all)
+    if not both.any():
         return None
-    b, c, u = q.metric_arrays(db, metric)
+    b, c, u = b_all[both], c_all[both], clusters[both]
+    if not both.all():
+        u = np.unique(u, return_inverse=True)[1].astype(np.int64)  # dense again over these pairs
     n = int(b.size)
-    pm = ss.paired_mean(n, float(b.sum()), float(c.sum()), sums, cnts, alpha=st.alpha)
+    pm = ss.paired_mean(n, float(b.sum()), float(c.sum()), np.asarray(np.bincount(u, weights=c - b), dtype=np.float64),
+                        np.bincount(u).astype(np.float64), alpha=st.alpha)
     qs: tuple[Quantile, ...] = ()
     if quantiles:
         qs = tuple(Quantile(x.q, x.baseline, x.candidate, x.delta, x.ci_low, x.ci_high)
@@ -838,7 +900,7 @@ def _eval_gap(db: Database, segments: list[SegmentResult],
 
 
 def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None, count: int,
-              sources: list[TextSource] | None, options: ShadowOptions) -> list[Example]:
+              sources: list[PairedRows] | None, options: ShadowOptions) -> list[Example]:
     if count == 0:
         return []
     judge_name = None if judge is None else ("" if judge.judge == "(unnamed)" else judge.judge)

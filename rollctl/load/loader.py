@@ -108,9 +108,12 @@ class LoadReport:
 
 
 @dataclass(frozen=True)
-class TextSource:
-    """A SELECT over one input file (and its parameters) that a command streams instead of loading."""
+class PairedRows:
+    """A SELECT over one paired file giving both arms of each row side by side, converted and checked as the
+    load converts and checks them, for a command that reads such a file once as a stream instead of loading
+    it (`rollctl shadow-report`). Columns: see `rollctl.load.adapters.canonical.paired_row_sources`."""
 
+    path: str
     sql: str
     params: dict[str, object]
 
@@ -175,6 +178,16 @@ def create_tables(db: Database, options: LoadOptions | None = None) -> None:
         keep = options.fields_of(table) if options is not None else None
         cols = ", ".join(f"{quote_identifier(f.name)} {f.sql_type}" for f in fields if keep is None or f.name in keep)
         db.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(table)} ({cols}, _file VARCHAR, _bad BOOLEAN)")
+
+
+def create_empty_tables(db: Database, options: LoadOptions) -> None:
+    """The canonical temp tables as `load_inputs` leaves them, with no rows: for a command that fills them
+    from a stream of its own (`paired_row_sources`) when no other file is loaded."""
+    create_tables(db, options)
+    for table in TABLE_FIELDS:
+        db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _bad")
+        if options.fields_of(table) is not None:
+            db.execute(f"ALTER TABLE {quote_identifier(table)} DROP COLUMN _file")
 
 
 def load_inputs(
@@ -423,6 +436,8 @@ class FieldSql:
     name: str
     exprs: tuple[str, ...]
     """SELECT items: the converted value (and the raw value passed through, when the value can be wrong)."""
+    column: str = ""
+    """The column the converted value is selected as (the field's name unless a suffix was asked for)."""
     bad_flag: str | None = None
     """Over the converted row: a `WHEN ... THEN true` branch, true when a present value did not convert."""
     bad_name: str | None = None
@@ -465,7 +480,7 @@ def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
     # only where its conversion is NULL: CASE evaluates each condition on the rows still undecided, and AND
     # inside it short-circuits, so the trim() of every present value is skipped (`_bad` over 100k bench rows
     # took 137 ms of CPU instead of 255 ms, on one thread).
-    names = ", ".join(quote_identifier(p.name) for p in parts)
+    names = ", ".join(quote_identifier(p.column or p.name) for p in parts)
     bad_flag = f"(CASE {' '.join(flags)} ELSE false END)" if flags else "false"
     # A restricted table drops `_file` after the type check, which only reads it on bad rows: a path per
     # row costs as much memory as the dozen columns kept (uncompressed in-memory strings).
@@ -484,31 +499,45 @@ def select_canonical(
     *,
     keep_text: bool,
     descriptions: dict[str, str] | None = None,
+    suffix: str = "",
 ) -> Selection:
-    """Convert raw values to the canonical columns of `table`; absent fields become NULL."""
+    """Convert raw values to the canonical columns of `table`; absent fields become NULL.
+
+    `suffix` names the columns `<field><suffix>` (and the raw values passed through likewise), so two
+    selections over one row can sit side by side (both arms of a paired row).
+    """
     parts: list[FieldSql] = []
     sources: list[FieldSource] = []
     flags = 0
     for f in TABLE_FIELDS[table]:
         raw = values.get(f.name)
+        name = quote_identifier(f.name + suffix)
         if raw is None:
-            parts.append(FieldSql(f.name, (f"CAST(NULL AS {f.sql_type}) AS {quote_identifier(f.name)}",)))
+            parts.append(FieldSql(f.name, (f"CAST(NULL AS {f.sql_type}) AS {name}",), column=f.name + suffix))
             continue
         converted = convert(raw, f.kind)
         if f.name in TEXT_FIELDS and not keep_text:
             converted = f"(CASE WHEN {converted} IS NOT NULL THEN '' END)"
-        value = f"CAST({converted} AS {f.sql_type}) AS {quote_identifier(f.name)}"
+        value = f"CAST({converted} AS {f.sql_type}) AS {name}"
         if _can_be_bad(raw, f):
-            passed = RawValue(f"_r{flags}", raw.type)
+            passed = RawValue(f"_r{flags}{suffix}", raw.type)
             flags += 1
-            unconverted = f"WHEN {quote_identifier(f.name)} IS NULL AND {_present(passed, f)} THEN true"
-            parts.append(FieldSql(f.name, (value, f"{raw.sql} AS {passed.sql}"), bad_flag=unconverted,
-                                  bad_name=_bad_check(raw, converted, f, params)))
+            unconverted = f"WHEN {name} IS NULL AND {_present(passed, f)} THEN true"
+            parts.append(FieldSql(f.name, (value, f"{raw.sql} AS {passed.sql}"), column=f.name + suffix,
+                                  bad_flag=unconverted, bad_name=_bad_check(raw, converted, f, params)))
         else:
-            parts.append(FieldSql(f.name, (value,)))
+            parts.append(FieldSql(f.name, (value,), column=f.name + suffix))
         desc = (descriptions or {}).get(f.name, f.name)
         sources.append(FieldSource(table=table, canonical=f.name, source=desc))
     return _assemble(tuple(parts), tuple(sources))
+
+
+def unconverted(raw: RawValue, f: CanonicalField) -> str | None:
+    """SQL that is true where `raw` holds a value that does not convert to `f` (None: it always converts),
+    for a reader that checks values inside one expression (the judgements listed on a paired row)."""
+    if not _can_be_bad(raw, f):
+        return None
+    return f"({_present(raw, f)} AND ({convert(raw, f.kind)}) IS NULL)"
 
 
 def _can_be_bad(raw: RawValue, f: CanonicalField) -> bool:

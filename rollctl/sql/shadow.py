@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rollctl.db import Database, quote_identifier
-from rollctl.load import TextSource
+from rollctl.load import PairedRows
 
 PAIRS = "_shadow_pairs"
 ARMS = "_shadow_arms"
@@ -62,11 +62,13 @@ def arm_params(baseline: str, candidate: str) -> dict[str, Any]:
     return {"baseline": baseline, "candidate": candidate}
 
 
-def pairing_counts(db: Database, baseline: str, candidate: str) -> dict[str, Any]:
-    """Pairs, unpaired rows by arm, duplicated request ids, rows without a request id or of other arms."""
+def pairing_counts(db: Database, baseline: str, candidate: str, *, streamed: bool = False) -> dict[str, Any]:
+    """Pairs, unpaired rows by arm, duplicated request ids, rows without a request id or of other arms: over
+    `traces`, or (`streamed`) over the arms of the paired rows `store_rows` kept."""
+    arms = _ROW_ARMS if streamed else f"SELECT request_id, {_ARM} AS arm FROM traces"
     return db.fetch_dicts(
         f"""
-        WITH t AS (SELECT request_id, {_ARM} AS arm FROM traces),
+        WITH t AS ({arms}),
         k AS (
             SELECT request_id, count(*) FILTER (WHERE arm = 'b') AS nb, count(*) FILTER (WHERE arm = 'c') AS nc
             FROM t WHERE arm IS NOT NULL AND request_id IS NOT NULL GROUP BY request_id
@@ -85,7 +87,7 @@ def pairing_counts(db: Database, baseline: str, candidate: str) -> dict[str, Any
                 AS duplicate_rows
         FROM k
         """,
-        arm_params(baseline, candidate),
+        {} if streamed else arm_params(baseline, candidate),
     )[0]
 
 
@@ -144,16 +146,9 @@ def build_pairs(
     segment: Segment | None,
     expect_json: bool | None,
     refusal_pattern: str,
-    texts: bool = True,
 ) -> int:
-    """Create `_shadow_pairs`: one numeric row per request answered exactly once by each arm.
-
-    `texts=False`: `traces` holds no answers (they are streamed from the files by `stream_texts`, which adds
-    the text columns with `attach_texts`); the pairs then have every column but those.
-    """
-    params: dict[str, Any] = arm_params(baseline, candidate)
-    if texts:
-        params.update(_text_params(expect_json, refusal_pattern))
+    """Create `_shadow_pairs` from `traces`: one numeric row per request answered exactly once by each arm."""
+    params: dict[str, Any] = {**arm_params(baseline, candidate), **_text_params(expect_json, refusal_pattern)}
     if segment is None:
         seg_expr = "CAST(NULL AS VARCHAR)"
     elif segment.json_path is not None:
@@ -161,8 +156,8 @@ def build_pairs(
         seg_expr = "json_extract_string(metadata, $seg_path)"
     else:
         seg_expr = f"CAST({quote_identifier(segment.column or '')} AS VARCHAR)"
-    features = f", {_text_features('output', '')}" if texts else ""
-    text_columns = f", {_pair_text_columns('b.{}', 'c.{}', expect_json)}" if texts else ""
+    features = _text_features("output", "")
+    text_columns = _pair_text_columns("b.{}", "c.{}", expect_json)
 
     # Two steps: one scan of `traces` reduces every row to small features (the texts end here: a 64-bit hash
     # and the length stand in for them), then the arms are paired from that small table. Pairing straight
@@ -172,7 +167,7 @@ def build_pairs(
         f"""
         CREATE OR REPLACE TEMP TABLE {ARMS} AS
         SELECT {_ARM} AS arm, t.rowid AS rid, request_id, user_id, "timestamp", {seg_expr} AS segment,
-            latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error{features}
+            latency_ms, ttft_ms, cost_usd, output_tokens, judge_score, error, {features}
         FROM traces t WHERE {_ARM} IS NOT NULL AND request_id IS NOT NULL
         """,
         params,
@@ -187,10 +182,10 @@ def build_pairs(
         ),
         b AS (SELECT * FROM {ARMS} WHERE arm = 'b'), c AS (SELECT * FROM {ARMS} WHERE arm = 'c')
         SELECT
-            -- Numbered by request id, so a pair's pid (and the examples' order among equals) is the same from run
-            -- to run whatever order the join emits rows in; the sort costs little beside the join (1 M pairs:
-            -- 1.31 s against 1.28 s).
-            CAST(row_number() OVER (ORDER BY b.request_id) - 1 AS BIGINT) AS pid,
+            -- Numbered in the order of the baseline rows in `traces` (the order of the input), so a pair's pid
+            -- (and the examples' order among equals) is the same from run to run whatever order the join emits
+            -- rows in, and the same as a stream of the file gives (`build_pairs_from_rows`).
+            CAST(row_number() OVER (ORDER BY b.rid) - 1 AS BIGINT) AS pid, CAST(NULL AS BIGINT) AS sid,
             b.request_id,
             b.rid AS rid_b, c.rid AS rid_c,
             coalesce(b.user_id, c.user_id) AS user_id,
@@ -201,7 +196,7 @@ def build_pairs(
             b.cost_usd AS cost_b, c.cost_usd AS cost_c,
             CAST(b.output_tokens AS DOUBLE) AS tokens_b, CAST(c.output_tokens AS DOUBLE) AS tokens_c,
             b.judge_score AS score_b, c.judge_score AS score_c,
-            b.error AS error_b, c.error AS error_c{text_columns}
+            b.error AS error_b, c.error AS error_c, {text_columns}
         FROM k JOIN b USING (request_id) JOIN c USING (request_id)
         """
     )
@@ -209,62 +204,149 @@ def build_pairs(
     return int(db.fetchone(f"SELECT count(*) FROM {PAIRS}")[0])
 
 
-TEXTS = "_shadow_texts"
+ROWS = "_shadow_rows"
+"""Paired rows read as a stream (`stream_rows`), without their answers: both arms side by side (`_1`: the row's
+`baseline` object, `_2`: its `candidate` object), their text features, the listed judgements, and `sid`, the
+row's position in the stream."""
+
+# The arms of the stored paired rows, one row per arm present (as `traces` would hold them).
+_ROW_ARMS = (f"SELECT request_id_1 AS request_id, arm_1 AS arm FROM {ROWS} WHERE present_1 "
+             f"UNION ALL SELECT request_id_2, arm_2 FROM {ROWS} WHERE present_2")
+
+# Per arm of a streamed row: the columns kept, as (name in the row, name in the stream's source).
+_ROW_FIELDS = (("request_id", "request_id"), ("user_id", "user_id"), ("ts", "timestamp"), ("latency", "latency_ms"),
+               ("ttft", "ttft_ms"), ("cost", "cost_usd"), ("tokens", "output_tokens"), ("score", "judge_score"),
+               ("error", "error"))
+TEXT_FEATURES = ("has_out", "len", "json_like", "json_ok", "refusal")
+"""Each answer's text features, computed in the stream (`_text_features`) and kept per arm."""
 
 
-def _stream_sides(source_sql: str) -> str:
-    """Rows of a paired file whose two arms are one request's two arms, with the arm ('b'/'c') of each."""
-    return f"""
-        SELECT request_id_1 AS request_id, {_arm_of('variant_1', 'served_1')} AS a1,
-               {_arm_of('variant_2', 'served_2')} AS a2, output_1, output_2, input_1, input_2
-        FROM ({source_sql}) AS src
-        WHERE present_1 AND present_2 AND request_id_1 = request_id_2
-    """
-
-
-def stream_texts(db: Database, source: TextSource, baseline: str, candidate: str, *, expect_json: bool | None,
-                 refusal_pattern: str, batch_size: int) -> Iterator[Any]:
-    """Arrow batches of (pid, both answers, each answer's text features, `exact`) for the pairs one file's rows
-    hold, in one scan of the file: the answers are read once and never stored."""
-    params = {**source.params, **arm_params(baseline, candidate), **_text_params(expect_json, refusal_pattern)}
+def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str, *, segment: Segment | None,
+                expect_json: bool | None, refusal_pattern: str, batch_size: int) -> Iterator[Any]:
+    """Arrow batches of one paired file's rows, read once: per arm (`_1`, `_2`) whether it is there, its arm
+    ('b', 'c' or NULL), the numbers, ids and error the report uses, its segment and its answer's text features;
+    `exact` (the answers are the same), both answers (`output_1`, `output_2`: for the edit distance, not to
+    keep), the listed judgements, and `bad` (a value the load would refuse)."""
+    params: dict[str, Any] = {**source.params, **arm_params(baseline, candidate),
+                              **_text_params(expect_json, refusal_pattern)}
+    columns: list[str] = []
+    for x in ("1", "2"):
+        columns.append(f"present_{x}, {_arm_of(f'variant_{x}', f'served_{x}')} AS arm_{x}")
+        columns += [f"{quote_identifier(src + '_' + x)} AS {name}_{x}" for name, src in _ROW_FIELDS]
+        if segment is None:
+            columns.append(f"CAST(NULL AS VARCHAR) AS segment_{x}")
+        elif segment.json_path is not None:
+            params["seg_path"] = segment.json_path
+            columns.append(f"json_extract_string(metadata_{x}, $seg_path) AS segment_{x}")
+        else:
+            columns.append(f"CAST({quote_identifier((segment.column or '') + '_' + x)} AS VARCHAR) AS segment_{x}")
+        columns.append(_text_features(f"output_{x}", f"_{x}"))
+        columns.append(f"output_{x}")
     reader = db.record_batches(
         f"""
-        WITH sides AS ({_stream_sides(source.sql)}),
-        t AS (
-            SELECT k.pid, CASE WHEN a1 = 'b' THEN output_1 ELSE output_2 END AS ob,
-                   CASE WHEN a1 = 'b' THEN output_2 ELSE output_1 END AS oc
-            FROM sides JOIN {PAIRS} k USING (request_id)
-            WHERE (a1 = 'b' AND a2 = 'c') OR (a1 = 'c' AND a2 = 'b')
-        ),
-        f AS (SELECT pid, ob, oc, {_text_features('ob', '_b')}, {_text_features('oc', '_c')} FROM t)
-        SELECT *, coalesce(out_hash_b = out_hash_c AND len_b = len_c, FALSE) AS exact FROM f
+        SELECT *, coalesce(out_hash_1 = out_hash_2 AND len_1 = len_2, FALSE) AS exact
+        FROM (
+            SELECT {', '.join(columns)}, judged_request, judgements, bad_1 OR bad_2 OR judgements_bad AS bad
+            FROM ({source.sql}) AS src
+        ) AS features
         """,
         params, batch_size=batch_size,
     )
     yield from reader
 
 
-def attach_texts(db: Database, features: Any, expect_json: bool | None) -> None:
-    """Add the text columns to `_shadow_pairs` from the streamed features (an Arrow table, one row per pid:
-    `has_out`, `len`, `json_like`, `json_ok`, `refusal` of each arm, and `exact`)."""
-    db.create_table_from_arrow(TEXTS, features)
+def expose_rows(db: Database, rows: Any) -> None:
+    """Make the streamed rows (an Arrow table: `stream_rows`' columns without the answers, plus `sid`, numbered
+    from 0) readable as `_shadow_rows`, in place: the few statements that read them scan the Arrow memory."""
+    db.register_arrow(ROWS, rows)
+
+
+def forget_rows(db: Database) -> None:
+    db.unregister(ROWS)
+
+
+_REGULAR = ("present_1 AND present_2 AND request_id_1 = request_id_2 "
+            "AND ((arm_1 = 'b' AND arm_2 = 'c') OR (arm_1 = 'c' AND arm_2 = 'b'))")
+"""A stored paired row that holds one request's baseline and candidate answers."""
+
+
+def counts_if_rows_are_pairs(db: Database) -> dict[str, Any] | None:
+    """`pairing_counts` of the stored paired rows when every row holds one request's two arms and no request is
+    on two rows (the usual export: its rows are its pairs, and the general count groups every arm for nothing);
+    None otherwise."""
+    rows, regular, requests = db.fetchone(
+        f"SELECT count(*), count(*) FILTER (WHERE {_REGULAR}), count(DISTINCT request_id_1) FILTER (WHERE {_REGULAR}) "
+        f"FROM {ROWS}"
+    )
+    if not rows == regular == requests:
+        return None
+    none = ("other_arm_rows", "no_request_id_rows", "baseline_only_requests", "baseline_only_rows",
+            "candidate_only_requests", "candidate_only_rows", "duplicate_requests", "duplicate_rows")
+    return {**dict.fromkeys(none, 0), "rows": 2 * int(rows), "pairs": int(rows)}
+
+
+def build_pairs_from_rows(db: Database, expect_json: bool | None, *, all_rows: bool) -> int:
+    """Create `_shadow_pairs` (as `build_pairs` does from `traces`) from the stored paired rows whose two arms
+    are one request's only baseline and candidate answers (`all_rows`: every row, as `counts_if_rows_are_pairs`
+    found);
+    the pairs keep each row's `sid`, and are numbered in its order (with every row a pair, pid is sid).
+
+    A pair whose arms sit on different rows is not found here: the caller compares the count with
+    `pairing_counts` and, when they differ, reads the answers the other way.
+    """
+    def side(name: str) -> str:
+        return (f"CASE WHEN swap THEN {name}_2 ELSE {name}_1 END AS {name}_b, "
+                f"CASE WHEN swap THEN {name}_1 ELSE {name}_2 END AS {name}_c")
+
+    sides = ", ".join(side(name) for name in
+                      ("user_id", "ts", "segment", "latency", "ttft", "cost", "tokens", "score", "error",
+                       *TEXT_FEATURES))
+    only_pairs = "" if all_rows else f"""WHERE {_REGULAR} AND request_id_1 IN (
+            SELECT request_id FROM ({_ROW_ARMS}) AS t
+            WHERE arm IS NOT NULL AND request_id IS NOT NULL
+            GROUP BY request_id
+            HAVING count(*) FILTER (WHERE arm = 'b') = 1 AND count(*) FILTER (WHERE arm = 'c') = 1
+        )"""
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {PAIRS} AS
-        SELECT p.*, {_pair_text_columns('t.{}_b', 't.{}_c', expect_json, exact='t.exact')}
-        FROM {PAIRS} p JOIN {TEXTS} t USING (pid)
+        WITH r AS (
+            SELECT sid, request_id_1 AS request_id, exact, {sides}
+            FROM (SELECT *, arm_1 = 'c' AS swap FROM {ROWS} {only_pairs}) AS same_row
+        )
+        SELECT
+            {"sid" if all_rows else "CAST(row_number() OVER (ORDER BY sid) - 1 AS BIGINT)"} AS pid, sid, request_id,
+            CAST(NULL AS BIGINT) AS rid_b, CAST(NULL AS BIGINT) AS rid_c,
+            coalesce(user_id_b, user_id_c) AS user_id, coalesce(ts_b, ts_c) AS ts,
+            coalesce(segment_b, segment_c) AS segment,
+            latency_b, latency_c, ttft_b, ttft_c, cost_b, cost_c,
+            CAST(tokens_b AS DOUBLE) AS tokens_b, CAST(tokens_c AS DOUBLE) AS tokens_c,
+            score_b, score_c, error_b, error_c,
+            {_pair_text_columns('{}_b', '{}_c', expect_json, exact='exact')}
+        FROM r
         """
     )
-    db.execute(f"DROP TABLE {TEXTS}")
+    return int(db.fetchone(f"SELECT count(*) FROM {PAIRS}")[0])
 
 
-def example_texts_streamed(db: Database, sources: list[TextSource], request_ids: list[str], baseline: str,
+def stream_order(db: Database) -> NDArray[np.int64]:
+    """Each pair's `sid` (its row in the stream), in pid order."""
+    return _ints(db.fetch_arrow(f"SELECT sid FROM {PAIRS} ORDER BY pid"), "sid")
+
+
+def example_texts_streamed(db: Database, sources: list[PairedRows], request_ids: list[str], baseline: str,
                            candidate: str) -> dict[str, tuple[str | None, str | None, str | None]]:
     """request_id -> (input, baseline answer, candidate answer) for a few pairs, read again from the files."""
     out: dict[str, tuple[str | None, str | None, str | None]] = {}
     for source in sources:
         rows = db.fetchall(
-            f"SELECT * FROM ({_stream_sides(source.sql)}) WHERE request_id IN (SELECT unnest($ids))",
+            f"""
+            SELECT request_id_1, {_arm_of('variant_1', 'served_1')}, {_arm_of('variant_2', 'served_2')},
+                   output_1, output_2, input_1, input_2
+            FROM ({source.sql}) AS src
+            WHERE present_1 AND present_2 AND request_id_1 = request_id_2
+              AND request_id_1 IN (SELECT unnest($ids))
+            """,
             {**source.params, **arm_params(baseline, candidate), "ids": request_ids},
         )
         for rid, a1, a2, out_1, out_2, in_1, in_2 in rows:
@@ -373,32 +455,32 @@ def error_classes(db: Database) -> list[dict[str, Any]]:
     )
 
 
-def cluster_sums(db: Database, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per-user sum of candidate - baseline and count (each pair its own cluster without users)."""
-    m = quote_identifier(metric + "_c"), quote_identifier(metric + "_b")
+def pair_clusters(db: Database, pairs: int) -> NDArray[np.int64]:
+    """A dense cluster code by pid: the user, in the order of user ids (each pair its own cluster when it has
+    no user), for the paired means and the cluster bootstrap of every metric (one sort, not one per metric)."""
     table = db.fetch_arrow(
         f"""
-        SELECT sum({m[0]} - {m[1]}) AS s, count(*) AS n FROM {PAIRS}
-        WHERE {m[0]} IS NOT NULL AND {m[1]} IS NOT NULL
-        GROUP BY coalesce(user_id, 'pair:' || CAST(pid AS VARCHAR))
+        SELECT pid, CAST(dense_rank() OVER (ORDER BY coalesce(user_id, 'pair:' || CAST(pid AS VARCHAR))) - 1 AS BIGINT)
+            AS u
+        FROM {PAIRS}
         """
     )
-    return (_floats(table, "s"), _floats(table, "n"))
+    codes = np.zeros(pairs, dtype=np.int64)
+    codes[_ints(table, "pid")] = _ints(table, "u")
+    return codes
 
 
-def metric_arrays(db: Database, metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
-    """Baseline values, candidate values and a dense user code per pair, for the quantile bootstrap."""
+def metric_values(db: Database, metric: str, pairs: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A metric's baseline and candidate values by pid, NaN where missing (the loader stores no NaN)."""
     b, c = quote_identifier(metric + "_b"), quote_identifier(metric + "_c")
-    table = db.fetch_arrow(
-        f"""
-        SELECT {b} AS b, {c} AS c,
-               CAST(dense_rank() OVER (ORDER BY coalesce(user_id, 'pair:' || CAST(pid AS VARCHAR))) - 1 AS BIGINT)
-                   AS u
-        FROM {PAIRS} WHERE {b} IS NOT NULL AND {c} IS NOT NULL
-        """
-    )
-    return (_floats(table, "b"), _floats(table, "c"),
-            _ints(table, "u"))
+    table = db.fetch_arrow(f"SELECT pid, {b} AS b, {c} AS c FROM {PAIRS}")
+    pid = _ints(table, "pid")
+    out = []
+    for name in ("b", "c"):
+        values = np.full(pairs, np.nan)
+        values[pid] = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+        out.append(values)
+    return out[0], out[1]
 
 
 def pair_segments(db: Database) -> tuple[list[str | None], NDArray[np.int64]]:

@@ -8,16 +8,16 @@ from dataclasses import replace
 from rollctl.db import Database, DuckDBError, quote_identifier
 from rollctl.errors import InputError
 from rollctl.load.adapters import Adapter, register
-from rollctl.load.canonical import FieldKind
+from rollctl.load.canonical import JUDGEMENT_FIELDS
 from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
 from rollctl.load.loader import (
     FieldSource,
     FileReport,
     LoadContext,
     LoadOptions,
+    PairedRows,
     Probe,
     Reader,
-    TextSource,
     detected_adapter,
     input_files,
     insert_rows,
@@ -26,6 +26,7 @@ from rollctl.load.loader import (
     referenced_params,
     select_canonical,
     source_values,
+    unconverted,
 )
 
 _ARM_FIELDS = (
@@ -306,22 +307,20 @@ def _arm_values(
     return arm_col, arm_stage, values, descriptions
 
 
-# The fields a text stream of paired rows carries per arm, and their canonical kinds.
-_STREAM_FIELDS: tuple[tuple[str, FieldKind, str], ...] = (
-    ("request_id", "string", "VARCHAR"), ("variant", "string", "VARCHAR"), ("served", "bool", "BOOLEAN"),
-    ("output", "text", "VARCHAR"), ("input", "text", "VARCHAR"),
-)
-
-
-def paired_text_sources(db: Database, paths: Sequence[str], options: LoadOptions) -> list[TextSource] | None:
-    """Each paired file's rows with both arms side by side, for a command that reads the answers once, in a
-    stream, instead of storing them (`rollctl shadow-report`); None unless every input is such a file.
+def paired_row_sources(db: Database, paths: Sequence[str], options: LoadOptions) -> list[PairedRows] | None:
+    """Each paired file's rows with both arms side by side, for a command that reads such files once, in a
+    stream, instead of loading them (`rollctl shadow-report`); None unless every input is such a file.
 
     Per row and arm x (1: the `baseline` object, 2: the `candidate` object): `present_x` (the row has that
-    arm), `request_id_x`, `variant_x`, `served_x`, `output_x`, `input_x`, converted exactly as the load
-    converts them. Only files whose arms are read as structs qualify (JSON files whose arms DuckDB reads as
-    structs, Parquet with struct arms), and not with `--on-bad-lines skip` (the stream would not know which
-    rows the load dropped). The caller still loads the files for everything else and validates them.
+    arm), `<field>_x` for each trace field the options load, converted exactly as the load converts them,
+    and `bad_x` (a present value of that arm did not convert: the load would stop there, so the caller must
+    load the file to report it). Then `judged_request` (the row's top-level request id, which its listed
+    judgements judge), `judgements` (the listed verdicts, each field converted: a list of structs, or NULL)
+    and `judgements_bad` (a listed preference is not a number).
+
+    Only files whose arms are read as structs qualify (JSON files whose arms DuckDB reads as structs,
+    Parquet with struct arms), and not with `--on-bad-lines skip` (the stream would not know which rows the
+    load drops). A file the struct read refuses fails when streamed (a DuckDB error): load it instead.
     """
     if options.on_bad_lines == "skip" or (options.format is not None and options.format != "paired"):
         return None
@@ -331,8 +330,7 @@ def paired_text_sources(db: Database, paths: Sequence[str], options: LoadOptions
         return None
     if not files:
         return None
-    ctx = LoadContext(db=db, options=replace(options, keep_text=True,
-                                             trace_fields=frozenset(name for name, _, _ in _STREAM_FIELDS)))
+    ctx = LoadContext(db=db, options=replace(options, keep_text=True))
     sources = []
     for f in files:
         if f.format not in ("jsonl", "json", "parquet"):
@@ -343,32 +341,93 @@ def paired_text_sources(db: Database, paths: Sequence[str], options: LoadOptions
             return None
         if detected_adapter(probe) is not _PAIRED:
             return None
-        source = _paired_text_source(ctx, probe)
+        source = _paired_row_source(ctx, probe)
         if source is None:
             return None
         sources.append(source)
     return sources
 
 
-def _paired_text_source(ctx: LoadContext, probe: Probe) -> TextSource | None:
+def _paired_row_source(ctx: LoadContext, probe: Probe) -> PairedRows | None:
     structure = _typed_arms(ctx, probe)
     if structure is None and probe.file.format != "parquet":
         return None
     reader, columns, staged = _paired_reader(ctx, probe, structure)
     params = SqlParams()
-    selected: list[str] = []
+    inner: list[str] = []
+    outer: list[str] = []
     for x, (arm, default_variant, default_served) in enumerate(_arm_defaults(ctx), start=1):
-        arm_col, arm_stage, values, _ = _arm_values(
+        arm_col, arm_stage, values, descriptions = _arm_values(
             ctx, reader, staged, columns, arm, default_variant, default_served, params)
         if arm_stage.derived_sql:
             return None  # arms read through JSON paths: one derived column per arm statement
-        selected.append(f"({_arm_present(arm_col)}) AS present_{x}")
-        for name, kind, sql_type in _STREAM_FIELDS:
-            raw = values.get(name)
-            value = "NULL" if raw is None else convert(raw, kind)
-            selected.append(f"CAST({value} AS {sql_type}) AS {name}_{x}")
-    sql = f"SELECT {', '.join(selected)} FROM {staged.sql} AS _src"
-    return TextSource(sql=sql, params=referenced_params(sql, {**reader.params, **params.values}))
+        selection = select_canonical("traces", values, params, keep_text=True, descriptions=descriptions,
+                                     suffix=f"_{x}").keeping(ctx.options.fields_of("traces"))
+        inner += [selection.select_sql, f"({_arm_present(arm_col)}) AS present_{x}"]
+        outer += [quote_identifier(p.column) for p in selection.parts]
+        outer += [f"present_{x}", f"present_{x} AND {selection.bad_flag_sql} AS bad_{x}"]
+    judgements = _listed_judgements(ctx, reader, columns)
+    if judgements is None:
+        return None
+    inner += judgements
+    outer += ["judged_request", "judgements", "judgements_bad"]
+    sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {staged.sql} AS _src) AS converted"
+    return PairedRows(path=probe.file.path, sql=sql,
+                      params=referenced_params(sql, {**reader.params, **params.values}))
+
+
+def _listed_judgements(ctx: LoadContext, reader: Reader, columns: dict[str, str]) -> list[str] | None:
+    """SELECT items for a paired row's listed judgements (see `paired_row_sources`), converted as
+    `_insert_inline_judgements` converts them; None when they are neither absent nor a list of structs."""
+    no_request = "CAST(NULL AS VARCHAR) AS judged_request"
+    listed_type = columns.get("judgements")
+    if listed_type is None or "request_id" not in columns:
+        return [no_request, "CAST(NULL AS STRUCT(\"judge\" VARCHAR, \"order\" VARCHAR, \"winner\" VARCHAR, "
+                "\"preference\" DOUBLE)[]) AS judgements", "false AS judgements_bad"]
+    listed = column("judgements", listed_type)
+    if listed_type == _JUDGEMENT_STRUCT:
+        element_types = dict.fromkeys(("judge", "order", "winner", "preference"), "VARCHAR")
+    elif listed_type.startswith("STRUCT(") and listed_type.endswith(")[]"):
+        sql = f"DESCRIBE SELECT unnest({listed.sql}[1]) FROM {reader.sql} AS _src LIMIT 0"
+        element_types = {str(r[0]): str(r[1]) for r in ctx.db.fetchall(sql, referenced_params(sql, reader.params))}
+    else:
+        return None
+    request = RawValue(column("request_id", columns["request_id"]).sql, columns["request_id"])
+    fields: list[str] = []
+    bad: list[str] = []
+    for f in JUDGEMENT_FIELDS:
+        if f.name == "request_id":
+            continue
+        if f.name not in element_types:
+            fields.append(f"{quote_identifier(f.name)} := CAST(NULL AS {f.sql_type})")
+            continue
+        raw = RawValue(f"_j.{quote_identifier(f.name)}", element_types[f.name])
+        fields.append(f"{quote_identifier(f.name)} := CAST({convert(raw, f.kind)} AS {f.sql_type})")
+        check = unconverted(raw, f)
+        if check is not None:
+            bad.append(check)
+    converted = f"list_transform({listed.sql}, lambda _j: struct_pack({', '.join(fields)}))"
+    bad_sql = (f"coalesce(list_bool_or(list_transform({listed.sql}, lambda _j: coalesce({' OR '.join(bad)}, false))), "
+               "false)") if bad else "false"
+    return [f"CAST({convert(request, 'string')} AS VARCHAR) AS judged_request", f"{converted} AS judgements",
+            f"{bad_sql} AS judgements_bad"]
+
+
+def store_paired_judgements(db: Database, rows_table: str, path: str, first_sid: int, end_sid: int) -> int:
+    """Append to `judgements` the verdicts listed on paired rows that were streamed and kept in `rows_table`
+    (its `judged_request`, `judgements` and `sid` columns: see `paired_row_sources`), those of rows
+    `first_sid` <= sid < `end_sid`, read from `path`. The values were converted and checked in the stream."""
+    table = quote_identifier(rows_table)
+    row = db.execute(
+        f"""
+        INSERT INTO judgements (request_id, judge, "order", winner, preference, _file)
+        SELECT judged_request, _j.judge, _j."order", _j.winner, _j.preference, $path
+        FROM (SELECT judged_request, unnest(judgements) AS _j FROM {table}
+              WHERE sid >= $first AND sid < $end AND judged_request IS NOT NULL) AS listed
+        """,
+        {"path": path, "first": first_sid, "end": end_sid},
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 _PAIRED = register(Adapter("paired", "paired shadow rows {request_id, baseline: {...}, candidate: {...}}",

@@ -139,3 +139,23 @@ def test_other_inputs_are_not_streamed(tmp_path: Path, given: str) -> None:
         db = connect()
         assert paired_row_sources(db, [str(path)], LoadOptions(on_bad_lines="skip")) is None
         db.close()
+
+
+@pytest.mark.parametrize("kept", ["kept while streaming", "read again"])
+def test_examples_show_the_same_answers_kept_or_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           kept: str) -> None:
+    """The stream keeps the answers of the rows likeliest to be examples; when it kept every example's row they are
+    shown from there (the files are not read again), otherwise the files are read again: the same examples."""
+    pairs = REPO_ROOT / "sample_traces" / "shadow" / "pairs.jsonl.gz"
+    stored, _ = _report([pairs], stream=False, monkeypatch=monkeypatch, segment_by="metadata.intent", examples=8)
+    with monkeypatch.context() as patch:
+        if kept == "kept while streaming":
+            def no_reading(*args: Any) -> Any:
+                raise AssertionError("the examples' answers were read again")
+            patch.setattr(core.q, "example_texts_streamed", no_reading)
+        else:
+            patch.setattr(core._LikelyExamples, "offer", lambda self, batch, first_sid, dist: None)
+        streamed, way = _report([pairs], stream=True, monkeypatch=monkeypatch, segment_by="metadata.intent",
+                                examples=8)
+    assert way == "streamed"
+    assert streamed["examples"] == stored["examples"] and len(streamed["examples"]) == 8

@@ -476,6 +476,8 @@ class _Paired:
     judgements: int
     sources: list[PairedRows] | None
     """the paired files the answers were streamed from (None: the answers are in `traces`)"""
+    kept_answers: dict[int, tuple[str | None, str | None, str | None]] = field(default_factory=dict)
+    """sid -> (input, baseline answer, candidate answer) of the streamed rows likeliest to be examples"""
 
 
 def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions) -> _Paired:
@@ -521,7 +523,40 @@ def _refusal_pattern(st: ShadowSettings) -> str:
 
 # Columns of a streamed batch that are not kept with its rows: the answers (read for the edit distances only),
 # each answer's hash (`exact` says what it was for) and the flag checked on arrival.
-_NOT_KEPT = ("output_1", "output_2", "out_hash_1", "out_hash_2", "bad")
+_NOT_KEPT = ("output_1", "output_2", "input_1", "input_2", "out_hash_1", "out_hash_2", "bad", "example_hint")
+
+
+class _LikelyExamples:
+    """The answers of the streamed rows ranked first by `example_hint` (then edit distance, then position), so the
+    examples shown need not be read from the files again: a few hundred rows' texts, whatever the input size.
+    The hint is a guess from each row alone; `_examples` uses these texts only if every example's row is here."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.keys = np.zeros((0, 3))  # (-hint, -distance, sid) of the rows kept
+        self.texts: dict[int, tuple[str | None, str | None, str | None]] = {}
+
+    def offer(self, batch: pa.RecordBatch, first_sid: int, dist: NDArray[np.float32]) -> None:
+        hint = np.asarray(batch.column("example_hint").to_numpy(zero_copy_only=False), dtype=np.float64)
+        rows = np.flatnonzero(hint > 0)
+        if self.size == 0 or rows.size == 0:
+            return
+        keys = np.column_stack([-hint[rows], -np.nan_to_num(dist[rows].astype(np.float64)), first_sid + rows])
+        best = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))[: self.size]
+        rows, keys = rows[best], keys[best]
+        picked = pa.array(rows)
+        columns = [batch.column(name).take(picked).to_pylist()
+                   for name in ("arm_1", "input_1", "input_2", "output_1", "output_2")]
+        for i, (arm_1, in_1, in_2, out_1, out_2) in enumerate(zip(*columns, strict=True)):
+            swap = arm_1 == "c"
+            b_in, c_in = (in_2, in_1) if swap else (in_1, in_2)
+            self.texts[int(keys[i, 2])] = (b_in if b_in is not None else c_in,
+                                           out_2 if swap else out_1, out_1 if swap else out_2)
+        merged = np.concatenate([self.keys, keys])
+        order = np.lexsort((merged[:, 2], merged[:, 1], merged[:, 0]))[: self.size]
+        self.keys = merged[order]
+        kept = {int(sid) for sid in self.keys[:, 2]}
+        self.texts = {sid: t for sid, t in self.texts.items() if sid in kept}
 
 
 def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions,
@@ -550,6 +585,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
         create_empty_tables(db, load)
         judged, evals = 0, 0
     kept: list[pa.RecordBatch] = []
+    likely = _LikelyExamples(0 if options.examples == 0 else 256 + 16 * options.examples)
     distances: list[NDArray[np.float32]] = []
     spans: list[tuple[str, int, int]] = []
     sid = 0
@@ -558,7 +594,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
             first = sid
             for batch in q.stream_rows(db, source, options.baseline, options.candidate, segment=segment,
                                        expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st),
-                                       batch_size=st.batch_size):
+                                       batch_size=st.batch_size, inputs=options.examples > 0):
                 if pc.any(batch.column("bad")).as_py():
                     return None
                 dist = np.full(batch.num_rows, np.nan, dtype=np.float32)
@@ -570,6 +606,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
                     dist[differ.to_numpy(zero_copy_only=False)] = _distances(
                         pc.filter(batch.column("output_1"), differ), pc.filter(batch.column("output_2"), differ))
                 distances.append(dist)
+                likely.offer(batch, sid, dist)
                 names = [name for name in batch.schema.names if name not in _NOT_KEPT]
                 arrays = [pa.concat_arrays([batch.column(name)]) for name in names]
                 arrays.append(pa.array(np.arange(sid, sid + batch.num_rows, dtype=np.int64)))
@@ -597,7 +634,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
         return None
     by_sid = np.concatenate(distances)
     return _Paired(counts=counts, pairs=n, distances=by_sid[q.stream_order(db)], judgements=judged,
-                   sources=sources)
+                   sources=sources, kept_answers=likely.texts)
 
 
 def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, paired: _Paired) -> ShadowReportResult:
@@ -633,7 +670,7 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
         if options.eval_set is not None:
             segments, gap = _eval_gap(db, segments, segment)
 
-    examples = _examples(db, dist, judge, options.examples, paired.sources, options)
+    examples = _examples(db, dist, judge, options.examples, paired, options)
     mde = judge.mde if judge is not None else None
     reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
     return ShadowReportResult(
@@ -900,7 +937,7 @@ def _eval_gap(db: Database, segments: list[SegmentResult],
 
 
 def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None, count: int,
-              sources: list[PairedRows] | None, options: ShadowOptions) -> list[Example]:
+              paired: _Paired, options: ShadowOptions) -> list[Example]:
     if count == 0:
         return []
     judge_name = None if judge is None else ("" if judge.judge == "(unnamed)" else judge.judge)
@@ -911,14 +948,21 @@ def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None
     d = np.where(np.isfinite(d), d, 0.0)
     order = np.lexsort((pids, -d, -score))[:count]
     chosen = [int(p) for p in pids[order]]
+    sources = paired.sources
     rows = {int(r["pid"]): r for r in q.example_rows(db, chosen, judge_name, with_texts=sources is None)}
     if sources is not None:
-        # The answers were streamed, not stored: read these few pairs' texts from the files again.
-        texts = q.example_texts_streamed(db, sources, [str(r["request_id"]) for r in rows.values()],
-                                         options.baseline, options.candidate)
-        for r in rows.values():
-            r["input"], r["baseline_output"], r["candidate_output"] = texts.get(str(r["request_id"]),
-                                                                                (None, None, None))
+        # The answers were streamed, not stored: the stream kept those of the likeliest examples; when it missed
+        # one, read these few pairs' texts from the files again.
+        kept = paired.kept_answers
+        if all(int(r["sid"]) in kept for r in rows.values()):
+            for r in rows.values():
+                r["input"], r["baseline_output"], r["candidate_output"] = kept[int(r["sid"])]
+        else:
+            texts = q.example_texts_streamed(db, sources, [str(r["request_id"]) for r in rows.values()],
+                                             options.baseline, options.candidate)
+            for r in rows.values():
+                r["input"], r["baseline_output"], r["candidate_output"] = texts.get(str(r["request_id"]),
+                                                                                    (None, None, None))
     out = []
     for pid in chosen:
         r = rows[pid]

@@ -221,12 +221,24 @@ TEXT_FEATURES = ("has_out", "len", "json_like", "json_ok", "refusal")
 """Each answer's text features, computed in the stream (`_text_features`) and kept per arm."""
 
 
+# A guess of how high a row ranks among the examples (`example_candidates`' score, from the row alone and either
+# way round): the stream keeps the answers of the rows it ranks first, so the examples need not be read again.
+# Only a guess: the examples use the kept answers only when every example's row was kept.
+_EXAMPLE_HINT = (
+    "8 * (coalesce(len(list_filter(judgements, lambda j: j.winner = 'baseline')), 0) >= 2)::INT"
+    " + (coalesce(len(list_filter(judgements, lambda j: j.winner = 'baseline')), 0) >= 1)::INT"
+    " + 4 * (json_ok_1 <> json_ok_2)::INT + 4 * (refusal_1 <> refusal_2)::INT"
+    " + 2 * ((error_1 IS NULL) <> (error_2 IS NULL))::INT"
+)
+
+
 def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str, *, segment: Segment | None,
-                expect_json: bool | None, refusal_pattern: str, batch_size: int) -> Iterator[Any]:
+                expect_json: bool | None, refusal_pattern: str, batch_size: int, inputs: bool) -> Iterator[Any]:
     """Arrow batches of one paired file's rows, read once: per arm (`_1`, `_2`) whether it is there, its arm
     ('b', 'c' or NULL), the numbers, ids and error the report uses, its segment and its answer's text features;
-    `exact` (the answers are the same), both answers (`output_1`, `output_2`: for the edit distance, not to
-    keep), the listed judgements, and `bad` (a value the load would refuse)."""
+    `exact` (the answers are the same), both answers (`output_1`, `output_2`: for the edit distance and the
+    examples, not to keep) and with `inputs` the requests (`input_1`, `input_2`), `example_hint` (see
+    `_EXAMPLE_HINT`), the listed judgements, and `bad` (a value the load would refuse)."""
     params: dict[str, Any] = {**source.params, **arm_params(baseline, candidate),
                               **_text_params(expect_json, refusal_pattern)}
     columns: list[str] = []
@@ -242,9 +254,11 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
             columns.append(f"CAST({quote_identifier((segment.column or '') + '_' + x)} AS VARCHAR) AS segment_{x}")
         columns.append(_text_features(f"output_{x}", f"_{x}"))
         columns.append(f"output_{x}")
+        if inputs:
+            columns.append(f"input_{x}")
     reader = db.record_batches(
         f"""
-        SELECT *, coalesce(out_hash_1 = out_hash_2 AND len_1 = len_2, FALSE) AS exact
+        SELECT *, coalesce(out_hash_1 = out_hash_2 AND len_1 = len_2, FALSE) AS exact, {_EXAMPLE_HINT} AS example_hint
         FROM (
             SELECT {', '.join(columns)}, judged_request, judgements, bad_1 OR bad_2 OR judgements_bad AS bad
             FROM ({source.sql}) AS src
@@ -681,7 +695,7 @@ def example_rows(db: Database, pids: list[int], judge: str | None, *, with_texts
     )
     rows = db.fetch_dicts(
         f"""
-        SELECT p.pid, p.rid_b, p.rid_c, p.request_id, p.segment, p.error_b, p.error_c,
+        SELECT p.pid, p.sid, p.rid_b, p.rid_c, p.request_id, p.segment, p.error_b, p.error_c,
                p.json_expected AND p.json_ok_b AND NOT p.json_ok_c AS json_break,
                p.out_b AND p.out_c AND NOT p.refusal_b AND p.refusal_c AS new_refusal,
                {verdicts} AS verdicts

@@ -546,31 +546,36 @@ def build_judged_units(db: Database) -> None:
     Conflicting duplicate verdicts for the same (request, judge, order) become `error`; a winner
     missing with no numeric preference is an `error` too, so it stays in the denominator.
     """
+    def verdict(order: str) -> str:
+        # One order's verdict: `error` when its duplicates disagree (min <> max: cheaper than count(DISTINCT)) or
+        # it has neither a winner nor a preference; NULL when that order was not judged.
+        f = f"FILTER (WHERE ord = '{order}')"
+        return (f"CASE WHEN count(*) {f} = 0 THEN NULL "
+                f"WHEN min(coalesce(winner, '')) {f} <> max(coalesce(winner, '')) {f} THEN 'error' "
+                f"WHEN count(winner) {f} = 0 AND count(preference) {f} = 0 THEN 'error' "
+                f"ELSE any_value(winner) {f} END")
+
+    orders = ("baseline_first", "candidate_first", "unordered")
+    mean_of = " + ".join(f"coalesce(avg(preference) FILTER (WHERE ord = '{o}'), 0)" for o in orders)
+    judged_orders = " + ".join(f"(count(preference) FILTER (WHERE ord = '{o}') > 0)::INT" for o in orders)
+    present_orders = " + ".join(f"(count(*) FILTER (WHERE ord = '{o}') > 0)::INT" for o in orders)
+    # One grouping by (request, judge) with each order's aggregates filtered, instead of one grouping by order and
+    # another by unit. Not joined to the pairs until the end: that join drops judgements of unpaired requests.
     db.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {UNITS} AS
-        WITH per_order AS (
-            SELECT j.request_id, coalesce(j.judge, '') AS judge,
-                   coalesce(j."order", 'unordered') AS ord,
-                   count(*) AS n,
-                   CASE WHEN min(coalesce(j.winner, '')) <> max(coalesce(j.winner, '')) THEN 'error'
-                        WHEN count(j.winner) = 0 AND count(j.preference) = 0 THEN 'error'
-                        ELSE any_value(j.winner) END AS w,
-                   avg(j.preference) AS pref
-            -- not joined to the pairs here: the join at the end drops judgements of unpaired requests, and
-            -- one join on request_id instead of two halves the cost (min <> max: two verdicts disagree,
-            -- cheaper than count(DISTINCT))
-            FROM judgements j WHERE j.request_id IS NOT NULL
-            GROUP BY ALL
-        ),
-        unit AS (
+        WITH unit AS (
             SELECT request_id, judge,
-                   max(w) FILTER (WHERE ord = 'baseline_first') AS g1,
-                   max(w) FILTER (WHERE ord = 'candidate_first') AS g2,
-                   max(w) FILTER (WHERE ord = 'unordered') AS g0,
-                   avg(pref) AS pref,
-                   sum(n) - count(*) AS duplicate_judgements
-            FROM per_order GROUP BY ALL
+                   {verdict('baseline_first')} AS g1,
+                   {verdict('candidate_first')} AS g2,
+                   {verdict('unordered')} AS g0,
+                   -- the mean of each order's mean preference
+                   ({mean_of}) / nullif({judged_orders}, 0) AS pref,
+                   count(*) - ({present_orders}) AS duplicate_judgements
+            FROM (SELECT request_id, coalesce(judge, '') AS judge, coalesce("order", 'unordered') AS ord, winner,
+                         preference
+                  FROM judgements WHERE request_id IS NOT NULL) AS j
+            GROUP BY request_id, judge
         )
         SELECT u.*, p.pid, p.segment, p.len_b, p.len_c, p.user_id,
             CASE

@@ -15,7 +15,7 @@ from rollctl.db import connect
 from rollctl.load import LoadOptions
 from rollctl.load.adapters.canonical import paired_row_sources
 from rollctl.render.jsonout import dumps
-from tests.conftest import REPO_ROOT, write_jsonl
+from tests.conftest import REPO_ROOT, invoke, write_jsonl
 from tests.shadow_fixtures import as_parquet, eval_rows, make_pairs
 
 
@@ -159,3 +159,29 @@ def test_examples_show_the_same_answers_kept_or_read_again(tmp_path: Path, monke
                                 examples=8)
     assert way == "streamed"
     assert streamed["examples"] == stored["examples"] and len(streamed["examples"]) == 8
+
+
+def test_a_judgements_file_beside_paired_rows_is_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: list[Any] = make_pairs(300)
+    listed = [{"request_id": r["request_id"], "judge": "second", "winner": "candidate"} for r in rows[::3]]
+    judgements = write_jsonl(tmp_path / "judgements.jsonl", listed)
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    result = _same_both_ways([path], monkeypatch, judgements=(str(judgements),), segment_by="metadata.intent")
+    assert {j["judge"] for j in result["other_judges"]} | {result["judge"]["judge"]} == {"judge-a", "second"}
+
+
+@pytest.mark.parametrize(("where", "field"), [("baseline", "latency_ms"), ("candidate", "cost_usd"),
+                                              ("judgements", "preference")])
+def test_a_wrong_value_is_reported_as_the_load_reports_it(tmp_path: Path, where: str, field: str) -> None:
+    """The stream flags a value the load would refuse and hands over to the load, which names field and line."""
+    rows: list[Any] = make_pairs(50)
+    if where == "judgements":
+        rows[2]["judgements"][0]["preference"] = "very much"
+    else:
+        rows[2][where][field] = "slow"
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    result = invoke(["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment"], expect=2)
+    assert result.stdout == ""
+    assert f"field {field}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    if where != "judgements":
+        assert f"{path}:3:" in result.stderr

@@ -1,11 +1,12 @@
 """SQL for `rollctl shadow-report`: pair the two arms of each request and reduce them to small summaries.
 
-Pairing builds one numeric row per pair (`_shadow_pairs`, no text: flags and numbers only) in one pass
-over `traces`; the texts are read again only as a stream of Arrow batches for the edit distances and
-for the handful of examples shown: from `traces` (`text_batches`), or, for paired files whose answers were
-not stored, from the files themselves (`stream_texts`, `example_texts_streamed`). Everything else is
-GROUP BY over `_shadow_pairs` and `judgements`.
-"""
+Pairing builds one numeric row per pair (`_shadow_pairs`, no text: flags and numbers only) in one of two ways:
+- paired files are read once as a stream (`stream_rows`): per row both arms' numbers, ids, text features and
+  answers; the answers go to the edit distances, the rest is kept (`_shadow_rows`, an Arrow table scanned in
+  place) and paired (`build_pairs_from_rows`);
+- otherwise from `traces` in one pass (`build_pairs`), the answers streamed again from `traces` for the edit
+  distances (`text_batches`).
+Everything else is GROUP BY over `_shadow_pairs` and `judgements`."""
 
 from __future__ import annotations
 

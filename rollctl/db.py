@@ -95,6 +95,24 @@ class Database:
     def unregister(self, name: str) -> None:
         self.connection.unregister(name)
 
+    def side_connection(self) -> Database:
+        """A second connection to the same database, for statements that must run while this connection streams
+        a result (DuckDB refuses a statement on a connection whose result is open). Temp tables and registered
+        Arrow tables are per connection, so what both use lives in an attached database."""
+        return Database(connection=self.connection.cursor(), path=self.path)
+
+    def append_arrow(self, table_sql: str, rows: Any, *, create: bool) -> None:
+        """Copy a pyarrow Table into `table_sql` (a name already quoted), created from the rows' columns when
+        `create`. One call per few hundred thousand rows: each INSERT costs much more than its rows (25 k-row
+        INSERTs of 1 M rows took 5.1 s, 250 k-row ones 1.0 s)."""
+        view = f"rollctl_arrow_{next(_view_variables)}"
+        self.connection.register(view, rows)
+        try:
+            verb = f"CREATE TABLE {table_sql} AS" if create else f"INSERT INTO {table_sql}"
+            self.execute(f"{verb} SELECT * FROM {view}")
+        finally:
+            self.connection.unregister(view)
+
     def table_exists(self, name: str, schema: str | None = None) -> bool:
         row = self.fetchone(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND (? IS NULL OR table_schema = ?)",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import rollctl.core.shadow_report as core
-from rollctl.core.shadow_report import ShadowOptions, shadow_report
+from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
 from rollctl.db import connect
 from rollctl.load import LoadOptions
 from rollctl.load.adapters.canonical import paired_row_sources
@@ -185,3 +185,22 @@ def test_a_wrong_value_is_reported_as_the_load_reports_it(tmp_path: Path, where:
     assert f"field {field}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     if where != "judgements":
         assert f"{path}:3:" in result.stderr
+
+
+@pytest.mark.parametrize("budget", [1, 60_000])
+def test_rows_kept_in_duckdb_past_the_budget_report_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            budget: int) -> None:
+    """Past a byte budget the streamed rows move to DuckDB (every batch, or some batches and a remainder): the
+    report is the one the stored answers give."""
+    path = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(1200, missing_candidate=9))
+    monkeypatch.setattr(core, "_KEPT_IN_PYTHON", budget)
+    spills: list[int] = []
+    spill = core.q.RowStore._spill
+
+    def counted(store: Any) -> None:
+        spills.append(len(store.pending))
+        spill(store)
+
+    monkeypatch.setattr(core.q.RowStore, "_spill", counted)
+    _same_both_ways([path], monkeypatch, segment_by="metadata.intent", settings=ShadowSettings(batch_size=100))
+    assert len(spills) >= 3 and (max(spills) == 1) == (budget == 1)

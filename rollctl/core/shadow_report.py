@@ -559,6 +559,11 @@ class _LikelyExamples:
         self.texts = {sid: t for sid, t in self.texts.items() if sid in kept}
 
 
+_KEPT_IN_PYTHON = 400_000_000
+"""Bytes of streamed rows kept as Arrow before they move to DuckDB (about 300 bytes a pair: 1 M pairs stay in
+Python, where the pairing reads them in place; beyond, DuckDB holds them under its memory cap)."""
+
+
 def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions,
                    sources: list[PairedRows]) -> _Paired | None:
     """Read each paired file once: its rows arrive in Arrow batches with both arms side by side, converted as
@@ -568,8 +573,8 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
     None (nothing is reported, the caller loads the files) when the stream cannot stand in for the load: a
     value the load would refuse (it reports the field and line), a file DuckDB cannot read as the stream reads
     it, a pair whose arms sit on different rows, or no pair at all (the load's error names the variants found).
-    Memory: one batch of answers at a time, plus the kept rows (a batch DuckDB exported stays alive, answers
-    included, while any column of it is referenced, so the kept columns are copied).
+    Memory: one batch of answers at a time, plus the kept rows, bounded by `q.RowStore` (a batch DuckDB exported
+    stays alive, answers included, while any column of it is referenced, so the kept columns are copied).
     """
     st = options.settings
     extra = list(options.judgements) + ([options.eval_set] if options.eval_set else [])
@@ -584,42 +589,43 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
     else:
         create_empty_tables(db, load)
         judged, evals = 0, 0
-    kept: list[pa.RecordBatch] = []
+    store = q.RowStore(db, _KEPT_IN_PYTHON)
     likely = _LikelyExamples(0 if options.examples == 0 else 256 + 16 * options.examples)
     distances: list[NDArray[np.float32]] = []
     spans: list[tuple[str, int, int]] = []
     sid = 0
+    refused = False
     try:
         for source in sources:
             first = sid
-            for batch in q.stream_rows(db, source, options.baseline, options.candidate, segment=segment,
-                                       expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st),
-                                       batch_size=st.batch_size, inputs=options.examples > 0):
-                if pc.any(batch.column("bad")).as_py():
-                    return None
-                dist = np.full(batch.num_rows, np.nan, dtype=np.float32)
-                differ = pc.and_(pc.and_(batch.column("has_out_1"), batch.column("has_out_2")),
-                                 pc.invert(batch.column("exact")))
-                if pc.all(differ).as_py():
-                    dist[:] = _distances(batch.column("output_1"), batch.column("output_2"))
-                elif pc.any(differ).as_py():
-                    dist[differ.to_numpy(zero_copy_only=False)] = _distances(
-                        pc.filter(batch.column("output_1"), differ), pc.filter(batch.column("output_2"), differ))
-                distances.append(dist)
-                likely.offer(batch, sid, dist)
-                names = [name for name in batch.schema.names if name not in _NOT_KEPT]
-                arrays = [pa.concat_arrays([batch.column(name)]) for name in names]
-                arrays.append(pa.array(np.arange(sid, sid + batch.num_rows, dtype=np.int64)))
-                kept.append(pa.RecordBatch.from_arrays(arrays, names=[*names, "sid"]))
-                sid += batch.num_rows
+            batches = q.stream_rows(db, source, options.baseline, options.candidate, segment=segment,
+                                    expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st),
+                                    batch_size=st.batch_size, inputs=options.examples > 0)
+            try:
+                for batch in batches:
+                    if pc.any(batch.column("bad")).as_py():
+                        refused = True
+                        break
+                    dist = _batch_distances(batch)
+                    distances.append(dist)
+                    likely.offer(batch, sid, dist)
+                    names = [name for name in batch.schema.names if name not in _NOT_KEPT]
+                    arrays = [pa.concat_arrays([batch.column(name)]) for name in names]
+                    arrays.append(pa.array(np.arange(sid, sid + batch.num_rows, dtype=np.int64)))
+                    store.add(pa.RecordBatch.from_arrays(arrays, names=[*names, "sid"]))
+                    sid += batch.num_rows
+            finally:
+                batches.close()  # DuckDB keeps the connection busy while a streamed result is open
+            if refused:
+                break
             spans.append((source.path, first, sid))
     except DuckDBError:
-        return None  # a file the struct read cannot hold (the load reads it through JSON paths)
-    if not kept:
+        refused = True  # a file the struct read cannot hold (the load reads it through JSON paths)
+    if refused or sid == 0:
+        store.forget()
         return None
-    q.expose_rows(db, pa.Table.from_batches(kept))
-    del kept
     try:
+        store.expose()
         for path, first, end in spans:
             judged += store_paired_judgements(db, q.ROWS, path, first, end)
         _check_eval_rows(options, evals)
@@ -629,12 +635,24 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
             counts = q.pairing_counts(db, options.baseline, options.candidate, streamed=True)
         n = q.build_pairs_from_rows(db, options.expect_json, all_rows=all_rows)
     finally:
-        q.forget_rows(db)
+        store.forget()
     if n == 0 or n != int(counts["pairs"]):
         return None
     by_sid = np.concatenate(distances)
     return _Paired(counts=counts, pairs=n, distances=by_sid[q.stream_order(db)], judgements=judged,
                    sources=sources, kept_answers=likely.texts)
+
+
+def _batch_distances(batch: pa.RecordBatch) -> NDArray[np.float32]:
+    """Edit distances of a streamed batch's pairs whose answers differ (NaN for the others)."""
+    dist = np.full(batch.num_rows, np.nan, dtype=np.float32)
+    differ = pc.and_(pc.and_(batch.column("has_out_1"), batch.column("has_out_2")), pc.invert(batch.column("exact")))
+    if pc.all(differ).as_py():
+        dist[:] = _distances(batch.column("output_1"), batch.column("output_2"))
+    elif pc.any(differ).as_py():
+        dist[differ.to_numpy(zero_copy_only=False)] = _distances(
+            pc.filter(batch.column("output_1"), differ), pc.filter(batch.column("output_2"), differ))
+    return dist
 
 
 def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, paired: _Paired) -> ShadowReportResult:

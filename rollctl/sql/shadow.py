@@ -10,11 +10,12 @@ Everything else is GROUP BY over `_shadow_pairs` and `judgements`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from rollctl.db import Database, quote_identifier
@@ -234,7 +235,8 @@ _EXAMPLE_HINT = (
 
 
 def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str, *, segment: Segment | None,
-                expect_json: bool | None, refusal_pattern: str, batch_size: int, inputs: bool) -> Iterator[Any]:
+                expect_json: bool | None, refusal_pattern: str, batch_size: int,
+                inputs: bool) -> Generator[Any, None, None]:
     """Arrow batches of one paired file's rows, read once: per arm (`_1`, `_2`) whether it is there, its arm
     ('b', 'c' or NULL), the numbers, ids and error the report uses, its segment and its answer's text features;
     `exact` (the answers are the same), both answers (`output_1`, `output_2`: for the edit distance and the
@@ -270,14 +272,63 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
     yield from reader
 
 
-def expose_rows(db: Database, rows: Any) -> None:
-    """Make the streamed rows (an Arrow table: `stream_rows`' columns without the answers, plus `sid`, numbered
-    from 0) readable as `_shadow_rows`, in place: the few statements that read them scan the Arrow memory."""
-    db.register_arrow(ROWS, rows)
+_SPILL_DB = "rollctl_stream"
+_SPILLED = f"{quote_identifier(_SPILL_DB)}.{quote_identifier(ROWS)}"
 
 
-def forget_rows(db: Database) -> None:
-    db.unregister(ROWS)
+class RowStore:
+    """Where the streamed rows are kept while the stream is open: as Arrow in Python while they are few (the
+    pairing statements then scan them in place, at no copy), and past `budget` bytes in a DuckDB table, under
+    its memory cap (it spills to disk), so memory stays bounded whatever the input's size.
+
+    The table is in an attached in-memory database and filled through a second connection: DuckDB refuses a
+    statement on the connection that is streaming, and temp tables are per connection.
+    """
+
+    def __init__(self, db: Database, budget: int) -> None:
+        if not db.fetchone("SELECT count(*) FROM duckdb_databases() WHERE database_name = $name",
+                           {"name": _SPILL_DB})[0]:
+            db.execute(f"ATTACH ':memory:' AS {quote_identifier(_SPILL_DB)}")
+        db.execute(f"DROP TABLE IF EXISTS {_SPILLED}")
+        self.db, self.budget = db, budget
+        self.side = db.side_connection()
+        self.pending: list[Any] = []
+        self.pending_bytes = 0
+        self.spilled = False
+        self.exposed = False
+
+    def add(self, rows: Any) -> None:
+        """Keep a batch of rows (an Arrow record batch that references no other batch's memory)."""
+        self.pending.append(rows)
+        self.pending_bytes += rows.nbytes
+        if self.pending_bytes > self.budget:
+            self._spill()
+
+    def _spill(self) -> None:
+        self.side.append_arrow(_SPILLED, pa.Table.from_batches(self.pending), create=not self.spilled)
+        self.spilled = True
+        self.pending, self.pending_bytes = [], 0
+
+    def expose(self) -> None:
+        """Make the rows readable as `_shadow_rows` on the main connection (once the stream is closed)."""
+        if self.spilled and self.pending:
+            self._spill()
+        self.side.close()
+        if self.spilled:
+            self.db.execute(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(ROWS)} AS SELECT * FROM {_SPILLED}")
+        else:
+            self.db.register_arrow(ROWS, pa.Table.from_batches(self.pending))
+        self.exposed = True
+
+    def forget(self) -> None:
+        """Drop the rows (the stream must be closed)."""
+        self.side.close()
+        self.pending = []
+        if self.exposed and self.spilled:
+            self.db.execute(f"DROP VIEW IF EXISTS {quote_identifier(ROWS)}")
+        elif self.exposed:
+            self.db.unregister(ROWS)
+        self.db.execute(f"DROP TABLE IF EXISTS {_SPILLED}")
 
 
 _REGULAR = ("present_1 AND present_2 AND request_id_1 = request_id_2 "

@@ -559,9 +559,10 @@ class _LikelyExamples:
         self.texts = {sid: t for sid, t in self.texts.items() if sid in kept}
 
 
-_KEPT_IN_PYTHON = 400_000_000
-"""Bytes of streamed rows kept as Arrow before they move to DuckDB (about 300 bytes a pair: 1 M pairs stay in
-Python, where the pairing reads them in place; beyond, DuckDB holds them under its memory cap)."""
+_KEPT_IN_PYTHON = 280_000_000
+"""Bytes of streamed rows kept as Arrow before they move to DuckDB (about 260 bytes a pair in the benchmark: 1 M
+pairs stay in Python, where the pairing reads them in place; beyond, DuckDB holds them under its memory cap).
+Peak memory on 5 M pairs rises with it: 1.42 GB at 256 MB, 1.51 GB at 400 MB."""
 
 
 def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions,
@@ -783,12 +784,11 @@ def _tails(total: dict[str, Any], st: ShadowSettings) -> list[Tail]:
 def _metric(db: Database, metric: str, field_name: str, st: ShadowSettings, seed: int, clusters: NDArray[np.int64],
             *, quantiles: bool = True) -> MetricDelta | None:
     """The paired delta of one metric over the pairs where both arms have it, clustered by user."""
-    b_all, c_all = q.metric_values(db, metric, clusters.size)
-    both = ~np.isnan(b_all) & ~np.isnan(c_all)
-    if not both.any():
+    pid, b, c = q.metric_values(db, metric)
+    if pid.size == 0:
         return None
-    b, c, u = b_all[both], c_all[both], clusters[both]
-    if not both.all():
+    u = clusters[pid]
+    if pid.size < clusters.size:
         u = np.unique(u, return_inverse=True)[1].astype(np.int64)  # dense again over these pairs
     n = int(b.size)
     pm = ss.paired_mean(n, float(b.sum()), float(c.sum()), np.asarray(np.bincount(u, weights=c - b), dtype=np.float64),

@@ -213,12 +213,15 @@ row's position in the stream."""
 
 # The arms of the stored paired rows, one row per arm present (as `traces` would hold them).
 _ROW_ARMS = (f"SELECT request_id_1 AS request_id, arm_1 AS arm FROM {ROWS} WHERE present_1 "
-             f"UNION ALL SELECT request_id_2, arm_2 FROM {ROWS} WHERE present_2")
+             f"UNION ALL SELECT CASE WHEN same_request THEN request_id_1 ELSE request_id_2 END, arm_2 FROM {ROWS} "
+             "WHERE present_2")
 
 # Per arm of a streamed row: the columns kept, as (name in the row, name in the stream's source).
 _ROW_FIELDS = (("request_id", "request_id"), ("user_id", "user_id"), ("ts", "timestamp"), ("latency", "latency_ms"),
                ("ttft", "ttft_ms"), ("cost", "cost_usd"), ("tokens", "output_tokens"), ("score", "judge_score"),
                ("error", "error"))
+_SHARED = ("user_id", "ts", "segment")
+"""Values a pair takes from its baseline arm, else its candidate arm: kept once per streamed row."""
 TEXT_FEATURES = ("has_out", "len", "json_like", "json_ok", "refusal")
 """Each answer's text features, computed in the stream (`_text_features`) and kept per arm."""
 
@@ -259,9 +262,20 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
         columns.append(f"output_{x}")
         if inputs:
             columns.append(f"input_{x}")
+    # The pair's shared values, the baseline's first (as `build_pairs` takes them): one column each, not two.
+    shared = ", ".join(f"CASE WHEN arm_1 = 'c' THEN coalesce({name}_2, {name}_1) ELSE coalesce({name}_1, {name}_2) END "
+                       f"AS {name}" for name in _SHARED)
+    dropped = ", ".join([f"{name}_{x}" for name in _SHARED for x in ("1", "2")]
+                        + ["request_id_2", "len_1", "len_2"])
+    # Fewer bytes per kept row (1 M rows then stay in Python, see `RowStore`): the candidate arm's request id only
+    # where it differs, lengths as 32-bit integers.
     reader = db.record_batches(
         f"""
-        SELECT *, coalesce(out_hash_1 = out_hash_2 AND len_1 = len_2, FALSE) AS exact, {_EXAMPLE_HINT} AS example_hint
+        SELECT * EXCLUDE ({dropped}), {shared},
+               request_id_2 IS NOT DISTINCT FROM request_id_1 AS same_request,
+               CASE WHEN request_id_2 IS DISTINCT FROM request_id_1 THEN request_id_2 END AS request_id_2,
+               CAST(len_1 AS INTEGER) AS len_1, CAST(len_2 AS INTEGER) AS len_2,
+               coalesce(out_hash_1 = out_hash_2 AND len_1 = len_2, FALSE) AS exact, {_EXAMPLE_HINT} AS example_hint
         FROM (
             SELECT {', '.join(columns)}, judged_request, judgements, bad_1 OR bad_2 OR judgements_bad AS bad
             FROM ({source.sql}) AS src
@@ -279,7 +293,8 @@ _SPILLED = f"{quote_identifier(_SPILL_DB)}.{quote_identifier(ROWS)}"
 class RowStore:
     """Where the streamed rows are kept while the stream is open: as Arrow in Python while they are few (the
     pairing statements then scan them in place, at no copy), and past `budget` bytes in a DuckDB table, under
-    its memory cap (it spills to disk), so memory stays bounded whatever the input's size.
+    its memory cap (it spills to disk), so memory stays bounded whatever the input's size. They move in pieces
+    of a quarter of the budget: each piece is in memory twice while DuckDB copies it.
 
     The table is in an attached in-memory database and filled through a second connection: DuckDB refuses a
     statement on the connection that is streaming, and temp tables are per connection.
@@ -301,13 +316,19 @@ class RowStore:
         """Keep a batch of rows (an Arrow record batch that references no other batch's memory)."""
         self.pending.append(rows)
         self.pending_bytes += rows.nbytes
-        if self.pending_bytes > self.budget:
+        if self.pending_bytes > (self.budget // 4 if self.spilled else self.budget):
             self._spill()
 
     def _spill(self) -> None:
-        self.side.append_arrow(_SPILLED, pa.Table.from_batches(self.pending), create=not self.spilled)
-        self.spilled = True
-        self.pending, self.pending_bytes = [], 0
+        while self.pending:
+            piece: list[Any] = []
+            size = 0
+            while self.pending and (not piece or size < self.budget // 4):
+                piece.append(self.pending.pop(0))
+                size += piece[-1].nbytes
+            self.side.append_arrow(_SPILLED, pa.Table.from_batches(piece), create=not self.spilled)
+            self.spilled = True
+            self.pending_bytes -= size
 
     def expose(self) -> None:
         """Make the rows readable as `_shadow_rows` on the main connection (once the stream is closed)."""
@@ -331,7 +352,7 @@ class RowStore:
         self.db.execute(f"DROP TABLE IF EXISTS {_SPILLED}")
 
 
-_REGULAR = ("present_1 AND present_2 AND request_id_1 = request_id_2 "
+_REGULAR = ("present_1 AND present_2 AND same_request AND request_id_1 IS NOT NULL "
             "AND ((arm_1 = 'b' AND arm_2 = 'c') OR (arm_1 = 'c' AND arm_2 = 'b'))")
 """A stored paired row that holds one request's baseline and candidate answers."""
 
@@ -365,8 +386,7 @@ def build_pairs_from_rows(db: Database, expect_json: bool | None, *, all_rows: b
                 f"CASE WHEN swap THEN {name}_1 ELSE {name}_2 END AS {name}_c")
 
     sides = ", ".join(side(name) for name in
-                      ("user_id", "ts", "segment", "latency", "ttft", "cost", "tokens", "score", "error",
-                       *TEXT_FEATURES))
+                      ("latency", "ttft", "cost", "tokens", "score", "error", *TEXT_FEATURES))
     only_pairs = "" if all_rows else f"""WHERE {_REGULAR} AND request_id_1 IN (
             SELECT request_id FROM ({_ROW_ARMS}) AS t
             WHERE arm IS NOT NULL AND request_id IS NOT NULL
@@ -377,14 +397,13 @@ def build_pairs_from_rows(db: Database, expect_json: bool | None, *, all_rows: b
         f"""
         CREATE OR REPLACE TEMP TABLE {PAIRS} AS
         WITH r AS (
-            SELECT sid, request_id_1 AS request_id, exact, {sides}
+            SELECT sid, request_id_1 AS request_id, user_id, ts, segment, exact, {sides}
             FROM (SELECT *, arm_1 = 'c' AS swap FROM {ROWS} {only_pairs}) AS same_row
         )
         SELECT
             {"sid" if all_rows else "CAST(row_number() OVER (ORDER BY sid) - 1 AS BIGINT)"} AS pid, sid, request_id,
             CAST(NULL AS BIGINT) AS rid_b, CAST(NULL AS BIGINT) AS rid_c,
-            coalesce(user_id_b, user_id_c) AS user_id, coalesce(ts_b, ts_c) AS ts,
-            coalesce(segment_b, segment_c) AS segment,
+            user_id, ts, segment,
             latency_b, latency_c, ttft_b, ttft_c, cost_b, cost_c,
             CAST(tokens_b AS DOUBLE) AS tokens_b, CAST(tokens_c AS DOUBLE) AS tokens_c,
             score_b, score_c, error_b, error_c,
@@ -536,17 +555,11 @@ def pair_clusters(db: Database, pairs: int) -> NDArray[np.int64]:
     return codes
 
 
-def metric_values(db: Database, metric: str, pairs: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """A metric's baseline and candidate values by pid, NaN where missing (the loader stores no NaN)."""
+def metric_values(db: Database, metric: str) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """(pid, baseline value, candidate value) of the pairs where both arms have the metric."""
     b, c = quote_identifier(metric + "_b"), quote_identifier(metric + "_c")
-    table = db.fetch_arrow(f"SELECT pid, {b} AS b, {c} AS c FROM {PAIRS}")
-    pid = _ints(table, "pid")
-    out = []
-    for name in ("b", "c"):
-        values = np.full(pairs, np.nan)
-        values[pid] = np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
-        out.append(values)
-    return out[0], out[1]
+    table = db.fetch_arrow(f"SELECT pid, {b} AS b, {c} AS c FROM {PAIRS} WHERE {b} IS NOT NULL AND {c} IS NOT NULL")
+    return _ints(table, "pid"), _floats(table, "b"), _floats(table, "c")
 
 
 def pair_segments(db: Database) -> tuple[list[str | None], NDArray[np.int64]]:

@@ -156,7 +156,10 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
     (frequency weights: the same likelihood as one row per pair). Degenerate inputs (too few units, no length
     variation, separation) return no estimate and a reason code instead of a number that means nothing.
     """
-    import statsmodels.api as sm
+    # The GLM's own modules, not `statsmodels.api`, which imports all of statsmodels (0.31 s against 0.09 s).
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_linear_model import GLM
+    from statsmodels.tools.tools import add_constant
 
     y = np.asarray(outcome, dtype=float)
     d = np.asarray(delta_len, dtype=float)
@@ -184,11 +187,11 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
         weights = key_counts.astype(float)
     else:
         y_fit, d_fit, weights = y, d, None
-    x = sm.add_constant(np.tanh(d_fit / sd), has_constant="add")
+    x = add_constant(np.tanh(d_fit / sd), has_constant="add")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = sm.GLM(y_fit, x, family=sm.families.Binomial(), freq_weights=weights).fit()
+            fit = GLM(y_fit, x, family=Binomial(), freq_weights=weights).fit()
     except Exception:  # noqa: BLE001 - statsmodels raises several types on separation / singularity
         return LengthControlled(None, None, None, None, None, n, "LC_FIT_FAILED")
     b0, b1 = float(fit.params[0]), float(fit.params[1])

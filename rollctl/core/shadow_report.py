@@ -521,9 +521,9 @@ def _refusal_pattern(st: ShadowSettings) -> str:
     return "|".join(f"(?:{p})" for p in st.refusal_patterns)
 
 
-# Columns of a streamed batch that are not kept with its rows: the answers (read for the edit distances only),
-# each answer's hash (`exact` says what it was for) and the flag checked on arrival.
-_NOT_KEPT = ("output_1", "output_2", "input_1", "input_2", "out_hash_1", "out_hash_2", "bad", "example_hint")
+# Columns of a streamed batch that are not kept with its rows: the answers and requests (read for the edit
+# distances and the likeliest examples only), and the flags used on arrival.
+_NOT_KEPT = ("output_1", "output_2", "input_1", "input_2", "bad", "example_hint")
 
 
 class _LikelyExamples:

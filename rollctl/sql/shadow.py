@@ -102,9 +102,10 @@ def _text_params(expect_json: bool | None, refusal_pattern: str) -> dict[str, An
     return {"json_like": _JSON_LIKE, "fence": _FENCE_STRIP, "refusal": refusal_pattern, "window": REFUSAL_WINDOW}
 
 
-def _text_features(text: str, suffix: str) -> str:
-    """Per answer: a 64-bit hash and the length (stand-ins for the text when comparing arms), whether there is
-    an answer, whether it looks like JSON and parses, and whether it reads as a refusal.
+def _text_features(text: str, suffix: str, *, with_hash: bool = True) -> str:
+    """Per answer: a 64-bit hash (`with_hash`) and the length (stand-ins for the text when comparing arms on
+    different rows), whether there is an answer, whether it looks like JSON and parses, and whether it reads as a
+    refusal.
 
     Text checks avoid touching whole answers where the first character decides (trim() copies every answer
     and costs more than the rest of the pairing together).
@@ -113,7 +114,8 @@ def _text_features(text: str, suffix: str) -> str:
     like = (f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
             f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left({text}, 64), $json_like) ELSE FALSE END")
     return (
-        f"hash({text}) AS out_hash{suffix}, length({text}) AS len{suffix}, "
+        (f"hash({text}) AS out_hash{suffix}, " if with_hash else "")
+        + f"length({text}) AS len{suffix}, "
         f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
         f"ELSE trim({text}) <> '' END AS has_out{suffix}, "
         f"{like} AS json_like{suffix}, "
@@ -258,7 +260,7 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
             columns.append(f"json_extract_string(metadata_{x}, $seg_path) AS segment_{x}")
         else:
             columns.append(f"CAST({quote_identifier((segment.column or '') + '_' + x)} AS VARCHAR) AS segment_{x}")
-        columns.append(_text_features(f"output_{x}", f"_{x}"))
+        columns.append(_text_features(f"output_{x}", f"_{x}", with_hash=False))
         columns.append(f"output_{x}")
         if inputs:
             columns.append(f"input_{x}")
@@ -275,7 +277,7 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
                request_id_2 IS NOT DISTINCT FROM request_id_1 AS same_request,
                CASE WHEN request_id_2 IS DISTINCT FROM request_id_1 THEN request_id_2 END AS request_id_2,
                CAST(len_1 AS INTEGER) AS len_1, CAST(len_2 AS INTEGER) AS len_2,
-               coalesce(out_hash_1 = out_hash_2 AND len_1 = len_2, FALSE) AS exact, {_EXAMPLE_HINT} AS example_hint
+               coalesce(output_1 = output_2, FALSE) AS exact, {_EXAMPLE_HINT} AS example_hint
         FROM (
             SELECT {', '.join(columns)}, judged_request, judgements, bad_1 OR bad_2 OR judgements_bad AS bad
             FROM ({source.sql}) AS src

@@ -2,8 +2,8 @@
 
 Pairing builds one numeric row per pair (`_shadow_pairs`, no text: flags and numbers only) in one of two ways:
 - paired files are read once as a stream (`stream_rows`): per row both arms' numbers, ids, text features and
-  answers; the answers go to the edit distances, the rest is kept (`_shadow_rows`, an Arrow table scanned in
-  place) and paired (`build_pairs_from_rows`);
+  answers; the answers go to the edit distances, the rest is kept (`_shadow_rows`, see `RowStore`) and paired
+  (`build_pairs_from_rows`);
 - otherwise from `traces` in one pass (`build_pairs`), the answers streamed again from `traces` for the edit
   distances (`text_batches`).
 Everything else is GROUP BY over `_shadow_pairs` and `judgements`."""
@@ -66,7 +66,7 @@ def arm_params(baseline: str, candidate: str) -> dict[str, Any]:
 
 def pairing_counts(db: Database, baseline: str, candidate: str, *, streamed: bool = False) -> dict[str, Any]:
     """Pairs, unpaired rows by arm, duplicated request ids, rows without a request id or of other arms: over
-    `traces`, or (`streamed`) over the arms of the paired rows `store_rows` kept."""
+    `traces`, or (`streamed`) over the arms of the streamed paired rows (`_shadow_rows`)."""
     arms = _ROW_ARMS if streamed else f"SELECT request_id, {_ARM} AS arm FROM traces"
     return db.fetch_dicts(
         f"""
@@ -377,8 +377,7 @@ def counts_if_rows_are_pairs(db: Database) -> dict[str, Any] | None:
 def build_pairs_from_rows(db: Database, expect_json: bool | None, *, all_rows: bool) -> int:
     """Create `_shadow_pairs` (as `build_pairs` does from `traces`) from the stored paired rows whose two arms
     are one request's only baseline and candidate answers (`all_rows`: every row, as `counts_if_rows_are_pairs`
-    found);
-    the pairs keep each row's `sid`, and are numbered in its order (with every row a pair, pid is sid).
+    found). The pairs keep each row's `sid` and are numbered in its order (with every row a pair, pid is sid).
 
     A pair whose arms sit on different rows is not found here: the caller compares the count with
     `pairing_counts` and, when they differ, reads the answers the other way.

@@ -78,15 +78,6 @@ class Database:
         # A relation streams; an `execute()` cursor would materialize the whole result before the first batch.
         return self.connection.sql(sql, params=params or None).to_arrow_reader(batch_size)
 
-    def create_table_from_arrow(self, name: str, table: Any) -> None:
-        """A temp table holding a pyarrow Table computed in Python (small results: features per pair)."""
-        view = f"rollctl_arrow_{next(_view_variables)}"
-        self.connection.register(view, table)
-        try:
-            self.execute(f"CREATE OR REPLACE TEMP TABLE {quote_identifier(name)} AS SELECT * FROM {view}")
-        finally:
-            self.connection.unregister(view)
-
     def register_arrow(self, name: str, table: Any) -> None:
         """Expose a pyarrow Table under `name` without copying it (DuckDB scans the Arrow memory in place), until
         `unregister`: for rows built in Python that a few statements read once each."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rollctl import db as dbmod
-from rollctl.core import shadow_report as core
+from rollctl import text_distance
 from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
 from rollctl.load import LoadOptions
 
@@ -83,7 +83,7 @@ def main() -> int:
 
         return gen()
 
-    original_cpdist = core.process.cpdist
+    original_cpdist = text_distance.process.cpdist
 
     def timed_cpdist(*a: Any, **k: Any) -> Any:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -94,7 +94,7 @@ def main() -> int:
     dbmod.Database.execute = timed_execute  # type: ignore[method-assign]
     dbmod.Database.fetch_arrow = timed_arrow  # type: ignore[method-assign]
     dbmod.Database.record_batches = timed_batches  # type: ignore[method-assign]
-    core.process.cpdist = timed_cpdist  # type: ignore[assignment]
+    text_distance.process.cpdist = timed_cpdist  # type: ignore[assignment]
     database = dbmod.connect()
     options = ShadowOptions(paths=tuple(args.paths), baseline=args.baseline, candidate=args.candidate,
                             load=LoadOptions(baseline_name=args.baseline, candidate_name=args.candidate),

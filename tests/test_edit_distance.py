@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
 from rollctl.db import connect
 from rollctl.load import LoadOptions, load_inputs
-from rollctl.text_distance import edit_distance_moments
+from rollctl.text_distance import edit_distance_moments, edit_distances, next_score_hint
 from tests.conftest import invoke
 from tests.decide_sim import trace_table, write_parquet
 
@@ -177,3 +179,30 @@ def test_power_from_traces_uses_the_same_per_user_moments(data: dict[str, Path])
     assert result["metric"]["name"] == "edit_distance"
     assert result["metric"]["baseline"] == pytest.approx(want["control"], rel=1e-9)
     assert result["n_total"] > 0
+
+
+_TEXTS = st.text(st.sampled_from("ab cdé😀\n"), max_size=200)
+
+
+@given(st.lists(st.tuples(_TEXTS, _TEXTS), min_size=1, max_size=30), st.floats(0.0, 1.0))
+def test_a_score_hint_changes_no_distance(pairs: list[tuple[str, str]], hint: float) -> None:
+    """The hint only picks rapidfuzz's banded search: every distance is the one computed without it."""
+    outputs, finals = [a for a, _ in pairs], [b for _, b in pairs]
+    plain = edit_distances(outputs, finals)
+    assert np.array_equal(edit_distances(outputs, finals, score_hint=hint), plain)
+    assert np.array_equal(plain, [Levenshtein.normalized_distance(a, b) for a, b in pairs])
+
+
+@pytest.mark.parametrize(("distances", "expected"), [
+    (np.linspace(0.0, 0.2, 1000), 0.1),  # most texts differ little: the median
+    (np.r_[np.full(800, 0.05), np.full(200, 0.9)], 0.05),  # a fifth unrelated: still worth it
+    (np.r_[np.full(700, 0.05), np.full(300, 0.9)], None),  # over a quarter unrelated: no hint
+    (np.full(1000, 0.7), None),
+    (np.zeros(1000), 0.01),  # identical texts: the smallest band, never 0
+    (np.r_[np.full(49, 0.1), np.full(5000, np.nan)], None),  # too few computed to tell
+    (np.r_[np.full(50, 0.1), np.full(5000, np.nan)], 0.1),  # NaN: not computed (identical or missing)
+])
+def test_next_score_hint_is_the_median_while_most_pairs_are_close(distances: np.ndarray,
+                                                                  expected: float | None) -> None:
+    hint = next_score_hint(distances)
+    assert hint == (pytest.approx(expected) if expected is not None else None)

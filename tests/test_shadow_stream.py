@@ -4,10 +4,13 @@ one the stored answers give, and any file the stream cannot serve exactly must f
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from rapidfuzz.distance import Levenshtein
 
 import rollctl.core.shadow_report as core
 from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
@@ -204,3 +207,39 @@ def test_rows_kept_in_duckdb_past_the_budget_report_the_same(tmp_path: Path, mon
     monkeypatch.setattr(core.q.RowStore, "_spill", counted)
     _same_both_ways([path], monkeypatch, segment_by="metadata.intent", settings=ShadowSettings(batch_size=100))
     assert len(spills) >= 3 and (max(spills) == 1) == (budget == 1)
+
+
+def _near_copy(text: str, rng: random.Random) -> str:
+    """The text with about 3 % of its characters replaced."""
+    return "".join("#" if rng.random() < 0.03 else ch for ch in text)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_edit_distances_are_exact_while_batches_take_a_score_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  stream: bool) -> None:
+    """Answers that differ little for 800 requests, then unrelated ones: the batches in between take rapidfuzz's
+    score hint, and every mean distance is still the one computed pair by pair."""
+    rng = random.Random(5)
+    rows = make_pairs(1200)
+    for i, row in enumerate(rows):
+        if i < 800:
+            row["candidate"]["output"] = _near_copy(row["baseline"]["output"], rng)
+        else:
+            row["candidate"]["output"] = "".join(rng.choice("xyz ") for _ in range(300))
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    hints: list[float | None] = []
+    measured = core.edit_distances
+
+    def recording(outputs: Any, finals: Any, *, score_hint: float | None = None) -> Any:
+        hints.append(score_hint)
+        return measured(outputs, finals, score_hint=score_hint)
+
+    monkeypatch.setattr(core, "edit_distances", recording)
+    result, _ = _report([path], stream=stream, monkeypatch=monkeypatch, segment_by="metadata.intent",
+                        settings=ShadowSettings(batch_size=100))
+    d = np.array([Levenshtein.normalized_distance(r["baseline"]["output"], r["candidate"]["output"]) for r in rows])
+    assert result["diffs"]["mean_edit_distance"] == pytest.approx(d.mean(), rel=1e-6)
+    intents = np.array([r["metadata"]["intent"] for r in rows])
+    for seg in result["segments"]:
+        assert seg["mean_edit_distance"] == pytest.approx(d[intents == seg["segment"]].mean(), rel=1e-6)
+    assert hints[0] is None and hints[-1] is None and sum(h is not None for h in hints) >= 5

@@ -243,6 +243,11 @@ def _arm_present(arm_col: RawValue) -> str:
     return f"{arm_col.sql} IS NOT NULL" + (f" AND CAST({arm_col.sql} AS VARCHAR) <> 'null'" if arm_col.is_json else "")
 
 
+def _is_bool(name: str, value: RawValue) -> bool:
+    """A typed boolean `served` (Parquet): read as it is, with a boolean default, not through JSON text."""
+    return name == "served" and value.type == "BOOLEAN"
+
+
 def _arm_values(
     ctx: LoadContext, reader: Reader, staged: Reader, columns: dict[str, str], arm: str, default_variant: str,
     default_served: bool, params: SqlParams,
@@ -277,10 +282,16 @@ def _arm_values(
             from_arm = RawValue(f"{arm_col.sql}.{quote_identifier(name)}", typed[name])
         else:
             from_arm = RawValue("CAST(NULL AS JSON)", "JSON")
-        if name in ("variant", "served") and not (from_arm.is_json or from_arm.is_text):
+        if name in ("variant", "served") and not (from_arm.is_json or from_arm.is_text or _is_bool(name, from_arm)):
             from_arm = RawValue(f"to_json({from_arm.sql})", "JSON")  # coalesced with a JSON default below
         fallback = top.get(name)
-        if fallback is not None and typed is not None and fallback.type == from_arm.type:
+        if fallback is not None and typed is not None and name not in typed:
+            # The arms have no such field at all (a typed file's arms are one struct type): the shared value as
+            # it is typed, not re-serialised to JSON and parsed back (request ids, times, requests of a Parquet
+            # file: a quarter of its stream's cost).
+            values[name] = fallback
+            descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
+        elif fallback is not None and typed is not None and fallback.type == from_arm.type:
             values[name] = RawValue(f"coalesce({from_arm.sql}, {fallback.sql})", from_arm.type)
             descriptions[name] = f"{arm}.{name} or {descriptions.get(name, name)}"
         elif fallback is not None:
@@ -300,6 +311,8 @@ def _arm_values(
         if values[name].is_text:
             text = str(default).lower() if isinstance(default, bool) else default
             values[name] = RawValue(f"coalesce({values[name].sql}, CAST({params.add(text)} AS VARCHAR))", "VARCHAR")
+        elif _is_bool(name, values[name]):
+            values[name] = RawValue(f"coalesce({values[name].sql}, CAST({params.add(default)} AS BOOLEAN))", "BOOLEAN")
         else:
             cast = "BOOLEAN" if isinstance(default, bool) else "VARCHAR"
             values[name] = RawValue(

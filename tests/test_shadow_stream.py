@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
 import rollctl.core.shadow_report as core
@@ -243,3 +245,32 @@ def test_edit_distances_are_exact_while_batches_take_a_score_hint(tmp_path: Path
     for seg in result["segments"]:
         assert seg["mean_edit_distance"] == pytest.approx(d[intents == seg["segment"]].mean(), rel=1e-6)
     assert hints[0] is None and hints[-1] is None and sum(h is not None for h in hints) >= 5
+
+
+_ANSWER_CHARS = st.sampled_from([" ", "\n", "\t", "\r", "\f", "\v", "\u00a0", "\u2003", "x", "é", "{", "[", "`", "}",
+                                  "\"", ":", "1"])
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.none(), st.text(_ANSWER_CHARS, max_size=150)))
+def test_text_features_read_an_answer_as_their_definitions_do(answer: str | None) -> None:
+    """The shortcuts in `_text_features` (the first character, the first 64 characters) decide as the plain
+    definitions would: an answer is there when trim() leaves something, looks like JSON when its first 64
+    characters start with { or [ after blanks and an optional code fence, and its JSON is valid once a fence is
+    stripped."""
+    db = connect()
+    try:
+        features = core.q._text_features("o", "", with_hash=False)
+        got = db.fetch_dicts(f"SELECT {features} FROM (SELECT CAST($o AS VARCHAR) AS o)",
+                             {"o": answer, **core.q._text_params(None, "zzz")})[0]
+        plain = db.fetch_dicts(
+            "SELECT coalesce(trim(o) <> '', FALSE) AS has_out, "
+            "coalesce(o <> '' AND regexp_matches(left(o, 64), $json_like), FALSE) AS json_like, "
+            "coalesce(o <> '' AND regexp_matches(left(o, 64), $json_like) "
+            "AND json_valid(regexp_replace(o, $fence, '', 'g')), FALSE) AS json_ok "
+            "FROM (SELECT CAST($o AS VARCHAR) AS o)",
+            {"o": answer, "json_like": core.q._JSON_LIKE, "fence": core.q._FENCE_STRIP})[0]
+    finally:
+        db.close()
+    assert {k: got[k] for k in plain} == plain
+    assert got["len"] == (len(answer) if answer is not None else None)

@@ -108,16 +108,19 @@ def _text_features(text: str, suffix: str, *, with_hash: bool = True) -> str:
     refusal.
 
     Text checks avoid touching whole answers where the first character decides (trim() copies every answer
-    and costs more than the rest of the pairing together).
+    and costs more than the rest of the pairing together), and where it does not, look at the first 64
+    characters before the whole answer. `ord` is `ascii` (the first code point) at a quarter of the cost; the
+    empty answer, where they differ, is decided before. Only a printable ASCII first character proves an answer:
+    trim() also removes Unicode spaces. Whether an answer looks like JSON is decided in its first 64 characters.
     """
-    first = f"ascii({text})"
+    first = f"ord({text})"
     like = (f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} IN (123, 91) THEN TRUE "
-            f"WHEN {first} IN (9, 10, 13, 32, 96) THEN regexp_matches(left({text}, 64), $json_like) ELSE FALSE END")
+            f"WHEN {first} IN (9, 10, 12, 13, 32, 96) THEN regexp_matches(left({text}, 64), $json_like) ELSE FALSE END")
     return (
         (f"hash({text}) AS out_hash{suffix}, " if with_hash else "")
         + f"length({text}) AS len{suffix}, "
-        f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} > 32 THEN TRUE "
-        f"ELSE trim({text}) <> '' END AS has_out{suffix}, "
+        f"CASE WHEN {text} IS NULL OR {text} = '' THEN FALSE WHEN {first} BETWEEN 33 AND 126 THEN TRUE "
+        f"WHEN trim(left({text}, 64)) <> '' THEN TRUE ELSE trim({text}) <> '' END AS has_out{suffix}, "
         f"{like} AS json_like{suffix}, "
         f"CASE WHEN NOT ({like}) THEN FALSE WHEN {first} IN (123, 91) THEN coalesce(json_valid({text}), FALSE) "
         f"ELSE coalesce(json_valid(regexp_replace({text}, $fence, '', 'g')), FALSE) END AS json_ok{suffix}, "

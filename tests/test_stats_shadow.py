@@ -90,9 +90,13 @@ def test_quantile_bootstrap_is_seeded_and_exact_at_the_point() -> None:
     b = rng.lognormal(6.5, 0.4, 3000)
     c = b * 1.1
     u = rng.integers(0, 600, 3000)
+    ss._resampling_plan.cache_clear()
     r1 = ss.quantile_bootstrap(b, c, u, reps=100, seed=7)
-    r2 = ss.quantile_bootstrap(b, c, u, reps=100, seed=7)
-    assert r1 == r2
+    ss.quantile_bootstrap(b * 2, c, u, reps=100, seed=7, max_clusters=50)  # other draws cached in between
+    r2 = ss.quantile_bootstrap(b, c, u, reps=100, seed=7)  # the cached draws
+    ss._resampling_plan.cache_clear()
+    assert r1 == r2 == ss.quantile_bootstrap(b, c, u, reps=100, seed=7)
+    assert r1 != ss.quantile_bootstrap(b, c, u, reps=100, seed=8)
     p95 = r1[1]
     assert p95.baseline == pytest.approx(np.quantile(b, 0.95))
     assert p95.delta == pytest.approx(np.quantile(c, 0.95) - np.quantile(b, 0.95))

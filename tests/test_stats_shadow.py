@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
+from rollctl.core.shadow_report import histogram
 from rollctl.stats import shadow as ss
 
 
@@ -170,3 +173,19 @@ def test_bootstrap_coverage_full() -> None:
     # The m-out-of-n path (replicates from a subset of users, rescaled) keeps coverage too.
     cov_sub = _coverage_noisy(300, users=3000, per_user=3, max_clusters=500, seed=13)
     assert 0.91 <= cov_sub <= 0.98
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=300), st.integers(0, 40))
+def test_histogram_counts_each_value_in_the_bin_its_edges_say(values: list[float], shift: int) -> None:
+    """The plot's histogram bins by count and range; every value (clipped to the 0.5-99.5 % range, edges
+    included) lands where a search of the edges puts it."""
+    b = np.asarray(values)
+    c = np.round(b * 1.5 + shift, 2)
+    hist = histogram(b, c)
+    if hist is None:
+        return
+    edges = np.asarray(hist.edges)
+    lo, hi = edges[0], edges[-1]
+    assert np.allclose(edges, np.linspace(lo, hi, 41))
+    assert list(hist.baseline) == list(np.histogram(np.clip(b, lo, hi), edges)[0])
+    assert list(hist.candidate) == list(np.histogram(np.clip(c, lo, hi), edges)[0])

@@ -274,8 +274,11 @@ def histogram(b: NDArray[np.float64], c: NDArray[np.float64], bins: int = 40) ->
     if not hi > lo:
         return None
     edges = np.linspace(lo, hi, bins + 1)
-    hb = np.histogram(np.clip(b, lo, hi), edges)[0]
-    hc = np.histogram(np.clip(c, lo, hi), edges)[0]
+    # Equal bins given as a count and a range: numpy then computes each value's bin instead of searching the edges
+    # (the same counts; it refuses a range too narrow for distinct edges, which the search takes).
+    spec: Any = (bins, (lo, hi)) if bool(np.all(edges[1:] > edges[:-1])) else (edges, None)
+    hb = np.histogram(np.clip(b, lo, hi), *spec)[0]
+    hc = np.histogram(np.clip(c, lo, hi), *spec)[0]
     return Histogram(tuple(float(e) for e in edges), tuple(int(x) for x in hb), tuple(int(x) for x in hc))
 
 

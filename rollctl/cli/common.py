@@ -105,17 +105,21 @@ def open_config(path: Path | None) -> Config:
 
 def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Working…") -> T:
     """Run core work on a fresh in-memory database behind the error edge and a progress spinner."""
-    # What is alive now is mostly the imported modules (110 k objects with scipy and statsmodels loaded), and it
-    # lives until exit: out of the collector's way. statsmodels' Holm correction runs a full collection on every
-    # call, 33 ms each over those objects (shadow-report calls it five times).
+    # What is alive now is mostly the imported modules (110 k objects with scipy and statsmodels loaded): out of
+    # the collector's way while the work runs. statsmodels' Holm correction runs a full collection on every call,
+    # 33 ms each over those objects (shadow-report calls it five times). Unfrozen after, for a caller that runs
+    # several commands in one process (the tests).
     gc.freeze()
-    with error_edge():
-        db = connect()
-        try:
-            with progress_status(message, enabled=not json_mode):
-                return work(db)
-        finally:
-            db.close()
+    try:
+        with error_edge():
+            db = connect()
+            try:
+                with progress_status(message, enabled=not json_mode):
+                    return work(db)
+            finally:
+                db.close()
+    finally:
+        gc.unfreeze()
     raise AssertionError("unreachable")
 
 

@@ -75,6 +75,19 @@ def next_score_hint(previous: np.ndarray) -> float | None:
     return max(median, 0.01) if upper <= HINT_UP_TO else None
 
 
+class StreamedEditDistances:
+    """Edit distances of a stream's batches, one call per batch: each batch takes the `score_hint` the one before
+    it gives (`next_score_hint`), so callers need not carry it."""
+
+    def __init__(self) -> None:
+        self.score_hint: float | None = None
+
+    def __call__(self, outputs: Sequence[str], finals: Sequence[str]) -> np.ndarray:
+        d = edit_distances(outputs, finals, score_hint=self.score_hint)
+        self.score_hint = next_score_hint(d)
+        return d
+
+
 def edit_distance_moments(
     db: Database,
     *,
@@ -86,13 +99,12 @@ def edit_distance_moments(
 ) -> dict[str, EditDistanceArm]:
     """Per arm, the per-unit moments of the edit distance over the rows `where_sql` selects."""
     partials: list[pa.Table] = []
-    score_hint: float | None = None
+    distances = StreamedEditDistances()
     for batch in edit_pair_batches(db, unit=unit, variants=variants, where_sql=where_sql,
                                    where_params=where_params, batch_size=batch_size):
         if batch.num_rows == 0:
             continue
-        d = edit_distances(batch.column(2).to_pylist(), batch.column(3).to_pylist(), score_hint=score_hint)
-        score_hint = next_score_hint(d)
+        d = distances(batch.column(2).to_pylist(), batch.column(3).to_pylist())
         table = pa.table({"variant": batch.column(0), "unit": batch.column(1), "d": d, "d2": d * d})
         partials.append(table.group_by(["variant", "unit"]).aggregate(
             [("d", "sum"), ("d2", "sum"), ("d", "count")]))

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
 import rollctl.core.shadow_report as core
+from rollctl import text_distance
 from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
 from rollctl.db import connect
 from rollctl.load import LoadOptions
@@ -230,13 +231,13 @@ def test_edit_distances_are_exact_while_batches_take_a_score_hint(tmp_path: Path
             row["candidate"]["output"] = "".join(rng.choice("xyz ") for _ in range(300))
     path = write_jsonl(tmp_path / "pairs.jsonl", rows)
     hints: list[float | None] = []
-    measured = core.edit_distances
+    measured = text_distance.edit_distances
 
     def recording(outputs: Any, finals: Any, *, score_hint: float | None = None) -> Any:
         hints.append(score_hint)
         return measured(outputs, finals, score_hint=score_hint)
 
-    monkeypatch.setattr(core, "edit_distances", recording)
+    monkeypatch.setattr(text_distance, "edit_distances", recording)
     result, _ = _report([path], stream=stream, monkeypatch=monkeypatch, segment_by="metadata.intent",
                         settings=ShadowSettings(batch_size=100))
     d = np.array([Levenshtein.normalized_distance(r["baseline"]["output"], r["candidate"]["output"]) for r in rows])

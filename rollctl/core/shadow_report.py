@@ -36,7 +36,7 @@ from rollctl.load.require import require_fields
 from rollctl.sql import shadow as q
 from rollctl.stats import judge as js
 from rollctl.stats import shadow as ss
-from rollctl.text_distance import edit_distances, next_score_hint
+from rollctl.text_distance import StreamedEditDistances
 
 # Documented default refusal patterns (case-insensitive regular expressions, searched in the first
 # 400 characters of an answer). Override with `[shadow] refusal_patterns = [...]` in rollctl.toml.
@@ -507,11 +507,10 @@ def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None
         )
     # Edit distances, streamed: the texts never sit in Python memory beyond one batch.
     dist = np.full(n, np.nan, dtype=np.float32)
-    score_hint: float | None = None
+    distances = StreamedEditDistances()
     for batch in q.text_batches(db, st.batch_size):
         pid = batch.column(0).to_numpy()
-        dist[pid] = done = _distances(batch.column(1), batch.column(2), score_hint)
-        score_hint = next_score_hint(done)
+        dist[pid] = _distances(distances, batch.column(1), batch.column(2))
     return _Paired(counts=counts, pairs=n, distances=dist, judgements=report.rows["judgements"], sources=None)
 
 
@@ -599,7 +598,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
     distances: list[NDArray[np.float32]] = []
     spans: list[tuple[str, int, int]] = []
     sid = 0
-    score_hint: float | None = None
+    edit_distance = StreamedEditDistances()
     refused = False
     try:
         for source in sources:
@@ -612,8 +611,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
                     if pc.any(batch.column("bad")).as_py():
                         refused = True
                         break
-                    dist = _batch_distances(batch, score_hint)
-                    score_hint = next_score_hint(dist)
+                    dist = _batch_distances(edit_distance, batch)
                     distances.append(dist)
                     likely.offer(batch, sid, dist)
                     names = [name for name in batch.schema.names if name not in _NOT_KEPT]
@@ -650,15 +648,15 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
                    sources=sources, kept_answers=likely.texts)
 
 
-def _batch_distances(batch: pa.RecordBatch, score_hint: float | None) -> NDArray[np.float32]:
+def _batch_distances(distances: StreamedEditDistances, batch: pa.RecordBatch) -> NDArray[np.float32]:
     """Edit distances of a streamed batch's pairs whose answers differ (NaN for the others)."""
     dist = np.full(batch.num_rows, np.nan, dtype=np.float32)
     differ = pc.and_(pc.and_(batch.column("has_out_1"), batch.column("has_out_2")), pc.invert(batch.column("exact")))
     if pc.all(differ).as_py():
-        dist[:] = _distances(batch.column("output_1"), batch.column("output_2"), score_hint)
+        dist[:] = _distances(distances, batch.column("output_1"), batch.column("output_2"))
     elif pc.any(differ).as_py():
         dist[differ.to_numpy(zero_copy_only=False)] = _distances(
-            pc.filter(batch.column("output_1"), differ), pc.filter(batch.column("output_2"), differ), score_hint)
+            distances, pc.filter(batch.column("output_1"), differ), pc.filter(batch.column("output_2"), differ))
     return dist
 
 
@@ -711,9 +709,9 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
     )
 
 
-def _distances(baseline: Any, candidate: Any, score_hint: float | None) -> NDArray[np.float32]:
+def _distances(distances: StreamedEditDistances, baseline: Any, candidate: Any) -> NDArray[np.float32]:
     """Normalized Levenshtein distance of each pair of answers (`rollctl.text_distance`)."""
-    return edit_distances(baseline.to_pylist(), candidate.to_pylist(), score_hint=score_hint).astype(np.float32)
+    return distances(baseline.to_pylist(), candidate.to_pylist()).astype(np.float32)
 
 
 def _exact_mask(db: Database, n: int) -> NDArray[np.int64]:

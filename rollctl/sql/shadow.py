@@ -272,10 +272,15 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
                        f"AS {name}" for name in _SHARED)
     dropped = ", ".join([f"{name}_{x}" for name in _SHARED for x in ("1", "2")]
                         + ["request_id_2", "len_1", "len_2"])
+    # A request's text leaves DuckDB only on the rows an example may come from (`_LikelyExamples` reads no other):
+    # most rows' inputs would be copied to Arrow for nothing.
+    kept_inputs = (" REPLACE (" + ", ".join(f"CASE WHEN example_hint > 0 THEN input_{x} END AS input_{x}"
+                                            for x in ("1", "2")) + ")") if inputs else ""
     # Fewer bytes per kept row (1 M rows then stay in Python, see `RowStore`): the candidate arm's request id only
     # where it differs, lengths as 32-bit integers.
     reader = db.record_batches(
         f"""
+        SELECT *{kept_inputs} FROM (
         SELECT * EXCLUDE ({dropped}), {shared},
                request_id_2 IS NOT DISTINCT FROM request_id_1 AS same_request,
                CASE WHEN request_id_2 IS DISTINCT FROM request_id_1 THEN request_id_2 END AS request_id_2,
@@ -285,6 +290,7 @@ def stream_rows(db: Database, source: PairedRows, baseline: str, candidate: str,
             SELECT {', '.join(columns)}, judged_request, judgements, bad_1 OR bad_2 OR judgements_bad AS bad
             FROM ({source.sql}) AS src
         ) AS features
+        ) AS hinted
         """,
         params, batch_size=batch_size,
     )

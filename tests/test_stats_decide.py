@@ -13,12 +13,12 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
+from rollctl.stats.closed_form import holm_adjusted
 from rollctl.stats.guardrails import (
     GuardrailInput,
     QuantileArm,
     evaluate_guardrails,
     evaluate_primary,
-    holm_adjusted,
     planned_total_units,
     quantile_difference,
     quantile_rank_levels,

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rollctl.stats.closed_form import holm_adjusted
 from rollctl.stats.power import TestDesign, Variances, sample_size_total
 from rollctl.stats.ratio import Difference, RatioMoments
 from rollctl.stats.sequential import multiplier
@@ -243,22 +244,6 @@ class QuantileArm:
     lower: float
     upper: float
     indicator: RatioMoments
-
-
-def holm_adjusted(p_values: Sequence[float]) -> list[float]:
-    """Holm's (1979) step-down adjusted p-values, in the input order: the i-th smallest p times (m − i + 1),
-    made monotone by a running maximum, capped at 1; reject where adjusted ≤ alpha.
-
-    The same values as statsmodels `multipletests(method="holm")` (checked in tests); written out because
-    importing statsmodels for these few lines cost up to a second of every `decide` run.
-    """
-    m = len(p_values)
-    adjusted = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(sorted(range(m), key=lambda k: p_values[k])):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def quantile_rank_levels(n: int, nu: float, z: float = 1.959963984540054) -> tuple[float, float]:

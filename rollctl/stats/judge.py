@@ -3,28 +3,36 @@
 Methods and sources:
 - Win rate with ties counted as half: MT-Bench `win_rate_adjusted = (win + 0.5 tie) / (win + loss + tie)`
   (Zheng et al. 2023, FastChat `show_result.py`); AlpacaEval scores a draw 0.5 the same way.
-- Wilson score interval on that rate: statsmodels `proportion_confint(method="wilson")` (Wilson 1927).
+- Wilson score interval on that rate (Wilson 1927; statsmodels `proportion_confint(method="wilson")`).
 - Sign test: exact two-sided Binomial(W + L, 1/2) test of wins against losses, ties excluded
   (scipy `binomtest`), the standard paired test for preferences.
+  Both from `rollctl.stats.closed_form`: the same values, without importing scipy.stats or statsmodels.
 - Both orders judged: the MT-Bench rule (FastChat `common.py`/`show_result.py`): a verdict that changes
   when the answers swap places, or a tie in either order, counts as a tie; only a consistent winner wins.
 - Length control: AlpacaEval "length_controlled_minimal" (Dubois et al. 2024, arXiv 2404.04475, eq. 2
   without the instruction-difficulty term): logit P(candidate wins) = b0 + b1 * tanh(dlen / sd(dlen)),
-  fitted by maximum likelihood (statsmodels GLM, binomial family, ties as y = 0.5, the same likelihood
-  as AlpacaEval's row duplication for soft labels). The length-controlled win rate is logistic(b0), the
-  prediction at equal lengths.
+  fitted by maximum likelihood (a binomial GLM with the logit link, ties as y = 0.5, the same likelihood
+  as AlpacaEval's row duplication for soft labels), by the iteration statsmodels GLM runs (`_logistic_mle`;
+  the same estimates and standard errors, checked in tests). The length-controlled win rate is logistic(b0),
+  the prediction at equal lengths.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+
+from rollctl.stats.closed_form import (
+    normal_quantile,
+    normal_two_sided_p,
+    sign_test_p_value,
+    t_quantile,
+    t_two_sided_p,
+    wilson_interval,
+)
 
 # One judged unit's outcome after the order rule: what the candidate got.
 WIN, TIE, LOSS, ERROR = "win", "tie", "loss", "error"
@@ -77,9 +85,9 @@ def win_rate(wins: int, ties: int, losses: int, errors: int = 0, *, alpha: float
         return WinRate(wins, ties, losses, errors, 0, None, None, None, None,
                        errors / total if total else None, 0.0 if total else None)
     score = wins + 0.5 * ties
-    low, high = proportion_confint(score, n, alpha=alpha, method="wilson")
+    low, high = wilson_interval(score, n, alpha=alpha)
     decided = wins + losses
-    p = float(stats.binomtest(wins, decided, 0.5).pvalue) if decided else 1.0
+    p = sign_test_p_value(wins, decided) if decided else 1.0
     return WinRate(
         wins=wins, ties=ties, losses=losses, errors=errors, n=n,
         win_rate=score / n, ci_low=float(low), ci_high=float(high), p_value=p,
@@ -95,7 +103,7 @@ def win_rate_mde(n: int, *, alpha: float = 0.05, power: float = 0.8, unit_varian
     """
     if n <= 0:
         return None
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    z = normal_quantile(1 - alpha / 2) + normal_quantile(power)
     return float(z * math.sqrt(max(unit_variance, 1e-12) / n))
 
 
@@ -128,7 +136,7 @@ def order_stats(both_orders: int, consistent: int, decisive: int, first_position
         decisive_judgements=decisive,
         first_position_wins=first_position,
         first_position_rate=first_position / decisive if decisive else None,
-        first_position_p_value=float(stats.binomtest(first_position, decisive, 0.5).pvalue) if decisive else None,
+        first_position_p_value=sign_test_p_value(first_position, decisive) if decisive else None,
     )
 
 
@@ -156,11 +164,6 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
     (frequency weights: the same likelihood as one row per pair). Degenerate inputs (too few units, no length
     variation, separation) return no estimate and a reason code instead of a number that means nothing.
     """
-    # The GLM's own modules, not `statsmodels.api`, which imports all of statsmodels (0.31 s against 0.09 s).
-    from statsmodels.genmod.families import Binomial
-    from statsmodels.genmod.generalized_linear_model import GLM
-    from statsmodels.tools.tools import add_constant
-
     y = np.asarray(outcome, dtype=float)
     d = np.asarray(delta_len, dtype=float)
     w = np.ones_like(y) if counts is None else np.asarray(counts, dtype=float)
@@ -187,22 +190,68 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
         weights = key_counts.astype(float)
     else:
         y_fit, d_fit, weights = y, d, None
-    x = add_constant(np.tanh(d_fit / sd), has_constant="add")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = GLM(y_fit, x, family=Binomial(), freq_weights=weights).fit()
-    except Exception:  # noqa: BLE001 - statsmodels raises several types on separation / singularity
+    x = np.column_stack([np.ones_like(d_fit), np.tanh(d_fit / sd)])
+    fit = _logistic_mle(y_fit, x, np.ones_like(y_fit) if weights is None else weights)
+    if fit is None:
         return LengthControlled(None, None, None, None, None, n, "LC_FIT_FAILED")
-    b0, b1 = float(fit.params[0]), float(fit.params[1])
-    se0 = float(fit.bse[0])
+    (b0, b1), (se0, se1) = fit
     if not all(math.isfinite(v) for v in (b0, b1, se0)) or abs(b0) > 20:
         return LengthControlled(None, None, None, None, None, n, "LC_SEPARATION")
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = normal_quantile(1 - alpha / 2)
     return LengthControlled(
         win_rate=_logistic(b0), ci_low=_logistic(b0 - z * se0), ci_high=_logistic(b0 + z * se0),
-        length_coef=b1, length_coef_p_value=float(fit.pvalues[1]), n=n, reason=None,
+        length_coef=b1, length_coef_p_value=normal_two_sided_p(b1 / se1) if se1 > 0 else None, n=n, reason=None,
     )
+
+
+_EPS = float(np.finfo(float).eps)
+
+
+def _logistic_mle(y: NDArray[np.float64], x: NDArray[np.float64],
+                  weights: NDArray[np.float64]) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Maximum likelihood of logit E[y] = x b for y in [0, 1] with frequency weights: (b, standard errors).
+
+    Iteratively reweighted least squares, Fisher scoring for a binomial GLM with the logit link (McCullagh &
+    Nelder 1989, §2.5): with mu the fitted means, regress the working response eta + (y - mu) / (mu (1 - mu)) on
+    x with weights f mu (1 - mu), repeat; the standard errors are the square roots of the diagonal of the
+    inverse Fisher information (X'WX)^-1, dispersion 1. As statsmodels `GLM(y, x, family=Binomial(),
+    freq_weights=f).fit()` runs it (which importing would cost half a second of a shadow-report): it starts at
+    mu = (y + 1/2) / 2, solves each step by the pseudo-inverse, clips means to [eps, 1 - eps] where it divides
+    by them, and stops when the deviance changes by at most 1e-8, after at most 100 steps. None when a step
+    cannot be solved or the deviance is not a number.
+    """
+
+    def deviance(mu: NDArray[np.float64]) -> float:
+        ratio = np.clip(y / (mu + 1e-20), _EPS, np.inf)
+        other = np.clip((1.0 - y) / (1.0 - mu + 1e-20), _EPS, np.inf)
+        return float(np.sum(weights * 2.0 * (y * np.log(ratio) + (1.0 - y) * np.log(other))))
+
+    mu = (y + 0.5) / 2.0
+    p = np.clip(mu, _EPS, 1.0 - _EPS)
+    eta = np.log(p / (1.0 - p))
+    previous = deviance(mu)
+    if not math.isfinite(previous):
+        return None
+    try:
+        for _ in range(100):
+            p = np.clip(mu, _EPS, 1.0 - _EPS)
+            slope = 1.0 / (p * (1.0 - p))  # d eta / d mu
+            w = weights / (slope * slope * (p * (1.0 - p)))
+            root = np.sqrt(w)
+            pseudo_inverse = np.linalg.pinv(root[:, None] * x)
+            b = pseudo_inverse @ (root * (eta + slope * (y - mu)))
+            eta = x @ b
+            mu = 1.0 / (1.0 + np.exp(-eta))
+            current = deviance(mu)
+            if not math.isfinite(current):
+                return None
+            if abs(current - previous) <= 1e-8:
+                break
+            previous = current
+    except np.linalg.LinAlgError:
+        return None
+    se = np.sqrt(np.diag(pseudo_inverse @ pseudo_inverse.T))
+    return (float(b[0]), float(b[1])), (float(se[0]), float(se[1]))
 
 
 def _logistic(x: float) -> float:
@@ -230,6 +279,6 @@ def numeric_preference(values: NDArray[np.float64], *, alpha: float = 0.05) -> N
     se = float(v.std(ddof=1) / math.sqrt(n))
     if se == 0:
         return NumericPreference(n, mean, mean, mean, None)
-    t = float(stats.t.ppf(1 - alpha / 2, n - 1))
-    p = float(2 * stats.t.sf(abs(mean / se), n - 1))
+    t = t_quantile(1 - alpha / 2, n - 1)
+    p = t_two_sided_p(mean / se, n - 1)
     return NumericPreference(n, mean, mean - t * se, mean + t * se, p)

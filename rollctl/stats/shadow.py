@@ -5,8 +5,8 @@
   and count (Miller 2024, "Adding Error Bars to Evals", clustered SE; Liang & Zeger 1986 sandwich with
   the usual C/(C-1) small-sample factor), t interval with C - 1 degrees of freedom. Without users every
   request is its own cluster and this is the ordinary paired t interval.
-- McNemar's exact test for a binary tail metric on pairs (statsmodels `mcnemar(exact=True)`, i.e. the
-  two-sided binomial test on the discordant pairs; McNemar 1947).
+- McNemar's exact test for a binary tail metric on pairs: the two-sided binomial test on the discordant pairs
+  (McNemar 1947; statsmodels `mcnemar(exact=True)`, the same value, checked in tests).
 - Quantile differences (p50/p95/p99 of each arm): a seeded cluster bootstrap that resamples users
   (Field & Welsh 2007, "Bootstrapping clustered data"; the pairs stay intact, so the difference is
   paired), percentile interval. Replicates are computed on a fine quantile grid of the pooled values
@@ -15,8 +15,11 @@
 - Minimum detectable increase of a binary tail rate on pairs (McNemar's design): Connor 1987, "Sample size
   for testing differences in proportions for the paired-sample design", Biometrics 43(1):207-211,
   n = (z_{1-a/2} sqrt(psi) + z_{power} sqrt(psi - delta^2))^2 / delta^2, solved for delta.
-- Multiplicity across segments: statsmodels `multipletests` with an explicit `method=` (Holm 1979 or
-  Benjamini-Hochberg 1995).
+- Multiplicity across segments: Holm 1979 or Benjamini-Hochberg 1995 adjusted p-values (statsmodels
+  `multipletests(method="holm" | "fdr_bh")`, the same values, checked in tests).
+
+Distribution functions come from `rollctl.stats.closed_form` (scipy.special), not scipy.stats or statsmodels,
+whose imports would be a third of a small report.
 """
 
 from __future__ import annotations
@@ -28,10 +31,15 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
-from scipy.optimize import brentq
-from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
-from statsmodels.stats.multitest import multipletests
+
+from rollctl.stats.closed_form import (
+    benjamini_hochberg_adjusted,
+    holm_adjusted,
+    normal_quantile,
+    sign_test_p_value,
+    t_quantile,
+    t_two_sided_p,
+)
 
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 _BINS = 4096
@@ -76,8 +84,8 @@ def paired_mean(
     se = math.sqrt(max(var, 0.0))
     if se == 0:
         return PairedMean(n, clusters, mb, mc, dbar, dbar, dbar, None, rel)
-    t = float(stats.t.ppf(1 - alpha / 2, clusters - 1))
-    p = float(2 * stats.t.sf(abs(dbar / se), clusters - 1))
+    t = t_quantile(1 - alpha / 2, clusters - 1)
+    p = t_two_sided_p(dbar / se, clusters - 1)
     return PairedMean(n, clusters, mb, mc, dbar, dbar - t * se, dbar + t * se, p, rel)
 
 
@@ -109,12 +117,11 @@ def mcnemar(n: int, baseline_count: int, candidate_count: int, new_only: int, fi
     """
     if n == 0:
         return McNemar(0, 0, 0, None, None, 0, 0, None, None, None, None)
-    both = baseline_count - fixed_only
-    table = [[n - baseline_count - new_only, new_only], [fixed_only, both]]
-    p = float(sm_mcnemar(table, exact=True).pvalue) if new_only + fixed_only else 1.0
+    # The exact test is the sign test of the discordant pairs (statsmodels `mcnemar(table, exact=True)`).
+    p = sign_test_p_value(new_only, new_only + fixed_only) if new_only + fixed_only else 1.0
     delta = (new_only - fixed_only) / n
     se = math.sqrt(max(new_only + fixed_only - (new_only - fixed_only) ** 2 / n, 0.0)) / n
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = normal_quantile(1 - alpha / 2)
     return McNemar(
         n=n, baseline_count=baseline_count, candidate_count=candidate_count,
         baseline_rate=baseline_count / n, candidate_rate=candidate_count / n,
@@ -136,8 +143,10 @@ def mcnemar_mde(n: int, discordant: int, *, alpha: float = 0.05, power: float = 
     """
     if n <= 0:
         return None
-    za = float(stats.norm.ppf(1 - alpha / 2))
-    zb = float(stats.norm.ppf(power))
+    from scipy.optimize import brentq  # only here: its import is a tenth of a second
+
+    za = normal_quantile(1 - alpha / 2)
+    zb = normal_quantile(power)
     psi_obs = min(max(discordant / n, 0.0), 1.0)
 
     def gap(delta: float) -> float:
@@ -290,7 +299,10 @@ def adjust(p_values: Sequence[float | None], method: str) -> list[float | None]:
     out: list[float | None] = [None] * len(p_values)
     if not present:
         return out
-    _, adjusted, _, _ = multipletests([p for _, p in present], method=method)
+    if method not in ("holm", "fdr_bh"):
+        raise ValueError(f"unknown correction {method!r}")
+    values = [p for _, p in present]
+    adjusted = holm_adjusted(values) if method == "holm" else benjamini_hochberg_adjusted(values)
     for (i, _), a in zip(present, adjusted, strict=True):
         out[i] = float(a)
     return out

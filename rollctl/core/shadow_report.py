@@ -680,8 +680,8 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
     if paired.judgements > 0:
         problems = q.judgement_problems(db)
         _raise_judgement_problems(problems)
-        unmatched = int(problems["unmatched"])
         q.build_judged_units(db)
+        unmatched = q.unmatched_judgements(db)
         all_judges = [_judge(db, row, st) for row in q.judges(db)]
         if all_judges:
             judge, others = all_judges[0], all_judges[1:]

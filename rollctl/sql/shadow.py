@@ -610,9 +610,7 @@ def judgement_problems(db: Database) -> dict[str, Any]:
                 AND "order" NOT IN ('baseline_first', 'candidate_first')) AS bad_order_file,
             count(*) FILTER (WHERE preference < -1 OR preference > 1) AS bad_preference,
             any_value(_file) FILTER (WHERE preference < -1 OR preference > 1) AS bad_preference_file,
-            count(*) AS rows,
-            count(*) FILTER (WHERE request_id NOT IN (SELECT request_id FROM _shadow_pairs)
-                             OR request_id IS NULL) AS unmatched
+            count(*) AS rows
         FROM judgements
         """
     )[0]
@@ -677,7 +675,7 @@ def build_judged_units(db: Database) -> None:
                    {verdict('unordered')} AS g0,
                    -- the mean of each order's mean preference
                    {pref} AS pref,
-                   verdicts - ({present_orders}) AS duplicate_judgements
+                   verdicts, verdicts - ({present_orders}) AS duplicate_judgements
             FROM per_order
         )
         SELECT u.*, p.pid, p.segment, p.len_b, p.len_c, p.user_id,
@@ -691,6 +689,13 @@ def build_judged_units(db: Database) -> None:
         FROM unit u JOIN {PAIRS} p USING (request_id)
         """
     )
+
+
+def unmatched_judgements(db: Database) -> int:
+    """Verdict rows of no pair (their request was not paired, or they name none): all rows but those of the units,
+    which hold only paired requests (an anti-join of every verdict against the pairs cost twice as much)."""
+    total = int(db.fetchone("SELECT count(*) FROM judgements")[0])
+    return total - int(db.fetchone(f"SELECT coalesce(sum(verdicts), 0) FROM {UNITS}")[0])
 
 
 def judges(db: Database) -> list[dict[str, Any]]:

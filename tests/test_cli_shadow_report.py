@@ -435,3 +435,31 @@ def test_readme_example_finds_the_planted_regression() -> None:
     j = d["judge"]
     assert j["length_controlled_win_rate"] < j["win_rate"]  # the judge's planted length bias
     assert d["pairing"]["baseline_only_rows"] == 10
+
+
+def test_examples_are_ranked_by_severity_then_edit_distance(tmp_path: Path) -> None:
+    # (baseline answer, candidate answer, verdicts in each order, None: not judged in that order): a loss in both
+    # orders (severity 9) outranks a new refusal with a loss (5), then a new refusal (4, the more edited first),
+    # a new JSON break (4), plain losses (1, the more edited first); a win is no example.
+    cases: dict[str, tuple[str, str, tuple[str, str | None]]] = {
+        "lost-both": ("Here it is.", "Here it is!", ("baseline", "baseline")),
+        "refusal-lost": ("Here it is.", "I'm sorry, but I can't help with that.", ("baseline", None)),
+        "refusal": ("Here it is.", "I cannot assist with this request.", ("tie", "tie")),
+        "json-break": ('{"a": 1}', '{"a": 1', ("tie", "tie")),
+        "loss-far": ("Here it is.", "Something else entirely, much longer.", ("baseline", None)),
+        "loss-near": ("Here it is.", "Here it was.", ("baseline", None)),
+        "win": ("Here it is.", "Here it is, better.", ("candidate", "candidate")),
+    }
+    rows, verdicts = [], []
+    for rid, (b, c, (first, second)) in cases.items():
+        rows += [_trace(rid, "control", True, b), _trace(rid, "treatment", False, c)]
+        verdicts.append({"request_id": rid, "judge": "j", "order": "baseline_first", "winner": first})
+        if second is not None:
+            verdicts.append({"request_id": rid, "judge": "j", "order": "candidate_first", "winner": second})
+    traces = write_jsonl(tmp_path / "t.jsonl", rows)
+    judged = write_jsonl(tmp_path / "j.jsonl", verdicts)
+    d = invoke(["shadow-report", str(traces), *ARMS, "--judgements", str(judged), "--examples", "10",
+                "--json"]).json()
+    assert [e["request_id"] for e in d["examples"]] == [
+        "lost-both", "refusal-lost", "refusal", "json-break", "loss-far", "loss-near"]
+    assert "judge preferred the baseline in both orders" in d["examples"][0]["why"]

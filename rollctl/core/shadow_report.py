@@ -962,13 +962,9 @@ def _examples(db: Database, dist: NDArray[np.float32], judge: JudgeResult | None
     if count == 0:
         return []
     judge_name = None if judge is None else ("" if judge.judge == "(unnamed)" else judge.judge)
-    pids, score = q.example_candidates(db, judge_name)
-    if pids.size == 0:
+    chosen = q.top_examples(db, judge_name, dist, count)
+    if not chosen:
         return []
-    d = dist[pids].astype(float)
-    d = np.where(np.isfinite(d), d, 0.0)
-    order = np.lexsort((pids, -d, -score))[:count]
-    chosen = [int(p) for p in pids[order]]
     sources = paired.sources
     rows = {int(r["pid"]): r for r in q.example_rows(db, chosen, judge_name, with_texts=sources is None)}
     if sources is not None:

@@ -463,3 +463,23 @@ def test_examples_are_ranked_by_severity_then_edit_distance(tmp_path: Path) -> N
     assert [e["request_id"] for e in d["examples"]] == [
         "lost-both", "refusal-lost", "refusal", "json-break", "loss-far", "loss-near"]
     assert "judge preferred the baseline in both orders" in d["examples"][0]["why"]
+
+
+def test_a_judge_that_always_prefers_the_longer_answer_has_no_length_controlled_rate(tmp_path: Path) -> None:
+    # Each candidate answer is longer or shorter than the baseline's, and the judge picks whichever is longer:
+    # length predicts every verdict, so the length-controlled rate does not exist (it crashed the report once).
+    rows, verdicts = [], []
+    for i in range(40):
+        longer = i % 2 == 0
+        rows += [_trace(f"r{i}", "control", True, "x" * 50),
+                 _trace(f"r{i}", "treatment", False, "y" * (50 + (i + 1) * (3 if longer else -1)))]
+        winner = "candidate" if longer else "baseline"
+        verdicts += [{"request_id": f"r{i}", "judge": "j", "order": order, "winner": winner}
+                     for order in ("baseline_first", "candidate_first")]
+    traces = write_jsonl(tmp_path / "t.jsonl", rows)
+    judged = write_jsonl(tmp_path / "j.jsonl", verdicts)
+    result = invoke(["shadow-report", str(traces), *ARMS, "--judgements", str(judged), "--json"])
+    assert result.exit_code in (0, 1, 3) and result.stderr == ""
+    j = result.json()["judge"]
+    assert (j["wins"], j["losses"]) == (20, 20)
+    assert j["length_controlled_win_rate"] is None and j["length_controlled_reason"] == "LC_SEPARATION"

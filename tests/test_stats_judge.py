@@ -113,6 +113,10 @@ def test_length_controlled_matches_statsmodels_logit() -> None:
     ("y", "d", "reason"),
     [
         (np.ones(50), np.arange(50.0), "LC_SEPARATION"),
+        # The candidate wins exactly when it is the longer answer: the length coefficient has no finite maximum.
+        ((np.linspace(-200, 200, 40) > 0).astype(float), np.linspace(-200, 200, 40), "LC_SEPARATION"),
+        (np.r_[np.zeros(20), np.ones(20), 0.5], np.r_[np.linspace(-200, -1, 20), np.linspace(1, 200, 20), 0.0],
+         "LC_SEPARATION"),
         (np.r_[np.ones(25), np.zeros(25)], np.zeros(50), "LC_NO_LENGTH_VARIATION"),
         (np.ones(3), np.arange(3.0), "LC_TOO_FEW_PAIRS"),
     ],

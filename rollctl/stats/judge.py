@@ -195,7 +195,12 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
     if fit is None:
         return LengthControlled(None, None, None, None, None, n, "LC_FIT_FAILED")
     (b0, b1), (se0, se1) = fit
-    if not all(math.isfinite(v) for v in (b0, b1, se0)) or abs(b0) > 20:
+    # Separation: outcomes that the length difference alone predicts perfectly (ties aside) have no finite
+    # maximum; the fit runs off until its means are the outcomes (statsmodels warns of the same check).
+    fitted = 1.0 / (1.0 + np.exp(-np.clip(x @ np.array([b0, b1]), -700.0, 700.0)))
+    decided = y_fit != 0.5
+    separated = bool(decided.any()) and bool(np.all(np.abs(fitted[decided] - y_fit[decided]) < 1e-6))
+    if separated or not all(math.isfinite(v) for v in (b0, b1, se0)) or abs(b0) > 20:
         return LengthControlled(None, None, None, None, None, n, "LC_SEPARATION")
     z = normal_quantile(1 - alpha / 2)
     return LengthControlled(
@@ -232,30 +237,36 @@ def _logistic_mle(y: NDArray[np.float64], x: NDArray[np.float64],
     previous = deviance(mu)
     if not math.isfinite(previous):
         return None
-    try:
-        for _ in range(100):
-            p = np.clip(mu, _EPS, 1.0 - _EPS)
-            slope = 1.0 / (p * (1.0 - p))  # d eta / d mu
-            w = weights / (slope * slope * (p * (1.0 - p)))
-            root = np.sqrt(w)
-            pseudo_inverse = np.linalg.pinv(root[:, None] * x)
-            b = pseudo_inverse @ (root * (eta + slope * (y - mu)))
-            eta = x @ b
-            mu = 1.0 / (1.0 + np.exp(-eta))
-            current = deviance(mu)
-            if not math.isfinite(current):
-                return None
-            if abs(current - previous) <= 1e-8:
-                break
-            previous = current
-    except np.linalg.LinAlgError:
-        return None
+    # A fit running off (separation) overflows e^-eta to inf: that mean is then 0, as it should be.
+    with np.errstate(over="ignore"):
+        try:
+            for _ in range(100):
+                p = np.clip(mu, _EPS, 1.0 - _EPS)
+                slope = 1.0 / (p * (1.0 - p))  # d eta / d mu
+                w = weights / (slope * slope * (p * (1.0 - p)))
+                root = np.sqrt(w)
+                pseudo_inverse = np.linalg.pinv(root[:, None] * x)
+                b = pseudo_inverse @ (root * (eta + slope * (y - mu)))
+                eta = x @ b
+                mu = 1.0 / (1.0 + np.exp(-eta))
+                current = deviance(mu)
+                if not math.isfinite(current):
+                    return None
+                if abs(current - previous) <= 1e-8:
+                    break
+                previous = current
+        except np.linalg.LinAlgError:
+            return None
     se = np.sqrt(np.diag(pseudo_inverse @ pseudo_inverse.T))
     return (float(b[0]), float(b[1])), (float(se[0]), float(se[1]))
 
 
 def _logistic(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+    """1 / (1 + e^-x) without overflow for a bound far out (a wide interval)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 @dataclass(frozen=True)

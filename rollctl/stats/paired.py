@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from rollctl.stats.closed_form import wilson_interval
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -290,19 +292,16 @@ def mean_interval(values: FloatArray, *, alpha: float, binary: bool,
                   clusters: npt.NDArray[np.int64] | None = None) -> tuple[float | None, float | None]:
     """Interval for one arm's pass rate / mean score.
 
-    Binary per-case values (one repeat, or every case stable): Wilson score interval (statsmodels
-    `proportion_confint(method="wilson")`), good at small n and near 0/1 (Bowyer et al. 2025 warn against CLT
-    intervals there). Fractional per-case means (Miller: question-level averages): t interval on them, with
-    the cluster-robust SE when clusters are given.
+    Binary per-case values (one repeat, or every case stable): Wilson score interval (`closed_form.wilson_interval`,
+    statsmodels' `proportion_confint(method="wilson")`), good at small n and near 0/1 (Bowyer et al. 2025 warn
+    against CLT intervals there). Fractional per-case means (Miller: question-level averages): t interval on them,
+    with the cluster-robust SE when clusters are given.
     """
-    from statsmodels.stats.proportion import proportion_confint
-
     n = values.size
     if n == 0:
         return None, None
     if binary and clusters is None:
-        low, high = proportion_confint(int(round(values.sum())), n, alpha=alpha, method="wilson")
-        return float(low), float(high)
+        return wilson_interval(round(float(values.sum())), n, alpha=alpha)
     if n < 2:
         return None, None
     mean = float(values.mean())
@@ -315,7 +314,6 @@ def mean_interval(values: FloatArray, *, alpha: float, binary: bool,
     if not math.isfinite(se) or df < 1:
         return None, None
     if se == 0:
-        low, high = proportion_confint(int(round(values.sum())), n, alpha=alpha, method="wilson")
-        return float(low), float(high)
+        return wilson_interval(round(float(values.sum())), n, alpha=alpha)
     t = float(stats.t.ppf(1 - alpha / 2, df))
     return max(mean - t * se, 0.0), min(mean + t * se, 1.0)

@@ -81,6 +81,6 @@ def test_judged_units_follow_the_rule(rows: list[dict[str, Any]]) -> None:
                for r, j, g1, g2, g0, pref, dup, outcome in db.fetchall(
                    f"SELECT request_id, judge, g1, g2, g0, pref, duplicate_judgements, outcome FROM {q.UNITS}")}
         assert got == _expected_units(rows)
-        assert q.unmatched_judgements(db) == sum(r["request_id"] == "unpaired" for r in rows)
+        assert q.paired_verdicts(db) == sum(r["request_id"] != "unpaired" for r in rows)
     finally:
         db.close()

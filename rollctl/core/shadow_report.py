@@ -681,7 +681,7 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
         problems = q.judgement_problems(db)
         _raise_judgement_problems(problems)
         q.build_judged_units(db)
-        unmatched = q.unmatched_judgements(db)
+        unmatched = int(problems["rows"]) - q.paired_verdicts(db)
         all_judges = [_judge(db, row, st) for row in q.judges(db)]
         if all_judges:
             judge, others = all_judges[0], all_judges[1:]

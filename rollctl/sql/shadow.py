@@ -691,11 +691,11 @@ def build_judged_units(db: Database) -> None:
     )
 
 
-def unmatched_judgements(db: Database) -> int:
-    """Verdict rows of no pair (their request was not paired, or they name none): all rows but those of the units,
-    which hold only paired requests (an anti-join of every verdict against the pairs cost twice as much)."""
-    total = int(db.fetchone("SELECT count(*) FROM judgements")[0])
-    return total - int(db.fetchone(f"SELECT coalesce(sum(verdicts), 0) FROM {UNITS}")[0])
+def paired_verdicts(db: Database) -> int:
+    """Verdict rows of paired requests: those of the units, which hold only paired requests. The others (all
+    `judgement_problems` rows but these) are the unmatched ones: an anti-join of every verdict against the pairs
+    cost twice as much."""
+    return int(db.fetchone(f"SELECT coalesce(sum(verdicts), 0) FROM {UNITS}")[0])
 
 
 def judges(db: Database) -> list[dict[str, Any]]:

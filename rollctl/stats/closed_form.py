@@ -3,7 +3,8 @@
 Each returns the same value as the scipy.stats / statsmodels function named beside it (checked in tests against
 them), without importing scipy.stats or statsmodels: those imports (scipy.stats with every distribution, and
 statsmodels with pandas) take 0.5 s, a third of a shadow-report on a small export, and run single-threaded before
-anything else on a big one. scipy.special holds the distribution functions scipy.stats itself evaluates.
+anything else on a big one. scipy.special holds the distribution functions scipy.stats itself evaluates; the
+normal quantile is `rollctl.stats.power`'s (the standard library's, as decide uses it).
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scipy.special import bdtr, ndtr, ndtri, stdtr, stdtrit
+from scipy.special import bdtr, ndtr, stdtr, stdtrit
 
-
-def normal_quantile(p: float) -> float:
-    """The standard normal quantile (scipy.stats `norm.ppf`, which is `ndtri`)."""
-    return float(ndtri(p))
+from rollctl.stats.power import normal_ppf
 
 
 def normal_two_sided_p(z: float) -> float:
-    """P(|Z| >= |z|) for a standard normal Z (scipy.stats `2 * norm.sf(abs(z))`)."""
+    """P(|Z| >= |z|) for a standard normal Z (scipy.stats `2 * norm.sf(abs(z))`). `ndtr`, not the standard
+    library's cdf (`power.normal_cdf`), which computes 1 + erf and so loses the far tail: 0 beyond |z| = 8.3."""
     return float(2.0 * ndtr(-abs(z)))
 
 
@@ -54,7 +53,7 @@ def wilson_interval(successes: float, n: float, *, alpha: float = 0.05) -> tuple
     centre = (p + z²/2n) / (1 + z²/n), half-width = z sqrt(p(1 - p)/n + z²/4n²) / (1 + z²/n), with
     z = z_{1-a/2}; `successes` may be fractional (ties counted as half a win).
     """
-    z = normal_quantile(1 - alpha / 2)
+    z = normal_ppf(1 - alpha / 2)
     z2 = z * z
     p = successes / n
     denominator = 1 + z2 / n

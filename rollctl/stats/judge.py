@@ -24,15 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import expit
 
 from rollctl.stats.closed_form import (
-    normal_quantile,
     normal_two_sided_p,
     sign_test_p_value,
     t_quantile,
     t_two_sided_p,
     wilson_interval,
 )
+from rollctl.stats.power import normal_ppf
 
 # One judged unit's outcome after the order rule: what the candidate got.
 WIN, TIE, LOSS, ERROR = "win", "tie", "loss", "error"
@@ -103,7 +104,7 @@ def win_rate_mde(n: int, *, alpha: float = 0.05, power: float = 0.8, unit_varian
     """
     if n <= 0:
         return None
-    z = normal_quantile(1 - alpha / 2) + normal_quantile(power)
+    z = normal_ppf(1 - alpha / 2) + normal_ppf(power)
     return float(z * math.sqrt(max(unit_variance, 1e-12) / n))
 
 
@@ -197,14 +198,14 @@ def length_controlled(outcome: NDArray[np.float64], delta_len: NDArray[np.float6
     (b0, b1), (se0, se1) = fit
     # Separation: outcomes that the length difference alone predicts perfectly (ties aside) have no finite
     # maximum; the fit runs off until its means are the outcomes (statsmodels warns of the same check).
-    fitted = 1.0 / (1.0 + np.exp(-np.clip(x @ np.array([b0, b1]), -700.0, 700.0)))
+    fitted = expit(x @ np.array([b0, b1]))
     decided = y_fit != 0.5
     separated = bool(decided.any()) and bool(np.all(np.abs(fitted[decided] - y_fit[decided]) < 1e-6))
     if separated or not all(math.isfinite(v) for v in (b0, b1, se0)) or abs(b0) > 20:
         return LengthControlled(None, None, None, None, None, n, "LC_SEPARATION")
-    z = normal_quantile(1 - alpha / 2)
+    z = normal_ppf(1 - alpha / 2)
     return LengthControlled(
-        win_rate=_logistic(b0), ci_low=_logistic(b0 - z * se0), ci_high=_logistic(b0 + z * se0),
+        win_rate=float(expit(b0)), ci_low=float(expit(b0 - z * se0)), ci_high=float(expit(b0 + z * se0)),
         length_coef=b1, length_coef_p_value=normal_two_sided_p(b1 / se1) if se1 > 0 else None, n=n, reason=None,
     )
 
@@ -237,36 +238,26 @@ def _logistic_mle(y: NDArray[np.float64], x: NDArray[np.float64],
     previous = deviance(mu)
     if not math.isfinite(previous):
         return None
-    # A fit running off (separation) overflows e^-eta to inf: that mean is then 0, as it should be.
-    with np.errstate(over="ignore"):
-        try:
-            for _ in range(100):
-                p = np.clip(mu, _EPS, 1.0 - _EPS)
-                slope = 1.0 / (p * (1.0 - p))  # d eta / d mu
-                w = weights / (slope * slope * (p * (1.0 - p)))
-                root = np.sqrt(w)
-                pseudo_inverse = np.linalg.pinv(root[:, None] * x)
-                b = pseudo_inverse @ (root * (eta + slope * (y - mu)))
-                eta = x @ b
-                mu = 1.0 / (1.0 + np.exp(-eta))
-                current = deviance(mu)
-                if not math.isfinite(current):
-                    return None
-                if abs(current - previous) <= 1e-8:
-                    break
-                previous = current
-        except np.linalg.LinAlgError:
-            return None
+    try:
+        for _ in range(100):
+            p = np.clip(mu, _EPS, 1.0 - _EPS)
+            slope = 1.0 / (p * (1.0 - p))  # d eta / d mu
+            w = weights / (slope * slope * (p * (1.0 - p)))
+            root = np.sqrt(w)
+            pseudo_inverse = np.linalg.pinv(root[:, None] * x)
+            b = pseudo_inverse @ (root * (eta + slope * (y - mu)))
+            eta = x @ b
+            mu = expit(eta)  # 0 or 1, without overflow, where a fit runs off (separation)
+            current = deviance(mu)
+            if not math.isfinite(current):
+                return None
+            if abs(current - previous) <= 1e-8:
+                break
+            previous = current
+    except np.linalg.LinAlgError:
+        return None
     se = np.sqrt(np.diag(pseudo_inverse @ pseudo_inverse.T))
     return (float(b[0]), float(b[1])), (float(se[0]), float(se[1]))
-
-
-def _logistic(x: float) -> float:
-    """1 / (1 + e^-x) without overflow for a bound far out (a wide interval)."""
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@
 - Multiplicity across segments: Holm 1979 or Benjamini-Hochberg 1995 adjusted p-values (statsmodels
   `multipletests(method="holm" | "fdr_bh")`, the same values, checked in tests).
 
-Distribution functions come from `rollctl.stats.closed_form` (scipy.special), not scipy.stats or statsmodels,
+Distribution functions come from `rollctl.stats.closed_form` (scipy.special) and `rollctl.stats.power` (the
+normal), not scipy.stats or statsmodels,
 whose imports would be a third of a small report.
 """
 
@@ -35,11 +36,11 @@ from numpy.typing import NDArray
 from rollctl.stats.closed_form import (
     benjamini_hochberg_adjusted,
     holm_adjusted,
-    normal_quantile,
     sign_test_p_value,
     t_quantile,
     t_two_sided_p,
 )
+from rollctl.stats.power import normal_ppf
 
 QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
 _BINS = 4096
@@ -121,7 +122,7 @@ def mcnemar(n: int, baseline_count: int, candidate_count: int, new_only: int, fi
     p = sign_test_p_value(new_only, new_only + fixed_only) if new_only + fixed_only else 1.0
     delta = (new_only - fixed_only) / n
     se = math.sqrt(max(new_only + fixed_only - (new_only - fixed_only) ** 2 / n, 0.0)) / n
-    z = normal_quantile(1 - alpha / 2)
+    z = normal_ppf(1 - alpha / 2)
     return McNemar(
         n=n, baseline_count=baseline_count, candidate_count=candidate_count,
         baseline_rate=baseline_count / n, candidate_rate=candidate_count / n,
@@ -143,8 +144,8 @@ def mcnemar_mde(n: int, discordant: int, *, alpha: float = 0.05, power: float = 
     """
     if n <= 0:
         return None
-    za = normal_quantile(1 - alpha / 2)
-    zb = normal_quantile(power)
+    za = normal_ppf(1 - alpha / 2)
+    zb = normal_ppf(power)
     psi_obs = min(max(discordant / n, 0.0), 1.0)
 
     def gap(delta: float) -> float:

@@ -19,6 +19,9 @@ from rollctl.cli import app
 os.environ.setdefault("ROLLCTL_WIDTH", "200")
 os.environ.setdefault("NO_COLOR", "1")
 os.environ.setdefault("TERM", "dumb")
+# A crash inside a command must fail its test with the traceback, not pass as the edge's "internal error"
+# exit 2; tests of that edge itself unset this.
+os.environ.setdefault("ROLLCTL_DEBUG", "1")
 
 # CI explores the same hypothesis examples every run, so main stays green on a given commit; local runs keep
 # exploring new examples (that is how the epoch-millisecond spelling bug in a test was found).

@@ -3,14 +3,56 @@
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
+import os
+from typing import Annotated, Any
 
 import typer
+from typer._click import Context
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
 
 from rollctl import __version__
-from rollctl.exit_codes import EXIT_CODE_HELP
+from rollctl.errors import RollctlError
+from rollctl.exit_codes import EXIT_CODE_HELP, ExitCode
+
+
+class RollctlGroup(TyperGroup):
+    """The error edge of every command: whatever goes wrong inside, exit 2 with one line on stderr.
+
+    A `RollctlError` prints its own line (file, line or field, and the fix). Any other exception is a bug,
+    but it must still not exit 1, which would read as a failed gate or a rollback: it becomes "internal
+    error" with the exception's type only (never its message, locals or a record, which may hold user
+    data) and exit 2. With `--json` among the arguments, stdout still gets its one JSON object, also for a
+    usage error found while parsing the options. `ROLLCTL_DEBUG=1` re-raises the exception for a traceback.
+    """
+
+    def invoke(self, ctx: Context) -> Any:
+        from rollctl.cli.common import error_code, report_error
+
+        # The subcommand's arguments, not parsed yet (a usage error may be what is coming).
+        json_mode = "--json" in [*getattr(ctx, "_protected_args", []), *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except RollctlError as exc:
+            report_error(error_code(exc), exc.one_line(), json_mode=json_mode, error=exc)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except ClickException as exc:
+            if not json_mode:
+                raise
+            report_error("USAGE_ERROR", exc.format_message(), json_mode=True)
+            raise typer.Exit(code=int(ExitCode.ERROR)) from None
+        except Exception as exc:
+            if os.environ.get("ROLLCTL_DEBUG"):
+                raise
+            report_error("INTERNAL_ERROR", f"internal error ({type(exc).__name__}); this is a bug in rollctl, "
+                         "please report it with the command you ran (ROLLCTL_DEBUG=1 shows the traceback)",
+                         json_mode=json_mode)
+        raise typer.Exit(code=int(ExitCode.ERROR))
+
 
 app = typer.Typer(
+    cls=RollctlGroup,
     name="rollctl",
     help=(
         "Ship prompt changes and model swaps like a risky database migration: an offline eval gate, "

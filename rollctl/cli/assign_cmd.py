@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rollctl.cli import app
-from rollctl.cli.common import JsonOpt, emit_json, error_edge, human
+from rollctl.cli.common import JsonOpt, emit_json, human
 from rollctl.core.assign import assign_units
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import load_plan
@@ -29,8 +29,7 @@ def assign_command(
 
         rollctl assign u_971384 u_771876 --plan sample_traces/rollout.toml --stage 25
     """
-    with error_edge():
-        result = assign_units(load_plan(plan), units, stage)
+    result = assign_units(load_plan(plan), units, stage)
     if json_output:
         emit_json(result)
     else:

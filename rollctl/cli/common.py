@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from rollctl.config import Config, load_config
+from rollctl.core.results import SCHEMA_VERSION
 from rollctl.db import Database, connect
-from rollctl.errors import RollctlError
+from rollctl.errors import PlanError, RollctlError, UsageError
 from rollctl.exit_codes import ExitCode, exit_code_for
 from rollctl.load import LoadOptions
 from rollctl.load.mapping import parse_mapping
@@ -70,8 +70,7 @@ def load_options(
     baseline_name: str = "baseline",
     candidate_name: str = "candidate",
 ) -> LoadOptions:
-    with error_edge():
-        mapping = parse_mapping(maps or [], config.mapping)
+    mapping = parse_mapping(maps or [], config.mapping)
     return LoadOptions(
         mapping=mapping,
         on_bad_lines=on_bad_lines.value,
@@ -83,24 +82,35 @@ def load_options(
     )
 
 
-def fail(error: RollctlError) -> NoReturn:
-    """The error edge: one line on stderr, exit 2. No traceback, no record contents."""
-    stderr_console().print(f"[bold red]error:[/] {escape(error.one_line())}", soft_wrap=True)
-    raise typer.Exit(code=int(ExitCode.ERROR))
+def error_code(error: RollctlError) -> str:
+    """The reason code of an error in `--json`: INPUT_ERROR, USAGE_ERROR or PLAN_ERROR."""
+    if isinstance(error, UsageError):
+        return "USAGE_ERROR"
+    if isinstance(error, PlanError):
+        return "PLAN_ERROR"
+    return "INPUT_ERROR"
 
 
-@contextmanager
-def error_edge() -> Iterator[None]:
-    try:
-        yield
-    except RollctlError as exc:
-        fail(exc)
+def error_object(code: str, message: str, error: RollctlError | None = None) -> dict[str, Any]:
+    """The one JSON object printed with `--json` when a command could not evaluate (exit 2)."""
+    where: dict[str, str | int | None] = {"path": None, "line": None, "field": None, "fix": None}
+    if error is not None:
+        where = {"path": error.path, "line": error.line, "field": error.field, "fix": error.fix}
+    return {"schema_version": SCHEMA_VERSION, "verdict": None, "exit_code": int(ExitCode.ERROR),
+            "reasons": [{"code": code, "message": message}], "error": where}
+
+
+def report_error(code: str, message: str, *, json_mode: bool, error: RollctlError | None = None) -> None:
+    """One line on stderr (`error: ...`, never read as markup); with --json, also the one object on stdout."""
+    line = Text.assemble(("error:", "bold red"), " ", message)
+    stderr_console().print(line, soft_wrap=True)
+    if json_mode:
+        sys.stdout.write(dumps(error_object(code, message, error)) + "\n")
+        sys.stdout.flush()
 
 
 def open_config(path: Path | None) -> Config:
-    with error_edge():
-        return load_config(path)
-    raise AssertionError("unreachable")
+    return load_config(path)
 
 
 def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Working…") -> T:
@@ -111,16 +121,14 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
     # several commands in one process (the tests).
     gc.freeze()
     try:
-        with error_edge():
-            db = connect()
-            try:
-                with progress_status(message, enabled=not json_mode):
-                    return work(db)
-            finally:
-                db.close()
+        db = connect()
+        try:
+            with progress_status(message, enabled=not json_mode):
+                return work(db)
+        finally:
+            db.close()
     finally:
         gc.unfreeze()
-    raise AssertionError("unreachable")
 
 
 def emit_json(result: Any) -> None:

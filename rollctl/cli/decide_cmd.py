@@ -19,7 +19,6 @@ from rollctl.cli.common import (
     PathsArg,
     VariantFromOpt,
     emit_json,
-    error_edge,
     finish,
     human,
     load_options,
@@ -84,9 +83,8 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     from rollctl.core.decide import append_decision_log, decide  # scipy/statsmodels: only when deciding
 
     cfg = open_config(config)
-    with error_edge():
-        parsed = load_plan(plan)
-        moment = parse_as_of(as_of)
+    parsed = load_plan(plan)
+    moment = parse_as_of(as_of)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
     names = [g.metric for g in parsed.guardrails] + [p.metric for p in parsed.primary]
     metrics_need_text = any(f in ("output", "final_text") for n in names for f in parsed.metric(n).required_fields)
@@ -96,8 +94,7 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
                                    daily_sequences=daily or html is not None),
                  json_mode=json_output, message="Deciding…")
     if log is not None:
-        with error_edge():
-            append_decision_log(log, result)
+        append_decision_log(log, result)
     if html is not None:
         from rollctl.render.reports.decide import build_decide_context  # plotly loads only for --html
 

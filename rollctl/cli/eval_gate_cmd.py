@@ -19,7 +19,6 @@ from rollctl.cli.common import (
     MapOpt,
     VariantFromOpt,
     emit_json,
-    error_edge,
     finish,
     human,
     load_options,
@@ -137,52 +136,50 @@ def eval_gate_command(
     from rollctl.render.markdown import write_markdown
 
     cfg = open_config(config)
-    with error_edge():
-        section = _section(cfg)
-        protect_path = str(protect) if protect is not None else section.get("protect")
-        if protect is None and protect_path and cfg.path and not Path(protect_path).is_absolute():
-            # A path in rollctl.toml is relative to the file, so CI can run from any directory.
-            protect_path = str(Path(cfg.path).parent / protect_path)
-        policy: InconclusivePolicy = (inconclusive.value if inconclusive is not None
-                                      else section.get("inconclusive", "exit3"))
-        if policy not in ("exit3", "pass", "fail"):
-            raise PlanError("[eval_gate] inconclusive must be exit3, pass or fail", path=cfg.path,
-                            field="inconclusive", fix='e.g. inconclusive = "exit3"')
-        options = EvalGateOptions(
-            baseline=baseline if baseline is not None else section.get("baseline"),
-            candidate=candidate if candidate is not None else section.get("candidate"),
-            strict=strict if strict is not None else bool(section.get("strict", False)),
-            strict_tags=tuple(strict_tag) if strict_tag else tuple(str(t) for t in section.get("strict_tags", [])),
-            margin=float(margin if margin is not None else section.get("margin", 0.0)),
-            alpha=float(alpha if alpha is not None else section.get("alpha", 0.05)),
-            protect=read_protect_file(protect_path) if protect_path else (),
-            inconclusive=policy,
-            score_range=_score_range(score_range if score_range is not None else section.get("score_range")),
-            pass_threshold=float(pass_threshold if pass_threshold is not None
-                                 else section.get("pass_threshold", 0.5)),
-            seed=int(seed if seed is not None else section.get("seed", 0)),
-            bootstrap=int(bootstrap if bootstrap is not None else section.get("bootstrap", 1000)),
-        )
-        if len(paths) == 2:
-            base_paths, cand_paths = [paths[0]], [paths[1]]
-        elif len(paths) == 1 or (options.baseline and options.candidate):
-            base_paths, cand_paths = list(paths), None
-        else:
-            raise UsageError(f"expected BASELINE CANDIDATE, got {len(paths)} paths",
-                             fix="quote globs so the shell does not expand them ('runs/base/*.jsonl'), or pass "
-                                 "--baseline and --candidate to read all files as one result set")
+    section = _section(cfg)
+    protect_path = str(protect) if protect is not None else section.get("protect")
+    if protect is None and protect_path and cfg.path and not Path(protect_path).is_absolute():
+        # A path in rollctl.toml is relative to the file, so CI can run from any directory.
+        protect_path = str(Path(cfg.path).parent / protect_path)
+    policy: InconclusivePolicy = (inconclusive.value if inconclusive is not None
+                                  else section.get("inconclusive", "exit3"))
+    if policy not in ("exit3", "pass", "fail"):
+        raise PlanError("[eval_gate] inconclusive must be exit3, pass or fail", path=cfg.path,
+                        field="inconclusive", fix='e.g. inconclusive = "exit3"')
+    options = EvalGateOptions(
+        baseline=baseline if baseline is not None else section.get("baseline"),
+        candidate=candidate if candidate is not None else section.get("candidate"),
+        strict=strict if strict is not None else bool(section.get("strict", False)),
+        strict_tags=tuple(strict_tag) if strict_tag else tuple(str(t) for t in section.get("strict_tags", [])),
+        margin=float(margin if margin is not None else section.get("margin", 0.0)),
+        alpha=float(alpha if alpha is not None else section.get("alpha", 0.05)),
+        protect=read_protect_file(protect_path) if protect_path else (),
+        inconclusive=policy,
+        score_range=_score_range(score_range if score_range is not None else section.get("score_range")),
+        pass_threshold=float(pass_threshold if pass_threshold is not None
+                             else section.get("pass_threshold", 0.5)),
+        seed=int(seed if seed is not None else section.get("seed", 0)),
+        bootstrap=int(bootstrap if bootstrap is not None else section.get("bootstrap", 1000)),
+    )
+    if len(paths) == 2:
+        base_paths, cand_paths = [paths[0]], [paths[1]]
+    elif len(paths) == 1 or (options.baseline and options.candidate):
+        base_paths, cand_paths = list(paths), None
+    else:
+        raise UsageError(f"expected BASELINE CANDIDATE, got {len(paths)} paths",
+                         fix="quote globs so the shell does not expand them ('runs/base/*.jsonl'), or pass "
+                             "--baseline and --candidate to read all files as one result set")
     lopts = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
     result = run(lambda db: eval_gate(db, base_paths, cand_paths, options, lopts), json_mode=json_output,
                  message="Gating eval results…")
-    with error_edge():
-        if junit is not None:
-            write_junit(result, junit)
-        md_target = markdown
-        append = False
-        if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
-            md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
-        if md_target is not None:
-            write_markdown(result, md_target, append=append)
+    if junit is not None:
+        write_junit(result, junit)
+    md_target = markdown
+    append = False
+    if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
+        md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
+    if md_target is not None:
+        write_markdown(result, md_target, append=append)
     if html is not None:
         from rollctl.render.reports.eval_gate import build_eval_gate_context  # plotly loads only for --html
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from rollctl.cli.common import error_edge
 from rollctl.render.console import stderr_console
 
 HtmlOpt = Annotated[
@@ -24,6 +23,5 @@ def write_html(kind: str, build: Callable[[], Any], path: Path | None) -> None:
         return
     from rollctl.render.html import write_report  # jinja2 and plotly load only when a report is asked for
 
-    with error_edge():
-        written = write_report(kind, build(), path)
-        stderr_console().print(f"HTML report: {written}", soft_wrap=True, markup=False, highlight=False)
+    written = write_report(kind, build(), path)
+    stderr_console().print(f"HTML report: {written}", soft_wrap=True, markup=False, highlight=False)

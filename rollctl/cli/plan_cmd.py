@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from rollctl.cli import app
-from rollctl.cli.common import JsonOpt, emit_json, error_edge, human
+from rollctl.cli.common import JsonOpt, emit_json, human
 from rollctl.core.plan_check import check_plan
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import template
@@ -42,16 +42,15 @@ def plan_init(
 
         rollctl plan init --change prompt > rollout.toml
     """
-    with error_edge():
-        text = template(change.value)
-        if output is None:
-            sys.stdout.write(text)
-            return
-        if output.exists():
-            from rollctl.errors import UsageError
-            raise UsageError("file exists", path=str(output), fix="choose another --output or delete it first")
-        output.write_text(text, encoding="utf-8")
-        human().print(f"wrote {output}")
+    text = template(change.value)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    if output.exists():
+        from rollctl.errors import UsageError
+        raise UsageError("file exists", path=str(output), fix="choose another --output or delete it first")
+    output.write_text(text, encoding="utf-8")
+    human().print(f"wrote {output}")
 
 
 @plan_app.command("check", epilog=EXIT_CODE_HELP)
@@ -67,8 +66,7 @@ def plan_check(
 
         rollctl plan check sample_traces/rollout.toml
     """
-    with error_edge():
-        result = check_plan(plan)
+    result = check_plan(plan)
     if json_output:
         emit_json(result)
     else:

@@ -20,7 +20,6 @@ from rollctl.cli.common import (
     MapOpt,
     VariantFromOpt,
     emit_json,
-    error_edge,
     human,
     load_options,
     open_config,
@@ -136,17 +135,16 @@ def power(
     from rollctl.core.power import PowerRequest, parse_ratio, plan_power
     from rollctl.render.power_view import render_power
 
-    with error_edge():
-        request = PowerRequest(
-            metric=metric.value if metric is not None else None,
-            baseline_rate=baseline_rate, baseline_mean=baseline_mean, sd=sd, mde=mde, relative=relative,
-            n_per_arm=n_per_arm, days=days, power=power_, alpha=alpha, sides=sides,
-            ratio=parse_ratio(ratio) if ratio is not None else None, requests_per_user=requests_per_user,
-            icc=icc, response_variance_share=response_variance_share, sequential=sequential,
-            guardrails=guardrails, daily_users=daily_users, canary_percent=canary_percent,
-            from_traces=tuple(from_traces or ()), metric_name=metric_name, baseline_variant=baseline,
-            simulate=simulate, simulations=simulations, seed=seed,
-        )
+    request = PowerRequest(
+        metric=metric.value if metric is not None else None,
+        baseline_rate=baseline_rate, baseline_mean=baseline_mean, sd=sd, mde=mde, relative=relative,
+        n_per_arm=n_per_arm, days=days, power=power_, alpha=alpha, sides=sides,
+        ratio=parse_ratio(ratio) if ratio is not None else None, requests_per_user=requests_per_user,
+        icc=icc, response_variance_share=response_variance_share, sequential=sequential,
+        guardrails=guardrails, daily_users=daily_users, canary_percent=canary_percent,
+        from_traces=tuple(from_traces or ()), metric_name=metric_name, baseline_variant=baseline,
+        simulate=simulate, simulations=simulations, seed=seed,
+    )
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
     result = run(lambda db: plan_power(db, request, options), json_mode=json_output,

@@ -17,7 +17,6 @@ from rollctl.cli.common import (
     PathsArg,
     VariantFromOpt,
     emit_json,
-    error_edge,
     finish,
     human,
     load_options,
@@ -73,8 +72,7 @@ def shadow_report_command(
     from rollctl.render.shadow_report_view import render_shadow_report
 
     cfg = open_config(config)
-    with error_edge():
-        settings = ShadowSettings.from_config(cfg)
+    settings = ShadowSettings.from_config(cfg)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True,
                            baseline_name=baseline, candidate_name=candidate)
     shadow = ShadowOptions(

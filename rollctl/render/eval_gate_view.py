@@ -6,9 +6,9 @@ import dataclasses
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from rollctl.core.eval_gate import CaseOutcome, EvalGateResult
 from rollctl.render.console import VERDICT_STYLES
@@ -74,8 +74,8 @@ def _interesting(case: CaseOutcome) -> bool:
 def render_eval_gate(result: EvalGateResult, console: Console) -> None:
     style = VERDICT_STYLES.get(result.verdict, "bold")
     head = result.reasons[0].message if result.reasons else ""
-    extra = "\n".join(f"• {escape(r.message)}" for r in result.reasons[1:])
-    body = f"[{style}]{result.verdict.upper()}[/]  {escape(head)}" + (f"\n{extra}" if extra else "")
+    extra = "".join(f"\n• {r.message}" for r in result.reasons[1:])
+    body = Text.assemble((result.verdict.upper(), style), f"  {head}{extra}")
     console.print(Panel(body, title="rollctl eval-gate", expand=False))
 
     metric = "pass rate" if result.settings.metric == "pass_rate" else "mean score (scaled 0-1)"
@@ -84,7 +84,7 @@ def render_eval_gate(result: EvalGateResult, console: Console) -> None:
     for col in ("arm", "variant", "rate", f"{level:.0%} CI", "pass", "flaky", "fail", "miss", "err"):
         table.add_column(col, justify="left" if col in ("arm", "variant") else "right", no_wrap=True)
     for label, arm in (("baseline", result.baseline), ("candidate", result.candidate)):
-        table.add_row(label, escape(arm.name), pct(arm.pass_rate), f"{pct(arm.ci_low)}–{pct(arm.ci_high)}",
+        table.add_row(label, arm.name, pct(arm.pass_rate), f"{pct(arm.ci_low)}–{pct(arm.ci_high)}",
                       str(arm.stable_pass), str(arm.flaky), str(arm.stable_fail), str(arm.missing), str(arm.errors))
     console.print(table)
 
@@ -92,11 +92,11 @@ def render_eval_gate(result: EvalGateResult, console: Console) -> None:
     margin = result.settings.margin
     neg_margin = "0" if margin == 0 else f"−{margin * 100:g}"
     p_t = "" if d.p_value is None else f", p = {d.p_value:.3g}"
-    console.print(
-        f"difference (candidate − baseline): [bold]{points(d.estimate)}[/] points, {level:.0%} CI "
+    console.print(Text.assemble(
+        "difference (candidate − baseline): ", (points(d.estimate), "bold"), f" points, {level:.0%} CI "
         f"{points(d.ci_low)} to {points(d.ci_high)}; one-sided lower bound {points(d.lower_bound)} "
-        f"vs {neg_margin} (−margin)  [dim]({d.method}{p_t})[/]"
-    )
+        f"vs {neg_margin} (−margin)  ", (f"({d.method}{p_t})", "dim"),
+    ))
     boot = result.bootstrap
     if boot.ci_low is not None and boot.ci_high is not None:
         console.print(f"paired bootstrap ({boot.resamples} {boot.unit} resamples, seed {boot.seed}): "
@@ -107,8 +107,9 @@ def render_eval_gate(result: EvalGateResult, console: Console) -> None:
     console.print(f"McNemar exact on the {mc.n} cases stable in both arms: {mc.b} lost, {mc.c} gained, "
                   f"p = {p_mc}; correlation between arms {corr}")
     if result.mde is not None:
-        console.print(f"this {result.n_cases}-case set detects only drops of [bold]{result.mde * 100:.1f}[/] "
-                      f"points or more ({result.power.power:.0%} power); {escape(sizing_sentence(result))}")
+        console.print(Text.assemble(
+            f"this {result.n_cases}-case set detects only drops of ", (f"{result.mde * 100:.1f}", "bold"),
+            f" points or more ({result.power.power:.0%} power); {sizing_sentence(result)}"))
 
     _case_list(console, "regressions", [c for c in result.cases if c.transition == "regression"], "red")
     _case_list(console, "fixes", [c for c in result.cases if c.transition == "fix"], "green")
@@ -116,7 +117,7 @@ def render_eval_gate(result: EvalGateResult, console: Console) -> None:
                "yellow")
     for note in result.notes:
         if note.code != "MINIMUM_DETECTABLE_EFFECT":
-            console.print(f"[dim]note:[/] {escape(note.message)}")
+            console.print(Text.assemble(("note:", "dim"), f" {note.message}"))
 
 
 def _case_list(console: Console, title: str, cases: list[CaseOutcome], colour: str) -> None:
@@ -126,7 +127,7 @@ def _case_list(console: Console, title: str, cases: list[CaseOutcome], colour: s
     for col in ("case", "tags", "baseline", "candidate"):
         table.add_column(col)
     for c in cases[:MAX_LISTED]:
-        table.add_row(escape(c.case_id), escape(", ".join(c.tags)), case_result(c.baseline),
+        table.add_row(c.case_id, ", ".join(c.tags), case_result(c.baseline),
                       case_result(c.candidate))
     if len(cases) > MAX_LISTED:
         table.add_row(f"… {len(cases) - MAX_LISTED} more", "", "", "")

@@ -94,6 +94,6 @@ def render_inspect(result: InspectResult, console: Console) -> None:
         console.print(judges)
     if result.warnings:
         console.print()
-        console.print("[bold yellow]Suspicious[/]")
+        console.print(Text("Suspicious", style="bold yellow"))
         for w in result.warnings:
             console.print(Text(f"  {w.code}: {w.message}"))

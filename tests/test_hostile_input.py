@@ -1,0 +1,154 @@
+"""Hostile input: every command on strings and files built to break it.
+
+The contract these tests hold: no crash (a crash would exit 1, which reads as a failed gate or a rollback),
+no wrong exit code, no silent drop, nothing written where it must not be. Each class is table-driven; the
+conftest sets ROLLCTL_DEBUG=1, so a crash fails the test with its traceback instead of passing as the edge's
+"internal error".
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SAMPLE_TRACES, invoke, write_jsonl
+from tests.shadow_fixtures import make_pairs
+
+# Rich markup, an emoji code, HTML, terminal escapes (colour, OSC window title, carriage return), quotes.
+HOSTILE = "[/]<script>x</script>[bold]:fire:\x1b[31mred\x1b]0;owned\x07\rback'\"; DROP TABLE traces;--"
+ESC = "\x1b"
+
+
+def _canary_rows(n: int = 1200) -> list[dict[str, Any]]:
+    with gzip.open(SAMPLE_TRACES / "canary" / "traces.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for _, line in zip(range(n), fh, strict=False)]
+
+
+def _plan(tmp_path: Path, **rollout: Any) -> Path:
+    text = (SAMPLE_TRACES / "rollout.toml").read_text(encoding="utf-8")
+    for key, value in rollout.items():
+        lines = [ln for ln in text.splitlines() if not ln.startswith(f"{key} ")]
+        lines.insert(lines.index("[rollout]") + 1, f"{key} = {json.dumps(value)}")
+        text = "\n".join(lines) + "\n"
+    path = tmp_path / "rollout.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _assert_shown_as_text(output: str) -> None:
+    """The hostile string printed as itself: no markup read, no emoji, no live escape."""
+    assert "[/]" in output and "[bold]" in output and ":fire:" in output
+    assert ESC not in output and "\r" not in output and "\x07" not in output
+    assert "\u241b" in output  # ESC made visible as ␛
+
+
+# ---------------------------------------------------------------------------------------------------
+# Strings from data or a plan are printed as text
+
+
+def test_trace_strings_print_as_text_in_inspect(tmp_path: Path) -> None:
+    rows = _canary_rows()
+    for i, row in enumerate(rows):
+        row["model"] = HOSTILE
+        row["error"] = HOSTILE if i % 3 == 0 else None
+        if row["variant"] == "treatment":
+            row["variant"] = HOSTILE
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    out = invoke(["inspect", str(path)], expect=0)
+    _assert_shown_as_text(out.stdout)
+
+
+def test_plan_and_trace_strings_print_as_text_in_decide_and_assign(tmp_path: Path) -> None:
+    rows = _canary_rows()
+    for row in rows:
+        if row["variant"] == "treatment":
+            row["variant"] = HOSTILE
+        row["error"] = HOSTILE if row["error"] else None
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    plan = _plan(tmp_path, name=HOSTILE, candidate=HOSTILE, salt=HOSTILE)
+    out = invoke(["decide", str(path), "--plan", str(plan), "--stage", "5"])
+    assert out.exit_code in (0, 1, 3), out.stderr
+    _assert_shown_as_text(out.stdout)
+    out = invoke(["plan", "check", str(plan)], expect=0)
+    _assert_shown_as_text(out.stdout)
+    out = invoke(["assign", HOSTILE, "u1", "--plan", str(plan)], expect=0)
+    _assert_shown_as_text(out.stdout)
+
+
+def test_pair_strings_print_as_text_in_shadow_report(tmp_path: Path) -> None:
+    rows = make_pairs(300)
+    for i, row in enumerate(rows):
+        row["metadata"]["intent"] = HOSTILE if i % 2 else "plain"
+        for j in row["judgements"]:
+            j["judge"] = HOSTILE
+        if i % 10 == 0:
+            row["candidate"]["error"] = HOSTILE
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    out = invoke(["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment",
+                  "--segment-by", "metadata.intent"])
+    assert out.exit_code in (0, 1, 3), out.stderr
+    _assert_shown_as_text(out.stdout)
+
+
+def test_case_strings_print_as_text_in_eval_gate(tmp_path: Path) -> None:
+    rows = []
+    for k in range(30):
+        for variant in ("main", "pr"):
+            passed = not (variant == "pr" and k < 4)
+            rows.append({"case_id": f"{HOSTILE}{k}", "variant": variant, "repeat": 0, "passed": passed,
+                         "tags": [HOSTILE]})
+    path = write_jsonl(tmp_path / "evals.jsonl", rows)
+    out = invoke(["eval-gate", str(path), "--baseline", "main", "--candidate", "pr"])
+    assert out.exit_code in (0, 1, 3), out.stderr
+    _assert_shown_as_text(out.stdout)
+
+
+def test_a_hostile_file_name_is_shown_as_text_in_the_error_line(tmp_path: Path) -> None:
+    name = "t[bold]:fire:\x1b[31m[red].jsonl"
+    path = tmp_path / name
+    path.write_text("{not json\n", encoding="utf-8")
+    out = invoke(["inspect", str(path)], expect=2)
+    assert "[bold]:fire:" in out.stderr and "[red]" in out.stderr and ESC not in out.stderr and "\u241b" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# The edge: any error is exit 2, one line, and with --json one object
+
+
+@pytest.mark.parametrize("args", [
+    ["inspect", "missing.jsonl", "--json"],
+    ["decide", "missing.jsonl", "--plan", "missing.toml", "--json"],
+    ["decide", "x.jsonl", "--plan", "p.toml", "--stage", "abc", "--json"],
+    ["eval-gate", "missing.jsonl", "--json"],
+    ["shadow-report", "missing.jsonl", "--json"],
+    ["power", "--from-traces", "missing.jsonl", "--metric-name", "thumbs_down_rate", "--json"],
+])
+def test_with_json_an_error_still_prints_one_object(args: list[str]) -> None:
+    out = invoke(args, expect=2)
+    data = out.json()
+    assert data["exit_code"] == 2 and data["verdict"] is None
+    assert data["reasons"][0]["code"] in ("INPUT_ERROR", "USAGE_ERROR", "PLAN_ERROR")
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_unexpected_exception_is_an_internal_error_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rollctl.core.inspect as core_inspect
+
+    def boom(*_: Any, **__: Any) -> Any:
+        secret = "user said: my password is hunter2"
+        raise ValueError(secret)
+
+    monkeypatch.delenv("ROLLCTL_DEBUG", raising=False)
+    monkeypatch.setattr(core_inspect, "summarise", boom)
+    path = write_jsonl(tmp_path / "t.jsonl", _canary_rows(50))
+    out = invoke(["inspect", str(path)], expect=2)
+    assert "internal error (ValueError)" in out.stderr and "hunter2" not in out.stderr + out.stdout
+    out = invoke(["inspect", str(path), "--json"], expect=2)
+    assert out.json()["reasons"][0]["code"] == "INTERNAL_ERROR" and "hunter2" not in out.stdout

@@ -152,3 +152,36 @@ def test_an_unexpected_exception_is_an_internal_error_with_exit_2(
     assert "internal error (ValueError)" in out.stderr and "hunter2" not in out.stderr + out.stdout
     out = invoke(["inspect", str(path), "--json"], expect=2)
     assert out.json()["reasons"][0]["code"] == "INTERNAL_ERROR" and "hunter2" not in out.stdout
+
+
+# ---------------------------------------------------------------------------------------------------
+# Timestamps: placeholders and far-off times are bad values, and strays do not stretch the stage
+
+
+@pytest.mark.parametrize("value", ["infinity", "-infinity", "294247-01-01T00:00:00Z", "epoch", "0", 0,
+                                   "2200-01-01T00:00:00Z", "1999-12-31T23:59:59Z", 1e300, "NaN"])
+@pytest.mark.parametrize("command", ["inspect", "decide", "ingest"])
+def test_an_impossible_timestamp_is_an_input_error_naming_file_line_and_field(
+    tmp_path: Path, command: str, value: Any
+) -> None:
+    rows = _canary_rows(300)
+    rows[3]["timestamp"] = value
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    args = {"inspect": ["inspect", str(path)],
+            "decide": ["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml")],
+            "ingest": ["ingest", str(path), "--db", str(tmp_path / "t.duckdb")]}[command]
+    out = invoke(args, expect=2)
+    assert f"{path}:4: field timestamp" in out.stderr
+    skipped = invoke([*args, "--on-bad-lines", "skip", "--json"])
+    assert skipped.exit_code in (0, 3), skipped.stderr
+    assert skipped.json()["skipped_lines"] == 1
+
+
+def test_a_stray_timestamp_does_not_stretch_the_stage(tmp_path: Path) -> None:
+    rows = _canary_rows(600)  # about two hours of traffic
+    rows[5]["timestamp"] = "2025-01-01T00:00:00Z"
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    data = invoke(["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml"), "--json"], expect=3).json()
+    codes = {c["code"]: c["status"] for c in data["checks"]}
+    assert codes["STRAY_TIMESTAMPS"] == "warn" and codes["STAGE_TOO_SHORT"] == "fail"
+    assert data["window"]["hours"] < 5 and data["window"]["first"].startswith("2026-11-16")

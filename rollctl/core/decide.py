@@ -27,7 +27,7 @@ from typing import Any, Literal
 from rollctl import __version__
 from rollctl.assignment import is_candidate
 from rollctl.checks import is_pinned_model
-from rollctl.core.results import SCHEMA_VERSION, Reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import InputError, UsageError
 from rollctl.exit_codes import exit_code_for
@@ -176,6 +176,8 @@ class DecideResult:
     units: dict[str, int]
     fingerprint: dict[str, Any]
     rollctl_version: str
+    skipped_lines: int = 0
+    """Malformed or wrong-typed lines `--on-bad-lines skip` left out."""
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -220,8 +222,12 @@ def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | Non
     fields = [plan.unit, "variant", "timestamp"] + sorted({f for m in metrics for f in m.required_fields})
     require_fields(report, "traces", fields, command="decide")
     has_cache = "cache_hit" in report.found_fields("traces")
-    return analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache,
-                   daily_sequences=daily_sequences)
+    result = analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache,
+                     daily_sequences=daily_sequences)
+    if report.skipped_lines:
+        result = replace(result, skipped_lines=report.skipped_lines,
+                         reasons=(*result.reasons, skipped_lines_reason(report.skipped_lines)))
+    return result
 
 
 # Trace fields the analysis reads besides the unit and the metrics' own: the scope, the checks (models,
@@ -328,7 +334,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
     details = {str(r["variant"]): r for r in summary.details}
     checks.extend(_model_checks(details, plan))
     traffic_days = q.daily_traffic(db, summary.requests_per_day)
-    coverage = q.time_coverage(traffic_days, list(details.values()))
+    coverage = q.time_coverage(traffic_days, summary.day_bounds)
     window, time_checks, hours_short = _time_checks(coverage, plan, stage, as_of)
     checks.extend(time_checks)
 
@@ -507,6 +513,13 @@ def _time_checks(cov: dict[str, Any], plan: Plan, stage: float,
     window: dict[str, Any] = {"first": _iso(first), "last": _iso(last), "end": _iso(end), "hours": hours,
                               "days": days, "weekend_days": weekend_days, "weekday_days": weekday_days}
     checks: list[Check] = []
+    if cov.get("stray_requests"):
+        strays = cov["stray_days"]
+        checks.append(Check("STRAY_TIMESTAMPS", "warn", f"{cov['stray_requests']:,} request(s) on "
+                            f"{len(strays)} day(s) far from the rest of the traffic ({strays[0]}"
+                            f"{' … ' + strays[-1] if len(strays) > 1 else ''}) are left out of the stage's "
+                            "duration; check the export's clock", {**window, "stray_requests": cov["stray_requests"],
+                                                                     "stray_days": strays}))
     short = 0.0
     if hours < plan.min_stage_hours:
         short = plan.min_stage_hours - hours

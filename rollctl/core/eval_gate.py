@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from rollctl.core.results import SCHEMA_VERSION, Reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import DuplicateRowsError, InputError, MissingFieldError, UsageError
 from rollctl.exit_codes import exit_code_for
@@ -189,6 +189,8 @@ class EvalGateResult:
     """baseline status -> candidate status -> cases"""
     cases: tuple[CaseOutcome, ...] = field(repr=False)
     schema_version: str = SCHEMA_VERSION
+    skipped_lines: int = 0
+    """malformed or wrong-typed lines `--on-bad-lines skip` left out"""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -299,10 +301,14 @@ def eval_gate(
     errors_by_arm: dict[str, dict[str, int]] = {"baseline": {}, "candidate": {}}
     for arm, err, n in q.error_classes(db):
         errors_by_arm[arm][err] = n
-    return _decide(
+    result = _decide(
         table, options, names, base_files, cand_files, two_file, binary,
         None if binary else score_range, bool(profile["with_cluster"]), implicit, errors_by_arm,
     )
+    if report.skipped_lines:
+        result = replace(result, skipped_lines=report.skipped_lines,
+                         notes=(*result.notes, skipped_lines_reason(report.skipped_lines)))
+    return result
 
 
 def _arm_rule(

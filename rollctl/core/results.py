@@ -14,3 +14,9 @@ class Reason:
 
     code: str
     message: str
+
+
+def skipped_lines_reason(count: int) -> Reason:
+    """Said by every command that ran with `--on-bad-lines skip` and left lines out: never silently."""
+    return Reason("SKIPPED_LINES", f"{count:,} malformed or wrong-typed line(s) were skipped "
+                  "(--on-bad-lines skip); the result is computed without them")

@@ -880,7 +880,7 @@ def _kind_phrase(kind: str) -> str:
         "int": "whole numbers",
         "bool": "booleans (true/false, 1/0, yes/no)",
         "thumbs": "-1, 0 or +1",
-        "timestamp": "timestamps (ISO-8601 or epoch seconds/milliseconds)",
+        "timestamp": "timestamps (ISO-8601 or epoch seconds/milliseconds/microseconds) from 2000 to 2099",
         "list": "lists",
         "json": "JSON objects",
     }.get(kind, "strings")

@@ -65,6 +65,8 @@ class RowSummary:
     """Per analysed arm: requests, models and prompt versions, the fingerprint's sums, first and last time."""
     requests_per_day: dict[tuple[date, str], int]
     """Analysed requests per (UTC day, arm)."""
+    day_bounds: dict[date, tuple[Any, Any]] = field(default_factory=dict)
+    """Per UTC day, the first and last analysed timestamp (for the stage window from the bulk of the traffic)."""
 
 
 def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
@@ -124,7 +126,13 @@ def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
         if r["day"] is not None:
             key = (r["day"], str(r["variant"]))
             per_day[key] = per_day.get(key, 0) + int(r["rows"])
-    return RowSummary(overview=overview, details=details, requests_per_day=per_day)
+    bounds: dict[date, tuple[Any, Any]] = {}
+    for r in analysed:
+        if r["day"] is not None and r["first"] is not None:
+            old = bounds.get(r["day"])
+            bounds[r["day"]] = (r["first"], r["last"]) if old is None else \
+                (min(old[0], r["first"]), max(old[1], r["last"]))
+    return RowSummary(overview=overview, details=details, requests_per_day=per_day, day_bounds=bounds)
 
 
 @dataclass(frozen=True)
@@ -256,16 +264,47 @@ def _arm_moments(db: Database, pairs: dict[str, tuple[str, str]], where_sql: str
     return result
 
 
-def time_coverage(traffic: Sequence[DailyArm], arms: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """First/last timestamp (from `arm_day_summary` of the same population) and the UTC days with traffic
-    (weekday/weekend worked out in Python)."""
-    days = sorted({d.day for d in traffic})
-    firsts = [a["first"] for a in arms if a.get("first") is not None]
-    lasts = [a["last"] for a in arms if a.get("last") is not None]
+# Traffic days further than this from the next one start a separate cluster of traffic.
+CLUSTER_GAP_DAYS = 2
+# Clusters apart from the biggest one that together hold at most this share of the requests are stray
+# timestamps (a replayed request, a clock that was off), not part of the stage.
+STRAY_SHARE = 0.01
+
+
+def time_coverage(traffic: Sequence[DailyArm], day_bounds: dict[date, tuple[Any, Any]]) -> dict[str, Any]:
+    """The stage's window, from the bulk of the traffic: first/last timestamp and the UTC days with traffic
+    (weekday/weekend worked out in Python).
+
+    One stray timestamp a year before the canary must not make a day-old stage look a year long (and
+    switch off the minimum-duration check): the traffic days are split into clusters where they are more
+    than `CLUSTER_GAP_DAYS` apart, and when the clusters other than the biggest hold at most `STRAY_SHARE`
+    of the requests, the window is the biggest cluster's and the rest is reported (`stray_requests`).
+    """
+    requests: dict[date, int] = {}
+    for d in traffic:
+        requests[d.day] = requests.get(d.day, 0) + d.requests
+    days = sorted(requests)
+    clusters: list[list[date]] = []
+    for day in days:
+        if clusters and (day - clusters[-1][-1]).days <= CLUSTER_GAP_DAYS:
+            clusters[-1].append(day)
+        else:
+            clusters.append([day])
+    total = sum(requests.values())
+    kept = days
+    if len(clusters) > 1:
+        biggest = max(clusters, key=lambda c: sum(requests[d] for d in c))
+        if total - sum(requests[d] for d in biggest) <= STRAY_SHARE * total:
+            kept = biggest
+    stray = [d for d in days if d not in set(kept)]
+    bounds = [day_bounds[d] for d in kept if d in day_bounds]
     return {
-        "first": min(firsts) if firsts else None, "last": max(lasts) if lasts else None, "days": len(days),
-        "weekend_days": sum(1 for d in days if d.isoweekday() >= 6),
-        "weekday_days": sum(1 for d in days if d.isoweekday() <= 5),
+        "first": min(b[0] for b in bounds) if bounds else None, "last": max(b[1] for b in bounds) if bounds else None,
+        "days": len(kept),
+        "weekend_days": sum(1 for d in kept if d.isoweekday() >= 6),
+        "weekday_days": sum(1 for d in kept if d.isoweekday() <= 5),
+        "stray_requests": sum(requests[d] for d in stray),
+        "stray_days": [d.isoformat() for d in stray],
     }
 
 

@@ -185,3 +185,42 @@ def test_a_stray_timestamp_does_not_stretch_the_stage(tmp_path: Path) -> None:
     codes = {c["code"]: c["status"] for c in data["checks"]}
     assert codes["STRAY_TIMESTAMPS"] == "warn" and codes["STAGE_TOO_SHORT"] == "fail"
     assert data["window"]["hours"] < 5 and data["window"]["first"].startswith("2026-11-16")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paths are expanded once, by rollctl; one file is read once
+
+
+def _tiny(tmp_path: Path, name: str, variant: str, n: int) -> Path:
+    rows = [{"request_id": f"{name}-{i}", "timestamp": "2026-11-16T10:00:00Z", "user_id": f"u{i}",
+             "variant": variant} for i in range(n)]
+    return write_jsonl(tmp_path / name, rows)
+
+
+@pytest.mark.parametrize(("name", "decoy"), [
+    ("traces[1].jsonl", "traces1.jsonl"),   # a character class to DuckDB
+    ("a*.jsonl", "ab.jsonl"),               # a wildcard to DuckDB
+    ("t?.jsonl", "tx.jsonl"),
+])
+def test_a_file_name_with_glob_characters_reads_that_file_only(tmp_path: Path, name: str, decoy: str) -> None:
+    _tiny(tmp_path, name, "control", 3)
+    _tiny(tmp_path, decoy, "treatment", 5)
+    data = invoke(["inspect", str(tmp_path / name), "--json"], expect=0).json()
+    assert data["traces"]["rows"] == 3 and [f["path"] for f in data["files"]] == [str(tmp_path / name)]
+
+
+def test_a_relative_tilde_path_is_not_read_from_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "~").mkdir()
+    _tiny(tmp_path / "~", "x.jsonl", "control", 4)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))
+    assert invoke(["inspect", "~/x.jsonl", "--json"], expect=0).json()["traces"]["rows"] == 4
+
+
+def test_links_to_one_file_are_read_once(tmp_path: Path) -> None:
+    first = _tiny(tmp_path, "a.jsonl", "control", 3)
+    (tmp_path / "hard.jsonl").hardlink_to(first)
+    (tmp_path / "soft.jsonl").symlink_to(first)
+    data = invoke(["inspect", str(tmp_path / "a.jsonl"), str(tmp_path / "hard.jsonl"), str(tmp_path / "soft.jsonl"),
+                   str(tmp_path / "*.jsonl"), "--json"], expect=0).json()
+    assert data["traces"]["rows"] == 3 and len(data["files"]) == 1

@@ -28,7 +28,21 @@ class InputFile:
     """One file to read, with the container format its name says it has."""
 
     path: str
+    """As the user named it (or as a directory or glob expanded to it): shown in reports and errors."""
     format: str
+
+    @property
+    def source(self) -> str:
+        """The path to hand DuckDB's readers: rollctl has expanded globs already, and DuckDB would expand
+        the name again (`traces[1].jsonl` would read `traces1.jsonl`, `a*.jsonl` every match, `~/x` the
+        home directory), so the name is absolute with its glob characters escaped as character classes."""
+        return literal_path(self.path)
+
+
+def literal_path(path: str) -> str:
+    """`path` made absolute, with DuckDB's glob characters (`*`, `?`, `[`) matching only themselves."""
+    absolute = os.path.abspath(path)
+    return "".join(f"[{c}]" if c in "*?[" else c for c in absolute)
 
 
 def format_of(path: str) -> str | None:
@@ -44,13 +58,14 @@ def expand_paths(paths: Sequence[str]) -> list[InputFile]:
     if not paths:
         raise InputError("no input files given", fix="pass one or more files, directories or globs")
     found: list[InputFile] = []
-    seen: set[str] = set()
+    seen: set[tuple[int, int]] = set()
     for given in paths:
         for path in _expand_one(given):
-            real = os.path.realpath(path)
-            if real in seen:
+            # One file reached twice (a symlink, a hard link, overlapping globs or directories) is read once.
+            stat = os.stat(path)
+            if (stat.st_dev, stat.st_ino) in seen:
                 continue
-            seen.add(real)
+            seen.add((stat.st_dev, stat.st_ino))
             fmt = format_of(path)
             if fmt is None:
                 raise InputError(

@@ -307,7 +307,7 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
     """Read the column names and types of a file from a sample of its records."""
     if f.format in OPAQUE_FORMATS:
         # Containers DuckDB cannot read (a zip): the adapter that claims the format extracts and reads them.
-        return Probe(file=f, reader_sql="", reader_params={"path": f.path}, columns={})
+        return Probe(file=f, reader_sql="", reader_params={"path": f.source}, columns={})
     if f.format in ("jsonl", "json"):
         quick = _envelope_probe(db, f, skip_bad_lines=skip_bad_lines)
         if quick is not None:
@@ -340,12 +340,12 @@ def _envelope_probe(db: Database, f: InputFile, *, skip_bad_lines: bool) -> Prob
     reader = _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines) + ""
     reader = reader[:-1] + ", sample_size = 1)"
     try:
-        described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", {"path": f.path})
+        described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", {"path": f.source})
     except DuckDBError:
         return None
     columns = dict.fromkeys((str(row[0]) for row in described), "JSON")
     probe = Probe(file=f, reader_sql=_json_reader(f, with_columns=True),
-                  reader_params={"path": f.path, "columns": columns}, columns=columns)
+                  reader_params={"path": f.source, "columns": columns}, columns=columns)
     if any(a.envelope and a.detect(probe) for a in adapters()):
         return probe
     return None
@@ -367,7 +367,7 @@ def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = Fals
 
 
 def _sampling_reader(f: InputFile, *, skip_bad_lines: bool = False) -> tuple[str, dict[str, object]]:
-    params: dict[str, object] = {"path": f.path}
+    params: dict[str, object] = {"path": f.source}
     if f.format in ("jsonl", "json"):
         return _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines), params
     if f.format == "parquet":
@@ -389,7 +389,7 @@ def _first_bad_json_line(db: Database, f: InputFile) -> int | None:
     try:
         row = db.fetchone(
             f"SELECT min(_line) FROM {lines_reader()} WHERE trim(line) <> '' AND NOT json_valid(line)",
-            {"path": f.path},
+            {"path": f.source},
         )
     except DuckDBError:
         return None
@@ -456,7 +456,7 @@ class Selection:
     """Over the raw source: the list of wrong-typed field names of a row (only run to explain `_bad`)."""
     sources: tuple[FieldSource, ...]
     parts: tuple[FieldSql, ...] = ()
-    file_sql: str = "$path"
+    file_sql: str = "$file_name"
     """The `_file` expression of `outer_sql`."""
     bad_flag_sql: str = "false"
     """The `_bad` expression of `outer_sql`."""
@@ -484,7 +484,7 @@ def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
     bad_flag = f"(CASE {' '.join(flags)} ELSE false END)" if flags else "false"
     # A restricted table drops `_file` after the type check, which only reads it on bad rows: a path per
     # row costs as much memory as the dozen columns kept (uncompressed in-memory strings).
-    file_sql = f"CASE WHEN {bad_flag} THEN $path END" if file_on_bad_rows_only else "$path"
+    file_sql = f"CASE WHEN {bad_flag} THEN $file_name END" if file_on_bad_rows_only else "$file_name"
     return Selection(
         select_sql=", ".join(e for p in parts for e in p.exprs),
         outer_sql=f"{names}, {file_sql} AS _file, {bad_flag} AS _bad", bad_sql=bad_sql, sources=sources, parts=parts,
@@ -608,7 +608,8 @@ def insert_rows(
         f"{selection.select_sql} {selection.bad_sql} {from_sql} {reader.rescan_sql or ''} {where_sql}",
         {**reader.params, **params.values},
     )
-    all_params["path"] = probe.file.path
+    all_params["path"] = probe.file.source
+    all_params["file_name"] = probe.file.path
     rows_sql = (f"SELECT {selection.outer_sql} "
                 f"FROM (SELECT {selection.select_sql} FROM {from_sql} {where_sql}) AS converted")
     keys = ctx.present_keys.get(table)
@@ -721,7 +722,7 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
         raise InputError("this format is read from JSON or JSONL files", path=probe.file.path,
                          fix="export it as JSON or JSONL")
     if ctx.options.on_bad_lines == "skip" and probe.file.format == "jsonl":
-        params: dict[str, object] = {"path": probe.file.path}
+        params: dict[str, object] = {"path": probe.file.source}
         row = ctx.db.fetchone(
             f"SELECT count(*) FILTER (WHERE trim(line) <> '' AND NOT json_valid(line)) FROM {lines_reader()}",
             params,
@@ -734,7 +735,7 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
         return Reader(sql=sql, params=params, skipped_lines=int(row[0]))
     if structure is not None:
         return Reader(sql=_json_reader(probe.file, with_columns=True),
-                      params={"path": probe.file.path, "columns": structure})
+                      params={"path": probe.file.source, "columns": structure})
     return Reader(sql=probe.reader_sql, params=dict(probe.reader_params))
 
 
@@ -812,7 +813,7 @@ def _dropped_note(count: int) -> tuple[str, ...]:
 
 def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
     """A JSONL file's valid records with their physical line numbers (`_line`), typed like the load."""
-    params = {**entry.params, "path": path, "structure": json.dumps(entry.columns)}
+    params = {**entry.params, "structure": json.dumps(entry.columns)}
     source = (
         f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} "
         "WHERE trim(line) <> '' AND json_valid(line))"

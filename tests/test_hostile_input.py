@@ -224,3 +224,29 @@ def test_links_to_one_file_are_read_once(tmp_path: Path) -> None:
     data = invoke(["inspect", str(tmp_path / "a.jsonl"), str(tmp_path / "hard.jsonl"), str(tmp_path / "soft.jsonl"),
                    str(tmp_path / "*.jsonl"), "--json"], expect=0).json()
     assert data["traces"]["rows"] == 3 and len(data["files"]) == 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# One odd line does not wipe a file's fields
+
+
+@pytest.mark.parametrize("line", ["42", "[1, 2]", '"str"', "true", "null"])
+def test_a_line_that_is_not_a_record_is_a_bad_line(tmp_path: Path, line: str) -> None:
+    rows: list[Any] = _canary_rows(100)
+    rows.insert(5, line)
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    if line != "null":  # DuckDB reads a null line as an empty record: see the skip mode below
+        out = invoke(["inspect", str(path)], expect=2)
+        assert f"{path}:6: a line is not a JSON object" in out.stderr
+    data = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
+    assert data["skipped_lines"] == 1 and data["traces"]["rows"] == 100
+    assert {"user_id", "variant", "timestamp"} <= set(data["files"][0]["mapped"])
+
+
+def test_a_record_with_hundreds_of_keys_is_still_a_record(tmp_path: Path) -> None:
+    rows = _canary_rows(100)
+    rows[7].update({f"extra_{i}": i for i in range(400)})
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    data = invoke(["inspect", str(path), "--json"], expect=0).json()
+    assert data["traces"]["rows"] == 100
+    assert {"user_id", "variant", "timestamp"} <= set(data["files"][0]["mapped"])

@@ -316,7 +316,14 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
     try:
         described = db.fetchall(f"DESCRIBE SELECT * FROM {reader}", params)
     except DuckDBError as exc:
-        raise _read_error(db, f, exc) from None
+        if f.format != "jsonl" or not (skip_bad_lines or "non-record" in str(exc)):
+            raise _read_error(db, f, exc) from None
+        if not skip_bad_lines:
+            raise _not_a_record(db, f) from None
+        described = _record_lines_columns(db, f)
+        if not described:
+            raise EmptyInputError("no rows were loaded: no line is a JSON record", path=f.path,
+                                  fix="check that the file holds records, one JSON object per line") from None
     columns = {str(row[0]): str(row[1]) for row in described}
     if f.format in ("jsonl", "json"):
         # Re-read every top-level field as text (scalars in the sample) or JSON (objects and lists): a value
@@ -327,6 +334,37 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
         params = {**params, "columns": columns}
         reader = _json_reader(f, with_columns=True)
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
+
+
+# A line of a JSONL file that is one record: a JSON object (not a number, string, list, true or null, which
+# would make DuckDB read the whole file as one opaque `json` column, or add an all-null row).
+# (CASE, not AND: DuckDB may evaluate both sides of an AND, and json_type fails on invalid JSON.)
+_IS_OBJECT = "(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END)"
+_RECORD_LINE = f"trim(line) <> '' AND {_IS_OBJECT}"
+_SKIPPED_LINE = f"trim(line) <> '' AND NOT {_IS_OBJECT}"
+
+
+def _not_a_record(db: Database, f: InputFile) -> InputError:
+    row = db.fetchone(f"SELECT min(_line) FROM {lines_reader()} WHERE trim(line) <> '' AND json_valid(line) "
+                      f"AND NOT {_IS_OBJECT}", {"path": f.source})
+    if row[0] is None:
+        return EmptyInputError("no rows were loaded: the file holds no JSON record", path=f.path,
+                               fix="export it again; each line must be one JSON object")
+    return InputError("a line is not a JSON object (each line must be one record {...})", path=f.path,
+                      line=None if row[0] is None else int(row[0]),
+                      fix="remove that line, or pass --on-bad-lines skip to skip and count such lines")
+
+
+def _record_lines_columns(db: Database, f: InputFile) -> list[tuple[str, str]]:
+    """(name, JSON | VARCHAR) of the top-level fields of a JSONL file's record lines, for a file DuckDB's
+    reader refuses whole because some lines are not records (`--on-bad-lines skip` skips those)."""
+    rows = db.fetchall(
+        f"""SELECT key, bool_or(json_type(json_extract(line, '$.' || to_json(key))) IN ('OBJECT', 'ARRAY'))
+            FROM (SELECT line, unnest(json_keys(line)) AS key FROM {lines_reader()} WHERE {_RECORD_LINE})
+            GROUP BY key ORDER BY key""",
+        {"path": f.source},
+    )
+    return [(str(k), "JSON" if nested else "VARCHAR") for k, nested in rows]
 
 
 def _is_nested_type(sql_type: str) -> bool:
@@ -357,7 +395,10 @@ def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = Fals
     # is a scalar (re-read as text) or an object/list (re-read as JSON). Depth 2 tells those apart (depth 1
     # makes every field JSON, which costs ~40% more to convert); deeper type sampling of nested exports
     # (OTLP) would cost more than the load itself.
-    cols = ", columns = $columns, sample_size = 1" if with_columns else ", maximum_depth = 2"
+    # Never a MAP for a record with hundreds of keys: it is still a record of fields (DuckDB's default infers a
+    # MAP past 200 keys, and one such line turned a whole file into a single opaque column).
+    cols = (", columns = $columns, sample_size = 1" if with_columns
+            else ", maximum_depth = 2, map_inference_threshold = -1")
     if ignore_errors:
         cols += ", ignore_errors = true"
     return (
@@ -368,7 +409,12 @@ def _json_reader(f: InputFile, with_columns: bool, *, ignore_errors: bool = Fals
 
 def _sampling_reader(f: InputFile, *, skip_bad_lines: bool = False) -> tuple[str, dict[str, object]]:
     params: dict[str, object] = {"path": f.source}
-    if f.format in ("jsonl", "json"):
+    if f.format == "jsonl":
+        # records = true: a line that is not an object fails the probe (and is found by its line) instead of
+        # turning the whole file into one opaque column.
+        reader = _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines)
+        return reader[:-1] + ", records = true)", params
+    if f.format == "json":
         return _json_reader(f, with_columns=False, ignore_errors=skip_bad_lines), params
     if f.format == "parquet":
         return "read_parquet($path)", params
@@ -723,15 +769,9 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
                          fix="export it as JSON or JSONL")
     if ctx.options.on_bad_lines == "skip" and probe.file.format == "jsonl":
         params: dict[str, object] = {"path": probe.file.source}
-        row = ctx.db.fetchone(
-            f"SELECT count(*) FILTER (WHERE trim(line) <> '' AND NOT json_valid(line)) FROM {lines_reader()}",
-            params,
-        )
+        row = ctx.db.fetchone(f"SELECT count(*) FILTER (WHERE {_SKIPPED_LINE}) FROM {lines_reader()}", params)
         params["structure"] = json.dumps(structure or probe.columns)
-        sql = (
-            f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} "
-            "WHERE trim(line) <> '' AND json_valid(line))"
-        )
+        sql = f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} WHERE {_RECORD_LINE})"
         return Reader(sql=sql, params=params, skipped_lines=int(row[0]))
     if structure is not None:
         return Reader(sql=_json_reader(probe.file, with_columns=True),
@@ -815,8 +855,7 @@ def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
     """A JSONL file's valid records with their physical line numbers (`_line`), typed like the load."""
     params = {**entry.params, "structure": json.dumps(entry.columns)}
     source = (
-        f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} "
-        "WHERE trim(line) <> '' AND json_valid(line))"
+        f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} WHERE {_RECORD_LINE})"
     )
     return f"{_with_derived(source, entry.derived_sql)} AS src", params
 

@@ -389,10 +389,11 @@ def test_bad_input_exits_2(tmp_path: Path, case: str, needle: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1 or "Usage" in result.stderr
 
 
-def test_bad_input_with_json_still_prints_nothing_on_stdout(tmp_path: Path) -> None:
+def test_bad_input_with_json_prints_one_error_object_on_stdout(tmp_path: Path) -> None:
     result = invoke([*_bad(tmp_path, "wrong_names"), "--json"], expect=2)
-    assert result.stdout == ""
-    json.dumps(result.stderr)
+    data = result.json()
+    assert data["exit_code"] == 2 and data["verdict"] is None and data["reasons"][0]["code"] == "INPUT_ERROR"
+    assert result.stderr.startswith("error: ")
 
 
 def test_judge_scores_and_several_judges(tmp_path: Path) -> None:

@@ -49,6 +49,6 @@ def test_otel_spans_reach_power_from_traces() -> None:
     """The OTel fixture loads through power's loader; three spans carry no variance to plan with, and say so."""
     result = invoke(["power", "--from-traces", str(DATA / "otel" / "export.jsonl"), "--metric-name", "error_rate",
                      "--mde", "0.5", "--relative", "--canary-percent", "5", "--json"], expect=2)
-    assert result.stdout == ""
+    assert "no variance to plan with" in result.json()["reasons"][0]["message"]
     assert "no variance to plan with" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

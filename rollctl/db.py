@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from rollctl.errors import InputError
+from rollctl.errors import InputError, UsageError
 
 DuckDBError = duckdb.Error
 
@@ -163,23 +163,43 @@ def memory_limit() -> str:
     700 MB for DuckDB keeps the whole process (Python, pyarrow, DuckDB's untracked allocations) under
     1 GB peak RSS: with a 1 GB cap, ingesting 1 M rows of 2 KB peaked at 1.11 GB (`make bench`).
     """
-    return os.environ.get("ROLLCTL_MEMORY_LIMIT", "700MB")
+    return os.environ.get("ROLLCTL_MEMORY_LIMIT", "").strip() or "700MB"
+
+
+# rollctl never reaches the network on its own: DuckDB must not download an extension (or load one that a
+# path like `s3://`, `http://` or `md:` would pull in) behind the user's back. The readers rollctl uses
+# (JSON, Parquet, CSV) are built into the Python package.
+NO_NETWORK_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+}
 
 
 def connect(path: str | Path | None = None, *, read_only: bool = False) -> Database:
     """Open an in-memory database, or a `.duckdb` file written by `rollctl ingest`."""
     try:
-        connection = duckdb.connect(":memory:") if path is None else duckdb.connect(str(path), read_only=read_only)
+        connection = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only and path is not None,
+                                    config=dict(NO_NETWORK_CONFIG))
     except duckdb.Error as exc:
         raise InputError(f"cannot open DuckDB database ({_first_line(exc)})", path=str(path)) from None
     connection.execute("SET TimeZone = 'UTC'")
     # rollctl shows its own progress on stderr only on a terminal and never with --json; DuckDB's bar would
     # otherwise print into piped stderr during long loads.
     connection.execute("SET enable_progress_bar = false")
-    connection.execute("SET memory_limit = ?", [memory_limit()])
+    try:
+        connection.execute("SET memory_limit = ?", [memory_limit()])
+    except duckdb.Error:
+        connection.close()
+        raise UsageError(f"ROLLCTL_MEMORY_LIMIT={memory_limit()!r} is not a memory size", field="ROLLCTL_MEMORY_LIMIT",
+                         fix="set it to a size such as 700MB or 4GB, or unset it") from None
     connection.execute("SET temp_directory = ?", [os.path.join(tempfile.gettempdir(), "rollctl-spill")])
-    threads = os.environ.get("ROLLCTL_THREADS")
+    threads = os.environ.get("ROLLCTL_THREADS", "").strip()
     if threads:
+        if not threads.isdigit() or not 1 <= int(threads) <= 1024:
+            connection.close()
+            raise UsageError(f"ROLLCTL_THREADS={threads!r} is not a number of threads",
+                             field="ROLLCTL_THREADS", fix="set it to a whole number such as 2, or unset it")
         connection.execute("SET threads = ?", [int(threads)])
     return Database(connection=connection, path=None if path is None else str(path))
 

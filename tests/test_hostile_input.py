@@ -250,3 +250,94 @@ def test_a_record_with_hundreds_of_keys_is_still_a_record(tmp_path: Path) -> Non
     data = invoke(["inspect", str(path), "--json"], expect=0).json()
     assert data["traces"]["rows"] == 100
     assert {"user_id", "variant", "timestamp"} <= set(data["files"][0]["mapped"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Databases: only local files, created atomically, and a broken one is an input error
+
+
+@pytest.mark.parametrize("db_path", [":memory:", "", "md:traces", "s3://bucket/t.duckdb", "http://host/t.duckdb"])
+def test_ingest_refuses_a_database_that_is_not_a_local_file(tmp_path: Path, db_path: str) -> None:
+    path = write_jsonl(tmp_path / "t.jsonl", _canary_rows(20))
+    out = invoke(["ingest", str(path), "--db", db_path], expect=2)
+    assert "--db must" in out.stderr
+
+
+@pytest.mark.parametrize("remote", ["s3://bucket/traces.jsonl", "https://host/traces.parquet", "md:traces"])
+def test_remote_inputs_are_refused_without_reaching_the_network(remote: str) -> None:
+    out = invoke(["inspect", remote], expect=2)
+    assert "remote paths are not read" in out.stderr
+
+
+def test_duckdb_never_installs_or_loads_an_extension_on_its_own() -> None:
+    from rollctl.db import connect
+
+    db = connect()
+    try:
+        settings = dict(db.fetchall("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                    "('autoinstall_known_extensions', 'autoload_known_extensions')"))
+    finally:
+        db.close()
+    assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+
+
+def test_a_failed_first_ingest_leaves_no_file_behind(tmp_path: Path) -> None:
+    rows = _canary_rows(50)
+    rows[10]["latency_ms"] = "fast"
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    invoke(["ingest", str(path), "--db", str(tmp_path / "new.duckdb")], expect=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl"]
+    good = write_jsonl(tmp_path / "good.jsonl", _canary_rows(50))
+    invoke(["ingest", str(good), "--db", str(tmp_path / "new.duckdb")], expect=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.jsonl", "new.duckdb", "t.jsonl"]
+
+
+def _database(tmp_path: Path) -> Path:
+    path = write_jsonl(tmp_path / "t.jsonl", _canary_rows(2000))
+    invoke(["ingest", str(path), "--db", str(tmp_path / "t.duckdb")], expect=0)
+    return tmp_path / "t.duckdb"
+
+
+def _foreign(tmp_path: Path) -> Path:
+    from rollctl.db import connect
+
+    db = connect(tmp_path / "foreign.duckdb")
+    db.execute("CREATE TABLE traces (a INTEGER, request_id DOUBLE)")
+    db.execute("INSERT INTO traces VALUES (1, 2.5)")
+    db.close()
+    return tmp_path / "foreign.duckdb"
+
+
+@pytest.mark.parametrize("broken", ["truncated", "random", "foreign"])
+@pytest.mark.parametrize("command", ["inspect", "decide", "ingest-into"])
+def test_a_broken_or_foreign_database_is_an_input_error(tmp_path: Path, broken: str, command: str) -> None:
+    if broken == "foreign":
+        target = _foreign(tmp_path)
+    else:
+        good = _database(tmp_path)
+        data = good.read_bytes()
+        target = tmp_path / f"{broken}.duckdb"
+        target.write_bytes(data[: len(data) // 2] if broken == "truncated" else bytes(range(256)) * 400)
+    before = target.read_bytes()
+    args = {"inspect": ["inspect", str(target)],
+            "decide": ["decide", str(target), "--plan", str(SAMPLE_TRACES / "rollout.toml")],
+            "ingest-into": ["ingest", str(write_jsonl(tmp_path / "x.jsonl", _canary_rows(10))), "--db", str(target)]}
+    out = invoke(args[command], expect=2)
+    assert out.stderr.startswith("error: ") and "internal error" not in out.stderr
+    assert target.read_bytes() == before and not Path(str(target) + ".wal").exists()
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("ROLLCTL_MEMORY_LIMIT", "lots"), ("ROLLCTL_MEMORY_LIMIT", "1GB'; DROP"), ("ROLLCTL_THREADS", "two"),
+    ("ROLLCTL_THREADS", "-1"), ("ROLLCTL_WIDTH", "wide"),
+])
+def test_a_malformed_environment_setting_is_a_usage_error_or_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    path = write_jsonl(tmp_path / "t.jsonl", _canary_rows(20))
+    out = invoke(["inspect", str(path)])
+    if variable == "ROLLCTL_WIDTH":
+        assert out.exit_code == 0  # a display preference: ignored when it is not a width
+    else:
+        assert out.exit_code == 2 and variable in out.stderr

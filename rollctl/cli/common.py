@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -14,8 +15,8 @@ from rich.text import Text
 
 from rollctl.config import Config, load_config
 from rollctl.core.results import SCHEMA_VERSION
-from rollctl.db import Database, connect
-from rollctl.errors import PlanError, RollctlError, UsageError
+from rollctl.db import Database, DuckDBError, connect
+from rollctl.errors import InputError, PlanError, RollctlError, UsageError
 from rollctl.exit_codes import ExitCode, exit_code_for
 from rollctl.load import LoadOptions
 from rollctl.load.mapping import parse_mapping
@@ -125,10 +126,25 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
         try:
             with progress_status(message, enabled=not json_mode):
                 return work(db)
+        except DuckDBError as exc:
+            if type(exc).__name__ not in _INPUT_FAILURES:
+                raise
+            # A file that turns out corrupt only when a later pass reads it (Parquet is read in place).
+            raise InputError(f"an input could not be read ({_first_line(exc)})",
+                             fix="check that the input files are complete and not corrupt") from None
         finally:
             db.close()
     finally:
         gc.unfreeze()
+
+
+# DuckDB's errors about the data it reads (not about a statement): an input error, never "internal".
+_INPUT_FAILURES = frozenset({"IOException", "InvalidInputException", "ConversionException", "SerializationException"})
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return re.sub(r"'[^']*'|\"[^\"]*\"", "…", lines[0]) if lines else type(exc).__name__
 
 
 def emit_json(result: Any) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
     An input whose files have exactly the contents (and load options) of an earlier ingest into the same
     database is answered from that ingest's record without being read: its rows are all there already.
     """
+    check_database_path(target)
     target_real = os.path.realpath(target)
     for p in paths:
         if os.path.exists(p) and os.path.realpath(p) == target_real:
@@ -116,6 +118,54 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
     options = options or LoadOptions()
     files = input_files(paths, options) if paths else None
     fingerprint = _Fingerprint(files, options) if files else None
+    if os.path.exists(target):
+        try:
+            return _ingest_into(db, paths, target, options, fingerprint)
+        except DuckDBError as exc:
+            with contextlib.suppress(DuckDBError):
+                db.execute(f"DETACH {quote_identifier(_TARGET)}")
+            raise InputError(f"cannot read or append to the database ({str(exc).splitlines()[0]})", path=target,
+                             fix="it may be truncated or written by another tool: restore it, or pass a new --db "
+                             "file") from None
+    # A new database is built beside its final name and linked there once committed, so a killed or failed
+    # first ingest leaves no file (nor a .wal) behind, and a reader never sees a half-written database.
+    staging = os.path.join(os.path.dirname(os.path.abspath(target)),
+                           f".{os.path.basename(target)}.{os.getpid()}.{threading.get_ident()}.rollctl-new")
+    try:
+        result = _ingest_into(db, paths, staging, options, fingerprint)
+        try:
+            os.link(staging, target)  # unlike a rename, never replaces a database created meanwhile
+        except FileExistsError:
+            return ingest(db, paths, target, options)  # another ingest created it first: append to it
+        except OSError as exc:
+            raise InputError(f"cannot create the database ({exc.strerror})", path=target,
+                             fix="check the directory exists and is writable") from None
+        return dataclasses.replace(result, database=target)
+    finally:
+        for leftover in (staging, staging + ".wal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(leftover)
+
+
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def check_database_path(target: str) -> None:
+    """A database rollctl writes is a local file: not ':memory:' or '' (nothing would be kept), nor a URL or
+    an extension's prefix (`md:`, `s3://`, `http://`), which would make DuckDB reach the network."""
+    if not target.strip() or target.strip() == ":memory:":
+        raise UsageError("--db must name a database file (an in-memory database keeps nothing)", field="--db",
+                         fix="pass a path, e.g. --db traces.duckdb")
+    if _URL_LIKE.match(target):
+        raise UsageError("--db must be a local file path, not a URL or remote database", field="--db",
+                         fix="rollctl never reaches the network; pass a local path such as traces.duckdb")
+    if os.path.isdir(target):
+        raise UsageError("--db names a directory", path=target, field="--db", fix="pass a file path")
+
+
+def _ingest_into(
+    db: Database, paths: Sequence[str], target: str, options: LoadOptions, fingerprint: _Fingerprint | None
+) -> IngestResult:
     if fingerprint is not None and os.path.exists(target):
         known = _already_ingested(db, target, fingerprint)
         if known is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,7 +79,14 @@ def expand_paths(paths: Sequence[str]) -> list[InputFile]:
     return found
 
 
+# A URL or an engine prefix (`s3://`, `https://`, `hf://`, `md:`): DuckDB would fetch it, rollctl reads local files.
+_REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
 def _expand_one(given: str) -> list[str]:
+    if _REMOTE.match(given) and not os.path.exists(given):
+        raise InputError("remote paths are not read: rollctl reads local files and never reaches the network",
+                         path=given, fix="copy the export to this machine first")
     if os.path.isdir(given):
         files = sorted(
             os.path.join(root, name)

@@ -937,6 +937,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
                          path=f.path, fix="pass a file written by `rollctl ingest`") from None
     rows: dict[str, int] = {}
     sources: list[FieldSource] = []
+    table = ""
     try:
         for table, fields in TABLE_FIELDS.items():
             if not db.attached_table_exists(alias, table):
@@ -950,8 +951,15 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
             rows[table] = int(db.fetchone(
                 f"SELECT count(*) FROM {quote_identifier(alias)}.{quote_identifier(table)}")[0])
             sources += [FieldSource(table, x.name, x.name) for x in fields]
+    except DuckDBError as exc:
+        # A truncated file fails on its first read; a database of another tool, on columns or types that are
+        # not the canonical ones.
+        raise InputError(f"cannot read its {table} table ({_QUOTED.sub('…', str(exc).splitlines()[0])})",
+                         path=f.path, field=table,
+                         fix="pass a database written by `rollctl ingest`, or ingest the export again") from None
     finally:
-        db.execute(f"DETACH {quote_identifier(alias)}")
+        with contextlib.suppress(DuckDBError):
+            db.execute(f"DETACH {quote_identifier(alias)}")
     if not rows:
         raise InputError("database holds no rollctl tables", path=f.path, fix="create it with `rollctl ingest`")
     return FileReport(path=f.path, format="duckdb", kind="database", rows=rows, columns=(), sources=tuple(sources))

@@ -341,3 +341,83 @@ def test_a_malformed_environment_setting_is_a_usage_error_or_ignored(
         assert out.exit_code == 0  # a display preference: ignored when it is not a width
     else:
         assert out.exit_code == 2 and variable in out.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Outputs never land on an input
+
+
+def _gate_files(tmp_path: Path) -> tuple[Path, Path]:
+    rows = [{"case_id": f"c{k}", "variant": "main", "repeat": 0, "passed": True} for k in range(20)]
+    base = write_jsonl(tmp_path / "base.jsonl", rows)
+    cand = write_jsonl(tmp_path / "cand.jsonl", [{**r, "variant": "pr"} for r in rows])
+    return base, cand
+
+
+@pytest.mark.parametrize("case", ["decide-html-trace", "decide-log-trace", "decide-log-plan", "decide-html-link",
+                                  "inspect-html", "shadow-html", "gate-junit", "gate-markdown", "gate-html",
+                                  "power-html"])
+def test_an_output_aimed_at_an_input_is_refused_before_anything_is_read(tmp_path: Path, case: str) -> None:
+    traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(100))
+    plan = _plan(tmp_path)
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(40))
+    base, cand = _gate_files(tmp_path)
+    (tmp_path / "link.jsonl").hardlink_to(traces)
+    decide = ["decide", str(traces), "--plan", str(plan)]
+    args, victim = {
+        "decide-html-trace": ([*decide, "--html", str(traces)], traces),
+        "decide-log-trace": ([*decide, "--log", str(traces)], traces),
+        "decide-log-plan": ([*decide, "--log", str(plan)], plan),
+        "decide-html-link": ([*decide, "--html", str(tmp_path / "link.jsonl")], traces),
+        "inspect-html": (["inspect", str(tmp_path), "--html", str(traces)], traces),
+        "shadow-html": (["shadow-report", str(pairs), "--baseline", "control", "--candidate", "treatment",
+                         "--html", str(pairs)], pairs),
+        "gate-junit": (["eval-gate", str(base), str(cand), "--junit", str(cand)], cand),
+        "gate-markdown": (["eval-gate", str(base), str(cand), "--markdown", str(base)], base),
+        "gate-html": (["eval-gate", str(base), str(cand), "--html", str(base)], base),
+        "power-html": (["power", "--from-traces", str(traces), "--metric-name", "thumbs_down_rate", "--mde", "0.2",
+                        "--relative", "--html", str(traces)], traces),
+    }[case]
+    before = victim.read_bytes()
+    out = invoke(args, expect=2)
+    assert "never modifies its inputs" in out.stderr
+    assert victim.read_bytes() == before
+
+
+def test_outputs_into_a_missing_directory_are_refused_up_front(tmp_path: Path) -> None:
+    traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(100))
+    out = invoke(["decide", str(traces), "--plan", str(_plan(tmp_path)), "--json",
+                  "--log", str(tmp_path / "nope" / "log.jsonl")], expect=2)
+    assert out.json()["exit_code"] == 2 and "does not exist" in out.stderr
+
+
+def test_plan_init_never_writes_through_a_symlink_or_into_a_missing_directory(tmp_path: Path) -> None:
+    (tmp_path / "dangling.toml").symlink_to(tmp_path / "elsewhere.toml")
+    invoke(["plan", "init", "-o", str(tmp_path / "dangling.toml")], expect=2)
+    assert not (tmp_path / "elsewhere.toml").exists()
+    out = invoke(["plan", "init", "-o", str(tmp_path / "missing" / "rollout.toml")], expect=2)
+    assert "does not exist" in out.stderr
+    invoke(["plan", "init", "-o", str(tmp_path / "rollout.toml")], expect=0)
+    invoke(["plan", "init", "-o", str(tmp_path / "rollout.toml")], expect=2)
+
+
+def test_the_decision_log_is_written_last_with_the_real_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rollctl.cli.html_option as html_option
+
+    traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(300))
+    log = tmp_path / "decisions.jsonl"
+
+    def failing_write(*_: Any) -> None:
+        from rollctl.errors import InputError
+
+        raise InputError("cannot write the report", path=str(tmp_path / "r.html"))
+
+    monkeypatch.setattr(html_option, "write_html", failing_write)
+    monkeypatch.setattr("rollctl.cli.decide_cmd.write_html", failing_write)
+    invoke(["decide", str(traces), "--plan", str(_plan(tmp_path)), "--log", str(log),
+            "--html", str(tmp_path / "r.html")], expect=2)
+    assert not log.exists()
+    invoke(["decide", str(traces), "--plan", str(_plan(tmp_path)), "--log", str(log)], expect=3)
+    assert json.loads(log.read_text())["exit_code"] == 3

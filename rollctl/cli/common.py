@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import glob
+import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -145,6 +148,42 @@ _INPUT_FAILURES = frozenset({"IOException", "InvalidInputException", "Conversion
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return re.sub(r"'[^']*'|\"[^\"]*\"", "…", lines[0]) if lines else type(exc).__name__
+
+
+def check_outputs(inputs: Sequence[str | Path | None], **outputs: str | Path | None) -> None:
+    """Refuse, before anything is read, an output path (`--html`, `--log`, `--junit`, `--markdown`) that is one
+    of the command's inputs (a trace file, the plan, the config) under any name: writing the report would
+    overwrite or append to the user's data, which rollctl never modifies."""
+    identities: set[tuple[int, int]] = set()
+    for given in inputs:
+        if given is None:
+            continue
+        text = str(given)
+        if os.path.isdir(text):
+            names = [os.path.join(root, n) for root, _dirs, files in os.walk(text) for n in files]
+        elif os.path.exists(text):
+            names = [text]
+        else:
+            names = glob.glob(text, recursive=True)
+        for name in names:
+            with contextlib.suppress(OSError):
+                stat = os.stat(name)
+                identities.add((stat.st_dev, stat.st_ino))
+    for option, target in outputs.items():
+        if target is None:
+            continue
+        parent = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(parent):
+            raise UsageError(f"the directory to write --{option.replace('_', '-')} into does not exist", path=parent,
+                             field=f"--{option.replace('_', '-')}", fix="create it first, or choose another path")
+        if not os.path.exists(target):
+            continue
+        stat = os.stat(target)
+        if (stat.st_dev, stat.st_ino) in identities or os.path.isdir(target):
+            what = "a directory" if os.path.isdir(target) else "one of this command's inputs"
+            raise UsageError(f"--{option.replace('_', '-')} points at {what}", path=str(target),
+                             field=f"--{option.replace('_', '-')}",
+                             fix="write the output to another path; rollctl never modifies its inputs")
 
 
 def emit_json(result: Any) -> None:

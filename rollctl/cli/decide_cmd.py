@@ -18,6 +18,7 @@ from rollctl.cli.common import (
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_outputs,
     emit_json,
     finish,
     human,
@@ -82,6 +83,7 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     """
     from rollctl.core.decide import append_decision_log, decide  # scipy/statsmodels: only when deciding
 
+    check_outputs([*paths, plan, config], html=html, log=log)
     cfg = open_config(config)
     parsed = load_plan(plan)
     moment = parse_as_of(as_of)
@@ -93,8 +95,6 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options,
                                    daily_sequences=daily or html is not None),
                  json_mode=json_output, message="Deciding…")
-    if log is not None:
-        append_decision_log(log, result)
     if html is not None:
         from rollctl.render.reports.decide import build_decide_context  # plotly loads only for --html
 
@@ -103,5 +103,9 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
         emit_json(result)
     else:
         render_decide(result, human())
+    if log is not None:
+        # Last: the log records a decision only once everything asked of the run was done (a failed --html
+        # write exits 2 and logs nothing, rather than a HOLD that never reached its reader).
+        append_decision_log(log, result)
     finish(result.verdict)
 

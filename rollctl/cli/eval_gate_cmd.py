@@ -18,6 +18,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     VariantFromOpt,
+    check_outputs,
     emit_json,
     finish,
     human,
@@ -135,6 +136,7 @@ def eval_gate_command(
     from rollctl.render.junit import write_junit
     from rollctl.render.markdown import write_markdown
 
+    check_outputs([*paths, config, protect], html=html, junit=junit, markdown=markdown)
     cfg = open_config(config)
     section = _section(cfg)
     protect_path = str(protect) if protect is not None else section.get("protect")
@@ -178,6 +180,7 @@ def eval_gate_command(
     append = False
     if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
         md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
+        check_outputs([*paths, config, protect], markdown=md_target)
     if md_target is not None:
         write_markdown(result, md_target, append=append)
     if html is not None:

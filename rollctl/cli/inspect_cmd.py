@@ -12,6 +12,7 @@ from rollctl.cli.common import (
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_outputs,
     emit_json,
     human,
     load_options,
@@ -47,6 +48,7 @@ def inspect(
 
         rollctl inspect sample_traces/canary/traces.jsonl.gz --html inspect.html
     """
+    check_outputs([*paths, config], html=html)
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False, variant_from=variant_from)
     result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")

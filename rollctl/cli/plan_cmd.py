@@ -46,10 +46,17 @@ def plan_init(
     if output is None:
         sys.stdout.write(text)
         return
-    if output.exists():
-        from rollctl.errors import UsageError
-        raise UsageError("file exists", path=str(output), fix="choose another --output or delete it first")
-    output.write_text(text, encoding="utf-8")
+    from rollctl.errors import UsageError
+
+    if not output.parent.is_dir():
+        raise UsageError("the directory to write into does not exist", path=str(output.parent),
+                         fix="create it first, or choose another --output")
+    try:
+        # Exclusive creation: never overwrites a file, and never writes through a symlink, dangling or not.
+        with open(output, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise UsageError("file exists", path=str(output), fix="choose another --output or delete it first") from None
     human().print(f"wrote {output}")
 
 

@@ -19,6 +19,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     VariantFromOpt,
+    check_outputs,
     emit_json,
     human,
     load_options,
@@ -145,6 +146,7 @@ def power(
         from_traces=tuple(from_traces or ()), metric_name=metric_name, baseline_variant=baseline,
         simulate=simulate, simulations=simulations, seed=seed,
     )
+    check_outputs([*(from_traces or []), config], html=html)
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
     result = run(lambda db: plan_power(db, request, options), json_mode=json_output,

@@ -16,6 +16,7 @@ from rollctl.cli.common import (
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_outputs,
     emit_json,
     finish,
     human,
@@ -71,6 +72,7 @@ def shadow_report_command(
     from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
     from rollctl.render.shadow_report_view import render_shadow_report
 
+    check_outputs([*paths, *(judgements or []), eval_set, config], html=html)
     cfg = open_config(config)
     settings = ShadowSettings.from_config(cfg)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True,

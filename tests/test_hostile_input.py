@@ -421,3 +421,31 @@ def test_the_decision_log_is_written_last_with_the_real_outcome(
     assert not log.exists()
     invoke(["decide", str(traces), "--plan", str(_plan(tmp_path)), "--log", str(log)], expect=3)
     assert json.loads(log.read_text())["exit_code"] == 3
+
+
+# ---------------------------------------------------------------------------------------------------
+# CI outputs: well-formed XML, inert Markdown
+
+
+def test_junit_is_well_formed_and_markdown_inert_whatever_the_case_ids_and_tags(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    hostile_tag = "![pixel](https://tracker.example/p.png) [click](https://evil.example) <img src=x> | **b**"
+    rows = []
+    for k in range(24):
+        for variant in ("main", "pr"):
+            rows.append({"case_id": f"case\x00\x01\x1b[31m{k}\x0c", "variant": variant, "repeat": 0,
+                         "passed": not (variant == "pr" and k < 5), "tags": [hostile_tag]})
+    path = write_jsonl(tmp_path / "e.jsonl", rows)
+    junit, markdown = tmp_path / "junit.xml", tmp_path / "summary.md"
+    out = invoke(["eval-gate", str(path), "--baseline", "main", "--candidate", "pr", "--junit", str(junit),
+                  "--markdown", str(markdown)])
+    assert out.exit_code == 1, out.stderr
+    suite = ET.parse(junit).getroot()
+    names = [tc.get("name") for tc in suite.iter("testcase")]
+    assert "case\\x00\\x01\\x1b[31m0\\x0c" in names
+    from markdown_it import MarkdownIt  # rich's Markdown parser: CommonMark, with GitHub's tables
+
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown.read_text(encoding="utf-8"))
+    assert "<img" not in rendered and "<a " not in rendered and "<strong>b" not in rendered
+    assert "<code>case" in rendered and "![pixel](https://tracker.example/p.png)" in rendered  # shown, inert

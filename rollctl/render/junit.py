@@ -7,6 +7,7 @@ The gate testcase fails on a fail verdict and is `<skipped>` when inconclusive, 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -56,9 +57,28 @@ def junit_tree(result: EvalGateResult) -> ET.ElementTree[ET.Element]:
     return ET.ElementTree(suite)
 
 
+# Characters XML 1.0 cannot hold, even escaped: a case id or a message with one made the file unreadable to CI.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100 else "\ufffd", text)
+
+
+def _sanitise(tree: ET.ElementTree[ET.Element]) -> ET.ElementTree[ET.Element]:
+    for element in tree.iter():
+        if element.text:
+            element.text = _xml_safe(element.text)
+        if element.tail:
+            element.tail = _xml_safe(element.tail)
+        for key, value in element.attrib.items():
+            element.attrib[key] = _xml_safe(value)
+    return tree
+
+
 def write_junit(result: EvalGateResult, path: Path) -> None:
     try:
-        junit_tree(result).write(path, encoding="utf-8", xml_declaration=True)
+        _sanitise(junit_tree(result)).write(path, encoding="utf-8", xml_declaration=True)
     except OSError as exc:
         raise UsageError(f"cannot write the JUnit file ({exc.strerror})", path=str(path),
                          fix="check the directory exists and is writable") from None

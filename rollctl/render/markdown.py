@@ -12,10 +12,24 @@ _ICONS = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}
 MAX_ROWS = 20
 
 
+# What makes text live in GitHub's Markdown: emphasis, code, links and images, HTML and entities, headings,
+# strikethrough, table columns, and the `:` of a bare URL (which GitHub would turn into a link).
+_PUNCTUATION = frozenset("\\`*_{}[]()#!|<>~:&")
+
+
 def _cell(text: str) -> str:
-    """Escape a value for a Markdown table cell (case ids come from user files)."""
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-            .replace("`", "'"))
+    """Text from a user's file (a message quoting a case id or a tag) as plain Markdown text: the punctuation
+    that makes Markdown live backslash-escaped (CommonMark allows it for any ASCII mark), so `![x](https://…)` stays
+    text instead of becoming an image fetched when the PR is viewed, `[x](…)` a link, `<b>` HTML, `|` a
+    column; control characters and line breaks become spaces."""
+    flat = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in text)
+    return "".join(f"\\{c}" if c in _PUNCTUATION else c for c in flat)
+
+
+def _code(text: str) -> str:
+    """A value from a user's file inside a code span (where Markdown reads nothing but `|` and backticks)."""
+    flat = "".join(" " if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in text)
+    return "`" + flat.replace("`", "'").replace("|", "\\|") + "`"
 
 
 def eval_gate_markdown(result: EvalGateResult) -> str:
@@ -25,7 +39,7 @@ def eval_gate_markdown(result: EvalGateResult) -> str:
     lines += ["", "| arm | variant | pass rate | CI | pass | flaky | fail | missing | errors |",
               "|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for label, arm in (("baseline", result.baseline), ("candidate", result.candidate)):
-        lines.append(f"| {label} | `{_cell(arm.name)}` | {pct(arm.pass_rate)} | {pct(arm.ci_low)} – "
+        lines.append(f"| {label} | {_code(arm.name)} | {pct(arm.pass_rate)} | {pct(arm.ci_low)} – "
                      f"{pct(arm.ci_high)} | {arm.stable_pass} | {arm.flaky} | {arm.stable_fail} | {arm.missing} | "
                      f"{arm.errors} |")
     d = result.difference
@@ -55,7 +69,7 @@ def _cases(title: str, cases: list[CaseOutcome]) -> list[str]:
     out = ["", f"<details><summary>{title} ({len(cases)})</summary>", "",
            "| case | tags | baseline | candidate |", "|---|---|---|---|"]
     for c in cases[:MAX_ROWS]:
-        out.append(f"| `{_cell(c.case_id)}` | {_cell(', '.join(c.tags))} | {case_result(c.baseline)} | "
+        out.append(f"| {_code(c.case_id)} | {', '.join(_code(t) for t in c.tags)} | {case_result(c.baseline)} | "
                    f"{case_result(c.candidate)} |")
     if len(cases) > MAX_ROWS:
         out.append(f"| … {len(cases) - MAX_ROWS} more | | | |")

@@ -20,6 +20,7 @@ A NULL per-request value counts as 0.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable
 
 from rollctl.db import quote_identifier
@@ -48,8 +49,18 @@ def _error(expr: str, key: str, what: str) -> PlanError:
     )
 
 
+# Canonical kinds as the expression sees them: text, or a number (booleans take part as 0/1, as in DuckDB).
+FIELD_TYPES: dict[str, str] = {
+    f.name: "text" if f.kind == "string" else "number" for f in TRACE_FIELDS if f.name in ALLOWED_FIELDS
+}
+MAX_DEPTH = 64
+"""Deeper nesting is refused (a plan of 2,000 nested minus signs exhausted Python's recursion)."""
+_INT64 = 2**63
+
+
 def validate_expression(expr: str, key: str) -> ast.expr:
-    """Parse and allow-list an expression; raise a `PlanError` naming the key on anything else."""
+    """Parse, allow-list and type-check an expression against the canonical schema; raise a `PlanError`
+    naming the key on anything else, so whatever `plan check` accepts, decide can run."""
     if not isinstance(expr, str) or not expr.strip():
         raise _error(expr, key, "must be a non-empty string")
     if len(expr) > 2000:
@@ -58,63 +69,114 @@ def validate_expression(expr: str, key: str) -> ast.expr:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError:
         raise _error(expr, key, "is not a valid expression") from None
-    _check(tree.body, expr, key)
+    except (RecursionError, MemoryError):
+        raise _error(expr, key, f"nests deeper than {MAX_DEPTH} levels") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise _error(expr, key, f"nests deeper than {MAX_DEPTH} levels")
+    if _type(tree.body, expr, key) == "text":
+        raise _error(expr, key, "is text, not a number or a condition; compare it, e.g. error == 'timeout'")
     return tree.body
 
 
-def _check(node: ast.AST, expr: str, key: str) -> None:
+def _depth(root: ast.AST) -> int:
+    """The nesting depth, counted without recursion (the tree may be thousands deep)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _literal_type(value: object, expr: str, key: str) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "number"
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise _error(expr, key, "has a number literal too large for a 64-bit integer")
+        return "number"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _error(expr, key, "has a number literal that is not finite")
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    raise _error(expr, key, "unsupported literal")
+
+
+def _same(types: list[str], expr: str, key: str, what: str) -> str:
+    """The one type of several operands (null mixes with anything); a number beside text is an error."""
+    known = {t for t in types if t != "null"}
+    if len(known) > 1:
+        raise _error(expr, key, f"{what} mixes text and numbers")
+    return known.pop() if known else "null"
+
+
+def _numeric(t: str, expr: str, key: str, what: str) -> None:
+    if t == "text":
+        raise _error(expr, key, f"{what} needs numbers or conditions, not text")
+
+
+def _type(node: ast.AST, expr: str, key: str) -> str:
+    """Check a node against the allow-list and return its type: "number", "text" or "null"."""
     if isinstance(node, ast.Name):
         if node.id not in ALLOWED_FIELDS:
             raise _error(expr, key, f"unknown field {node.id!r}")
-        return
+        return FIELD_TYPES[node.id]
     if isinstance(node, ast.Constant):
-        if node.value is None or isinstance(node.value, bool | int | float | str):
-            return
-        raise _error(expr, key, "unsupported literal")
+        return _literal_type(node.value, expr, key)
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _BINOPS:
             raise _error(expr, key, f"operator {type(node.op).__name__} is not allowed")
-        _check(node.left, expr, key)
-        _check(node.right, expr, key)
-        return
+        for side in (node.left, node.right):
+            _numeric(_type(side, expr, key), expr, key, f"'{_BINOPS[type(node.op)]}'")
+        return "number"
     if isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, ast.Not | ast.USub):
             raise _error(expr, key, f"operator {type(node.op).__name__} is not allowed")
-        _check(node.operand, expr, key)
-        return
+        _numeric(_type(node.operand, expr, key), expr, key, "'not'" if isinstance(node.op, ast.Not) else "'-'")
+        return "number"
     if isinstance(node, ast.BoolOp):
         for v in node.values:
-            _check(v, expr, key)
-        return
+            _numeric(_type(v, expr, key), expr, key, "'and' / 'or'")
+        return "number"
     if isinstance(node, ast.Compare):
         if len(node.ops) != 1:
             raise _error(expr, key, "chained comparisons are not allowed; combine with 'and'")
         op, right = node.ops[0], node.comparators[0]
-        _check(node.left, expr, key)
+        left = _type(node.left, expr, key)
         if isinstance(op, ast.Is | ast.IsNot):
             if not (isinstance(right, ast.Constant) and right.value is None):
                 raise _error(expr, key, "'is' only compares with None")
-            return
+            return "number"
         if isinstance(op, ast.In | ast.NotIn):
             if not isinstance(right, ast.Tuple | ast.List) or not right.elts:
                 raise _error(expr, key, "'in' needs a literal tuple, e.g. error in ('timeout', 'rate_limit')")
+            items = []
             for elt in right.elts:
                 if not isinstance(elt, ast.Constant) or not isinstance(elt.value, int | float | str):
                     raise _error(expr, key, "'in' accepts literals only")
-            return
+                items.append(_literal_type(elt.value, expr, key))
+            _same([left, *items], expr, key, "'in'")
+            return "number"
         if type(op) not in _CMPOPS:
             raise _error(expr, key, "unsupported comparison")
-        _check(right, expr, key)
-        return
+        _same([left, _type(right, expr, key)], expr, key, "a comparison")
+        return "number"
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
             raise _error(expr, key, "only coalesce() and abs() may be called")
         low, high = _FUNCTIONS[node.func.id]
         if len(node.args) < low or (high is not None and len(node.args) > high):
             raise _error(expr, key, f"{node.func.id}() takes the wrong number of arguments")
-        for a in node.args:
-            _check(a, expr, key)
-        return
+        types = [_type(a, expr, key) for a in node.args]
+        if node.func.id == "abs":
+            _numeric(types[0], expr, key, "abs()")
+            return "number"
+        return _same(types, expr, key, "coalesce()")
     raise _error(expr, key, f"{type(node).__name__} is not allowed")
 
 

@@ -449,3 +449,40 @@ def test_junit_is_well_formed_and_markdown_inert_whatever_the_case_ids_and_tags(
     rendered = MarkdownIt("commonmark").enable("table").render(markdown.read_text(encoding="utf-8"))
     assert "<img" not in rendered and "<a " not in rendered and "<strong>b" not in rendered
     assert "<code>case" in rendered and "![pixel](https://tracker.example/p.png)" in rendered  # shown, inert
+
+
+# ---------------------------------------------------------------------------------------------------
+# Custom metrics: what plan check accepts, decide can run
+
+
+def _plan_with_metric(tmp_path: Path, numerator: str) -> Path:
+    plan = _plan(tmp_path)
+    text = plan.read_text(encoding="utf-8")
+    text += f'\n[metrics.custom]\nnumerator = {json.dumps(numerator)}\nhigher_is_better = false\n'
+    text += '\n[[guardrails]]\nmetric = "custom"\nmax_absolute_increase = 0.01\n'
+    plan.write_text(text, encoding="utf-8")
+    return plan
+
+
+@pytest.mark.parametrize("numerator", [
+    "retried == 'maybe'", "error + 1", "abs(error)", "model > 5", "latency_ms in ('a', 1)", "not error",
+    "error or retried", "coalesce(error, 1)", "model", "1" + "0" * 400, "1e999 > latency_ms",
+    "-" * 1990 + "1", "(" * 300 + "1" + ")" * 300,
+])
+def test_a_custom_metric_that_cannot_run_is_refused_by_plan_check_and_decide(tmp_path: Path, numerator: str) -> None:
+    plan = _plan_with_metric(tmp_path, numerator)
+    out = invoke(["plan", "check", str(plan)], expect=2)
+    assert "custom metric" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(200))
+    invoke(["decide", str(traces), "--plan", str(plan)], expect=2)
+
+
+@pytest.mark.parametrize("numerator", [
+    "error == 'json_parse' or retried", "coalesce(latency_ms, 0) / 1000 > 2", "thumbs == -1 and not retried",
+    "retried + abandoned", "error in ('timeout', 'rate_limit')", "model is None",
+])
+def test_well_typed_custom_metrics_still_run(tmp_path: Path, numerator: str) -> None:
+    plan = _plan_with_metric(tmp_path, numerator)
+    invoke(["plan", "check", str(plan)], expect=0)
+    traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(400))
+    assert invoke(["decide", str(traces), "--plan", str(plan)]).exit_code in (0, 1, 3)

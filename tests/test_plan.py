@@ -140,15 +140,18 @@ def test_no_user_text_reaches_sql() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from rollctl.custom_metrics import ALLOWED_FIELDS, to_sql
+    from rollctl.custom_metrics import ALLOWED_FIELDS, FIELD_TYPES, to_sql
 
-    literal = st.one_of(st.text(max_size=12), st.integers(-5, 5), st.floats(-2, 2, allow_nan=False))
-    field = st.sampled_from(sorted(ALLOWED_FIELDS))
+    text = st.text(max_size=12)
+    number = st.one_of(st.integers(-5, 5), st.floats(-2, 2, allow_nan=False))
+    field_and_literal = st.sampled_from(sorted(ALLOWED_FIELDS)).flatmap(
+        lambda name: st.tuples(st.just(name), text if FIELD_TYPES[name] == "text" else number))
 
     @settings(max_examples=200, deadline=None)
-    @given(field, literal, st.sampled_from(["==", "!=", "<", ">="]))
-    def check(name: str, value: object, op: str) -> None:
-        expr = f"{name} {op} {value!r} or not {name}"
+    @given(field_and_literal, st.sampled_from(["==", "!=", "<", ">="]))
+    def check(name_value: tuple[str, object], op: str) -> None:
+        name, value = name_value
+        expr = f"{name} {op} {value!r} or {name} is None"
         node = validate_expression(expr, "metrics.x.numerator")
         params = SqlParams()
         sql = to_sql(node, params)

@@ -40,6 +40,9 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(target.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PlanError(f"not valid TOML ({exc})", path=str(target), fix="fix the syntax") from None
+    except RecursionError:
+        raise PlanError("arrays or tables nest too deeply to read", path=str(target),
+                        fix="a rollctl TOML file nests a few levels at most; fix the file") from None
     mapping = data.get("mapping", {})
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise PlanError(

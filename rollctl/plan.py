@@ -196,6 +196,9 @@ def load_plan(path: str | Path) -> Plan:
         doc = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PlanError(f"not valid TOML ({exc})", path=str(p), fix="fix the syntax") from None
+    except RecursionError:
+        raise PlanError("arrays or tables nest too deeply to read", path=str(p),
+                        fix="a rollctl TOML file nests a few levels at most; fix the file") from None
     return parse_plan(doc, path=str(p), sha256=plan_sha256(data))
 
 

@@ -486,3 +486,45 @@ def test_well_typed_custom_metrics_still_run(tmp_path: Path, numerator: str) -> 
     invoke(["plan", "check", str(plan)], expect=0)
     traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(400))
     assert invoke(["decide", str(traces), "--plan", str(plan)]).exit_code in (0, 1, 3)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Options, settings and plan files that cannot be evaluated: exit 2 with their name
+
+
+def test_options_out_of_their_domain_are_usage_errors(tmp_path: Path) -> None:
+    evals = SAMPLE_TRACES / "evals"
+    cases = [
+        (["eval-gate", str(evals / "baseline.jsonl"), str(evals / "candidate_swap.jsonl"), "--seed", "-1"], "--seed"),
+        (["power", "eval", "--sd-diff", "nan", "--mde", "0.05"], "--sd-diff"),
+        (["power", "eval", "--sd-diff", "inf", "--mde", "0.05"], "--sd-diff"),
+        (["power", "--baseline-rate", "0.1", "--mde", "nan"], "--mde"),
+        (["shadow-report", str(SAMPLE_TRACES / "shadow" / "pairs.jsonl.gz"), "--seed", "-3"], "--seed"),
+    ]
+    for args, name in cases:
+        out = invoke(args, expect=2)
+        assert name in out.stderr, args
+
+
+def test_a_refusal_pattern_re2_cannot_run_is_named_up_front(tmp_path: Path) -> None:
+    config = tmp_path / "rollctl.toml"
+    config.write_text('[shadow]\nrefusal_patterns = ["(?<=I )cannot"]\n', encoding="utf-8")
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(60))
+    out = invoke(["shadow-report", str(pairs), "--baseline", "control", "--candidate", "treatment",
+                  "--config", str(config)], expect=2)
+    assert "refusal_patterns" in out.stderr and "RE2" in out.stderr
+
+
+@pytest.mark.parametrize("which", ["plan", "config"])
+def test_toml_nested_thousands_deep_is_a_plan_error(tmp_path: Path, which: str) -> None:
+    deep = "deep = " + "[" * 5000 + "]" * 5000 + "\n"
+    traces = write_jsonl(tmp_path / "t.jsonl", _canary_rows(50))
+    if which == "plan":
+        plan = _plan(tmp_path)
+        plan.write_text(deep + plan.read_text(encoding="utf-8"), encoding="utf-8")
+        out = invoke(["plan", "check", str(plan)], expect=2)
+    else:
+        config = tmp_path / "rollctl.toml"
+        config.write_text(deep, encoding="utf-8")
+        out = invoke(["inspect", str(traces), "--config", str(config)], expect=2)
+    assert "nest too deeply" in out.stderr

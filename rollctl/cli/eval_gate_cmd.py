@@ -101,7 +101,8 @@ def eval_gate_command(
     pass_threshold: Annotated[float | None, typer.Option(
         "--pass-threshold", help="Score-only results: a repeat passes at this scaled score or above. "
                                  " (default 0.5)", show_default=False)] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Bootstrap seed. (default 0)", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Bootstrap seed. (default 0)",
+                                             show_default=False)] = None,
     bootstrap: Annotated[int | None, typer.Option("--bootstrap", help="Bootstrap resamples (0: none). "
                                                   " (default 1000)", show_default=False)] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML: one testcase per case + the gate.",

@@ -113,7 +113,7 @@ def power(
     simulate: Annotated[bool, typer.Option("--simulate", help="Check the answer by Monte Carlo on data drawn to "
                         "the same parameters.", rich_help_panel=CHECK)] = False,
     simulations: Annotated[int, typer.Option(help="Simulated canaries for --simulate.", rich_help_panel=CHECK)] = 500,
-    seed: Annotated[int, typer.Option(help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:

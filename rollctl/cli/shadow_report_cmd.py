@@ -52,7 +52,7 @@ def shadow_report_command(
                      help="Outputs are meant to be JSON (default: auto, a pair whose answer looks like JSON)."),
     ] = None,
     examples: Annotated[int, typer.Option("--examples", help="How many losing pairs to show.")] = 5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap resampling.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap resampling.")] = 0,
     maps: MapOpt = None,
     config: ConfigOpt = None,
     on_bad_lines: BadLinesOpt = BadLines.error,

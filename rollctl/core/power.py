@@ -12,6 +12,7 @@ requests per user the users needed are (naive observations × inflation) / m̄.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -452,8 +453,20 @@ def _variances(model: MetricModel, *, deterministic: bool) -> pw.Variances:
 # ---- the plan -----------------------------------------------------------------------------------------
 
 
+def _require_finite(req: PowerRequest | EvalRequest) -> None:
+    """Every number given must be a finite number: NaN slips past range checks (every comparison with it is
+    false) and an infinity overflows the formulas."""
+    for f in dataclasses.fields(req):
+        value = getattr(req, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + f.name.rstrip("_").replace("_", "-")
+            raise UsageError(f"{flag} must be a finite number (got {value})", field=f.name,
+                             fix=f"pass a number, e.g. {flag} 0.05")
+
+
 def plan_power(db: Database | None, req: PowerRequest, options: LoadOptions | None = None) -> PowerResult:
     """Solve for whichever of users, MDE or power is left out, with every inflation shown."""
+    _require_finite(req)
     reasons: list[Reason] = []
     if req.days is not None and req.n_per_arm is not None:
         raise UsageError("give --n-per-arm or --days, not both", field="days")
@@ -754,6 +767,7 @@ def _pick_eval_variant(names: Sequence[str], wanted: str | None, role: str, excl
 
 def plan_eval(db: Database | None, req: EvalRequest, options: LoadOptions | None = None) -> EvalPowerResult:
     """Cases, MDE or power of a paired eval comparison, and the repeats per case that would help."""
+    _require_finite(req)
     reasons: list[Reason] = []
     power_target = req.power if req.power is not None else 0.8
     pw.check_design(req.alpha, power_target, req.sides, 1, 0.5)

@@ -457,6 +457,7 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     (`_pair_stored`). Both give the same `_shadow_pairs` and edit distances, so the rest does not know which.
     """
     _check_options(options)
+    _check_refusal_pattern(db, options.settings)
     segment = parse_segment(options.segment_by) if options.segment_by else None
     given = options.load.trace_fields
     load = replace(options.load, trace_fields=given if given is not None else _fields_read(segment))
@@ -518,6 +519,19 @@ def _check_eval_rows(options: ShadowOptions, rows: int) -> None:
     if options.eval_set is not None and rows == 0:
         raise InputError("the eval set holds no eval rows", path=options.eval_set,
                          fix="pass eval results {case_id, variant, passed, tags}")
+
+
+def _check_refusal_pattern(db: Database, st: ShadowSettings) -> None:
+    """The refusal patterns run in DuckDB's regular expressions (RE2), which refuse some that Python accepts
+    (lookbehind, backreferences): say so up front, naming the setting, instead of failing mid-report."""
+    for pattern in st.refusal_patterns:
+        try:
+            db.execute("SELECT regexp_matches('', $p)", {"p": pattern})
+        except DuckDBError as exc:
+            reason = str(exc).splitlines()[0].split(":", 1)[-1].strip()
+            raise PlanError(f"[shadow] refusal_patterns: {pattern!r} is not an RE2 regular expression ({reason})",
+                            field="refusal_patterns",
+                            fix="RE2 has no lookaround or backreferences; rewrite the pattern without them") from None
 
 
 def _refusal_pattern(st: ShadowSettings) -> str:

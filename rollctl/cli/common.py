@@ -173,7 +173,7 @@ def check_outputs(inputs: Sequence[str | Path | None], **outputs: str | Path | N
         if target is None:
             continue
         parent = os.path.dirname(os.path.abspath(target))
-        if not os.path.isdir(parent):
+        if option != "html" and not os.path.isdir(parent):  # an HTML report creates its directory
             raise UsageError(f"the directory to write --{option.replace('_', '-')} into does not exist", path=parent,
                              field=f"--{option.replace('_', '-')}", fix="create it first, or choose another path")
         if not os.path.exists(target):

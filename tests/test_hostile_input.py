@@ -528,3 +528,35 @@ def test_toml_nested_thousands_deep_is_a_plan_error(tmp_path: Path, which: str) 
         config.write_text(deep, encoding="utf-8")
         out = invoke(["inspect", str(traces), "--config", str(config)], expect=2)
     assert "nest too deeply" in out.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Values outside their meaning are bad values, wherever they sit
+
+
+@pytest.mark.parametrize(("where", "field", "value"), [
+    ("trace", "latency_ms", -5), ("trace", "cost_usd", -0.01), ("trace", "output_tokens", -3),
+    ("trace", "ttft_ms", "-1"), ("baseline", "latency_ms", -1), ("candidate", "cached_tokens", -7),
+    ("judgement", "preference", 3.5), ("judgement", "preference", -1.5),
+])
+def test_negative_measures_and_preferences_outside_minus_one_to_one_are_bad_values(
+    tmp_path: Path, where: str, field: str, value: Any
+) -> None:
+    if where == "trace":
+        rows: list[dict[str, Any]] = _canary_rows(50)
+        rows[7][field] = value
+        line = 8
+    else:
+        rows = make_pairs(30)
+        if where == "judgement":
+            rows[7]["judgements"][0][field] = value
+        else:
+            rows[7][where][field] = value
+        line = 8
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    out = invoke(["inspect", str(path)], expect=2)
+    assert f"field {field}: 1 value(s) are not" in out.stderr
+    if where != "judgement":  # a verdict listed on a paired row is located by its row's request, not a line
+        assert f"{path}:{line}:" in out.stderr
+    skipped = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
+    assert skipped["skipped_lines"] >= 1

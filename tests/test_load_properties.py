@@ -31,8 +31,9 @@ def _load(rows: list[dict[str, Any]], **options: Any) -> list[tuple[Any, ...]]:
         )
 
 
-finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
-whole = st.integers(min_value=-(2**53), max_value=2**53)
+# Latencies and token counts are never negative (a negative one is a bad value: test_hostile_input.py).
+finite = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False, width=64)
+whole = st.integers(min_value=0, max_value=2**53)
 
 
 @SETTINGS

@@ -19,6 +19,25 @@ class CanonicalField:
     name: str
     kind: FieldKind
     description: str
+    minimum: float | None = None
+    """The smallest value that means something (a latency, a cost, a token count is never negative)."""
+    maximum: float | None = None
+
+    def range_sql(self, value_sql: str) -> str | None:
+        """SQL true where a converted value lies outside the field's range (None: the field has none)."""
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"{value_sql} < {self.minimum!r}")
+        if self.maximum is not None:
+            bounds.append(f"{value_sql} > {self.maximum!r}")
+        return f"({' OR '.join(bounds)})" if bounds else None
+
+    def range_phrase(self) -> str:
+        if self.minimum is not None and self.maximum is not None:
+            return f" in [{self.minimum:g}, {self.maximum:g}]"
+        if self.minimum is not None:
+            return f" of {self.minimum:g} or more"
+        return ""
 
     @property
     def sql_type(self) -> str:
@@ -46,12 +65,12 @@ TRACE_FIELDS: tuple[CanonicalField, ...] = (
     CanonicalField("prompt_version", "string", "prompt version"),
     CanonicalField("input", "text", "request text (JSON kept as text)"),
     CanonicalField("output", "text", "response text (JSON kept as text)"),
-    CanonicalField("latency_ms", "float", "end-to-end latency in milliseconds"),
-    CanonicalField("ttft_ms", "float", "time to first token in milliseconds"),
-    CanonicalField("cost_usd", "float", "cost of the call in US dollars"),
-    CanonicalField("input_tokens", "int", "prompt tokens, cached ones included"),
-    CanonicalField("output_tokens", "int", "completion tokens"),
-    CanonicalField("cached_tokens", "int", "prompt tokens served from cache"),
+    CanonicalField("latency_ms", "float", "end-to-end latency in milliseconds", minimum=0.0),
+    CanonicalField("ttft_ms", "float", "time to first token in milliseconds", minimum=0.0),
+    CanonicalField("cost_usd", "float", "cost of the call in US dollars", minimum=0.0),
+    CanonicalField("input_tokens", "int", "prompt tokens, cached ones included", minimum=0.0),
+    CanonicalField("output_tokens", "int", "completion tokens", minimum=0.0),
+    CanonicalField("cached_tokens", "int", "prompt tokens served from cache", minimum=0.0),
     CanonicalField("cache_hit", "bool", "whether the provider cache was hit"),
     CanonicalField("error", "string", "error class (rate_limit, timeout, json_parse, tool_error, refusal, ...)"),
     CanonicalField("thumbs", "thumbs", "-1, 0/null or +1"),
@@ -70,7 +89,8 @@ JUDGEMENT_FIELDS: tuple[CanonicalField, ...] = (
     CanonicalField("judge", "string", "judge model or rubric name"),
     CanonicalField("order", "string", "baseline_first | candidate_first"),
     CanonicalField("winner", "string", "baseline | candidate | tie | error"),
-    CanonicalField("preference", "float", "numeric preference in [-1, 1] (+1 = candidate better)"),
+    CanonicalField("preference", "float", "numeric preference in [-1, 1] (+1 = candidate better)",
+                   minimum=-1.0, maximum=1.0),
 )
 
 EVAL_FIELDS: tuple[CanonicalField, ...] = (

@@ -338,10 +338,12 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
 
 # A line of a JSONL file that is one record: a JSON object (not a number, string, list, true or null, which
 # would make DuckDB read the whole file as one opaque `json` column, or add an all-null row).
-# (CASE, not AND: DuckDB may evaluate both sides of an AND, and json_type fails on invalid JSON.)
-_IS_OBJECT = "(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END)"
-_RECORD_LINE = f"trim(line) <> '' AND {_IS_OBJECT}"
-_SKIPPED_LINE = f"trim(line) <> '' AND NOT {_IS_OBJECT}"
+# (json_type sees only valid JSON, through a CASE: DuckDB may reorder the conjuncts of a filter, and json_type
+# fails on invalid text. The plain json_valid conjunct stays first: a filter made of one CASE let DuckDB run
+# the reader's from_json on the invalid lines.)
+_IS_OBJECT = "json_type(CASE WHEN json_valid(line) THEN line END) = 'OBJECT'"
+_RECORD_LINE = f"trim(line) <> '' AND json_valid(line) AND {_IS_OBJECT}"
+_SKIPPED_LINE = f"trim(line) <> '' AND NOT (json_valid(line) AND {_IS_OBJECT})"
 
 
 def _not_a_record(db: Database, f: InputFile) -> InputError:
@@ -569,6 +571,9 @@ def select_canonical(
             passed = RawValue(f"_r{flags}{suffix}", raw.type)
             flags += 1
             unconverted = f"WHEN {name} IS NULL AND {_present(passed, f)} THEN true"
+            outside = f.range_sql(name)
+            if outside is not None:  # a negative latency or a preference of 3: read, but not a value
+                unconverted += f" WHEN {outside} THEN true"
             parts.append(FieldSql(f.name, (value, f"{raw.sql} AS {passed.sql}"), column=f.name + suffix,
                                   bad_flag=unconverted, bad_name=_bad_check(raw, converted, f, params)))
         else:
@@ -583,7 +588,9 @@ def unconverted(raw: RawValue, f: CanonicalField) -> str | None:
     for a reader that checks values inside one expression (the judgements listed on a paired row)."""
     if not _can_be_bad(raw, f):
         return None
-    return f"({_present(raw, f)} AND ({convert(raw, f.kind)}) IS NULL)"
+    value = f"({convert(raw, f.kind)})"
+    outside = f.range_sql(value)
+    return f"({_present(raw, f)} AND ({value} IS NULL{f' OR {outside}' if outside is not None else ''}))"
 
 
 def _can_be_bad(raw: RawValue, f: CanonicalField) -> bool:
@@ -604,7 +611,9 @@ def _present(raw: RawValue, f: CanonicalField) -> str:
 
 
 def _bad_check(raw: RawValue, converted: str, f: CanonicalField, params: SqlParams) -> str:
-    return f"CASE WHEN {_present(raw, f)} AND ({converted}) IS NULL THEN {params.add(f.name)} END"
+    outside = f.range_sql(f"({converted})")
+    wrong = f"({converted}) IS NULL" + (f" OR {outside}" if outside is not None else "")
+    return f"CASE WHEN {_present(raw, f)} AND ({wrong}) THEN {params.add(f.name)} END"
 
 
 def source_values(
@@ -825,9 +834,10 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
         table, path, _ = bad_rows[0]
         field_name, count = _first_bad_field(ctx, path, table)
         line = _first_bad_row(ctx, path, table)
-        kind = next((f.kind for f in TABLE_FIELDS[table] if f.name == field_name), "string")
+        spec = next((f for f in TABLE_FIELDS[table] if f.name == field_name), None)
+        phrase = _kind_phrase(spec.kind) + spec.range_phrase() if spec is not None else _kind_phrase("string")
         raise FieldTypeError(
-            f"field {field_name}: {count} value(s) are not {_kind_phrase(kind)}",
+            f"field {field_name}: {count} value(s) are not {phrase}",
             path=path, line=line, field=field_name,
             fix="fix the export, map another field with --map, or pass --on-bad-lines skip to drop those rows",
         )

@@ -125,8 +125,8 @@ def test_wrong_type_in_either_arm_names_field_and_line(tmp_path: Path, arm: str)
     path = write_jsonl(tmp_path / "pairs.jsonl", rows)
     result = invoke(["inspect", str(path)], expect=2)
     assert result.stderr.strip() == (
-        f"error: {path}:3: field latency_ms: 1 value(s) are not finite numbers of 0 or more; fix the export, map another field "
-        "with --map, or pass --on-bad-lines skip to drop those rows"
+        f"error: {path}:3: field latency_ms: 1 value(s) are not finite numbers of 0 or more; fix the export, map "
+        "another field with --map, or pass --on-bad-lines skip to drop those rows"
     )
 
 

@@ -560,3 +560,38 @@ def test_negative_measures_and_preferences_outside_minus_one_to_one_are_bad_valu
         assert f"{path}:{line}:" in out.stderr
     skipped = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
     assert skipped["skipped_lines"] >= 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Skipping is counted where it happens; corrupt containers and oversized numbers are caught
+
+
+def test_a_number_too_large_for_its_type_is_a_bad_value_with_its_line(tmp_path: Path) -> None:
+    rows = _canary_rows(40)
+    rows[9]["output_tokens"] = 10**30
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    out = invoke(["inspect", str(path)], expect=2)
+    assert f"{path}:10: field output_tokens" in out.stderr
+    data = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
+    assert data["skipped_lines"] == 1 and data["files"][0]["rows"]["traces"] == 39
+
+
+def test_skipped_wrong_typed_rows_are_not_counted_as_read(tmp_path: Path) -> None:
+    rows = _canary_rows(40)
+    rows[3]["latency_ms"] = "slow"
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    data = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
+    assert data["files"][0]["rows"]["traces"] == data["traces"]["rows"] == 39
+
+
+@pytest.mark.parametrize("command", ["inspect", "shadow-report"])
+def test_a_gzip_file_with_a_corrupt_trailer_is_refused(tmp_path: Path, command: str) -> None:
+    source = SAMPLE_TRACES / ("canary/traces.jsonl.gz" if command == "inspect" else "shadow/pairs.jsonl.gz")
+    data = bytearray(source.read_bytes())
+    data[-8] ^= 0xFF  # the CRC-32 of the member: the deflate stream itself is intact
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(bytes(data))
+    args = [command, str(path)] + (["--baseline", "control", "--candidate", "treatment"]
+                                   if command == "shadow-report" else [])
+    out = invoke(args, expect=2)
+    assert "gzip file is corrupt" in out.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from rollctl.load import (
     store_paired_judgements,
 )
 from rollctl.load.canonical import TRACE_FIELDS
+from rollctl.load.files import gzip_problem
 from rollctl.load.require import require_fields
 from rollctl.sql import shadow as q
 from rollctl.stats import judge as js
@@ -462,7 +464,17 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     given = options.load.trace_fields
     load = replace(options.load, trace_fields=given if given is not None else _fields_read(segment))
     sources = paired_row_sources(db, list(options.paths), load)
-    paired = _pair_streamed(db, options, segment, load, sources) if sources is not None else None
+    with ThreadPoolExecutor(max_workers=1) as checker:
+        # The stream reads the files itself (not through `load_inputs`, which checks gzip trailers): the same check,
+        # beside it.
+        checks = [(s.path, checker.submit(gzip_problem, s.path)) for s in sources or []
+                  if s.path.lower().endswith(".gz")]
+        paired = _pair_streamed(db, options, segment, load, sources) if sources is not None else None
+        for path, check in checks:
+            problem = check.result()
+            if problem is not None:
+                raise InputError(f"the gzip file is corrupt ({problem})", path=path,
+                                 fix="download or export it again; its contents cannot be trusted")
     if paired is None:
         paired = _pair_stored(db, options, segment, load)
     return _analyse(db, options, segment, paired)

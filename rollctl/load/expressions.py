@@ -111,7 +111,9 @@ def convert(raw: RawValue, kind: FieldKind) -> str:
         return f"(CASE WHEN isfinite({d}) THEN {d} END)"
     if kind == "int":
         d = _as_double(raw)
-        return f"(CASE WHEN isfinite({d}) AND {d} = round({d}) THEN CAST({d} AS BIGINT) END)"
+        # Within BIGINT's range (|x| < 2^63, written out as a double): a count of 1e30 is a bad value with its
+        # line, not a conversion error that aborts the whole file.
+        return f"(CASE WHEN abs({d}) < 9.2e18 AND {d} = round({d}) THEN CAST({d} AS BIGINT) END)"
     if kind == "bool":
         return _bool(raw)
     if kind == "thumbs":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import glob
+import gzip
 import hashlib
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -148,3 +150,19 @@ def content_digest(path: str) -> str:
     with ThreadPoolExecutor(max_workers=min(len(offsets), os.cpu_count() or 1)) as pool:
         parts = list(pool.map(chunk, offsets))
     return hashlib.sha256(size.to_bytes(8, "big") + b"".join(parts)).hexdigest()
+
+
+def gzip_problem(path: str) -> str | None:
+    """Why a gzip file's own checks fail (CRC-32 or length trailer of a member), else None.
+
+    DuckDB inflates gzip without checking the trailer, so a file whose bytes were corrupted in a way deflate
+    cannot notice loaded as if it were whole. zlib checks it while inflating (releasing the GIL, so this runs
+    beside DuckDB's own single-threaded read of the same file).
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(8 * 1024 * 1024):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None

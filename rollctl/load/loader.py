@@ -15,6 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,7 +24,7 @@ from rollctl.errors import EmptyInputError, FieldTypeError, InputError, MissingF
 from rollctl.load.adapters import Adapter, adapter_named, adapters
 from rollctl.load.canonical import TABLE_FIELDS, TEXT_FIELDS, CanonicalField
 from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
-from rollctl.load.files import InputFile, expand_paths
+from rollctl.load.files import InputFile, expand_paths, gzip_problem
 from rollctl.load.mapping import is_score_source, resolve_source
 
 OnBadLines = Literal["error", "skip"]
@@ -218,8 +219,16 @@ def load_inputs(
     if into is None:
         create_tables(db, options)
     ctx = LoadContext(db=db, options=options, into=into, present_keys=dict(present_keys or {}) if into else {})
-    reports = [load_dir(ctx, d) for d, load_dir in directories]
-    reports += [_load_file(ctx, f) for f in files]
+    gzipped = [f.path for f in files if f.path.lower().endswith(".gz")]
+    with ThreadPoolExecutor(max_workers=1) as checker:
+        checks = [(path, checker.submit(gzip_problem, path)) for path in gzipped]
+        reports = [load_dir(ctx, d) for d, load_dir in directories]
+        reports += [_load_file(ctx, f) for f in files]
+        for path, check in checks:
+            problem = check.result()
+            if problem is not None:
+                raise InputError(f"the gzip file is corrupt ({problem})", path=path,
+                                 fix="download or export it again; its contents cannot be trusted")
     for table in ctx.in_place:
         _expose_in_place(ctx, table)
     reports = _check_types(ctx, reports)
@@ -842,14 +851,17 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
             fix="fix the export, map another field with --map, or pass --on-bad-lines skip to drop those rows",
         )
     dropped: dict[str, int] = {}
-    for _table, path, n in bad_rows:
+    dropped_rows: dict[tuple[str, str], int] = {}
+    for table, path, n in bad_rows:
         dropped[path] = dropped.get(path, 0) + n
+        dropped_rows[(path, table)] = n
     for table in TABLE_FIELDS:
         if table not in ctx.in_place:  # a view filters them when it is finished
             db.execute(f"DELETE FROM {ctx.table_sql(table)} WHERE _bad")
     return [
         FileReport(
-            path=r.path, format=r.format, kind=r.kind, rows=dict(r.rows.items()),
+            path=r.path, format=r.format, kind=r.kind,
+            rows={t: n - dropped_rows.get((r.path, t), 0) for t, n in r.rows.items()},
             columns=r.columns, sources=r.sources, skipped_lines=r.skipped_lines + dropped.get(r.path, 0),
             notes=r.notes + _dropped_note(dropped.get(r.path, 0)),
         )

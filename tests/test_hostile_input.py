@@ -595,3 +595,23 @@ def test_a_gzip_file_with_a_corrupt_trailer_is_refused(tmp_path: Path, command: 
                                    if command == "shadow-report" else [])
     out = invoke(args, expect=2)
     assert "gzip file is corrupt" in out.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cost bounded by the input, not by one record
+
+
+def test_one_pair_of_megabyte_answers_is_compared_on_a_bounded_prefix(tmp_path: Path) -> None:
+    from rollctl.text_distance import MAX_COMPARED_CHARS
+
+    rows = make_pairs(80)
+    rows[4]["baseline"]["output"] = "a" * 1_000_000
+    rows[4]["candidate"]["output"] = "b" * 500_000 + "a" * 500_000
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    for extra in ([], ["--on-bad-lines", "skip"]):
+        out = invoke(["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment", "--json",
+                      *extra])
+        data = out.json()
+        assert data["capped_distances"] == 1
+        capped = [r for r in data["reasons"] if r["code"] == "EDIT_DISTANCE_CAPPED"]
+        assert capped and f"{MAX_COMPARED_CHARS:,}" in capped[0]["message"]

@@ -51,7 +51,7 @@ from rollctl.stats.guardrails import (
 from rollctl.stats.ratio import Difference, RatioMoments, difference
 from rollctl.stats.sequential import multiplier
 from rollctl.stats.srm import srm_check
-from rollctl.text_distance import edit_distance_moments
+from rollctl.text_distance import MAX_COMPARED_CHARS, edit_distance_moments
 
 Verdict = Literal["go", "hold", "rollback"]
 CheckStatus = Literal["pass", "warn", "fail", "skipped"]
@@ -350,7 +350,11 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
                    for arm, am in moments.items()}
     text_metrics = [m for m in metrics if m.kind == "text_distance"]
     if text_metrics:
-        moments = _with_edit_distance(db, scope, plan, text_metrics, moments)
+        moments, capped = _with_edit_distance(db, scope, plan, text_metrics, moments)
+        if capped:
+            checks.append(Check("EDIT_DISTANCE_CAPPED", "warn", f"{capped:,} draft(s) or final text(s) longer than "
+                                f"{MAX_COMPARED_CHARS:,} characters: their edit distance compares the first "
+                                f"{MAX_COMPARED_CHARS:,} characters of each", {"capped": capped}))
     base, cand = moments.get(plan.baseline), moments.get(plan.candidate)
     if base is None or cand is None:
         raise InputError("one arm has no analysable units", fix="check the variant, unit and timestamp fields")
@@ -424,7 +428,7 @@ def _with_daily_moments(db: Database, scope: q.AnalysisScope, layout: q.UnitSums
 
 
 def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_metrics: list[Metric],
-                        moments: dict[str, ArmMoments]) -> dict[str, ArmMoments]:
+                        moments: dict[str, ArmMoments]) -> tuple[dict[str, ArmMoments], int]:
     """Add the edit-distance moments (rapidfuzz over streamed text, `rollctl.text_distance`) to each arm's
     metrics, over the same analysed rows as every other metric. Units without an edited-or-sent draft are
     not in them (they carry no information on the metric); an arm without any gets empty moments."""
@@ -436,7 +440,7 @@ def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_m
         ed = arms[variant].moments if variant in arms else empty
         out[variant] = ArmMoments(am.variant, am.units, am.requests,
                                   {**am.metrics, **{m.name: ed for m in text_metrics}})
-    return out
+    return out, max((a.capped for a in arms.values()), default=0)
 
 
 # ---------------------------------------------------------------------------------------------------

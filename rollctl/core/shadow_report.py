@@ -38,7 +38,7 @@ from rollctl.load.require import require_fields
 from rollctl.sql import shadow as q
 from rollctl.stats import judge as js
 from rollctl.stats import shadow as ss
-from rollctl.text_distance import StreamedEditDistances
+from rollctl.text_distance import MAX_COMPARED_CHARS, StreamedEditDistances
 
 # Documented default refusal patterns (case-insensitive regular expressions, searched in the first
 # 400 characters of an answer). Override with `[shadow] refusal_patterns = [...]` in rollctl.toml.
@@ -408,6 +408,8 @@ class ShadowReportResult:
     mde: float | None
     settings: dict[str, Any]
     seed: int
+    capped_distances: int = 0
+    """pairs whose edit distance compares only the first `MAX_COMPARED_CHARS` characters of each answer"""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -493,6 +495,8 @@ class _Paired:
     """the paired files the answers were streamed from (None: the answers are in `traces`)"""
     kept_answers: dict[int, tuple[str | None, str | None, str | None]] = field(default_factory=dict)
     """sid -> (input, baseline answer, candidate answer) of the streamed rows likeliest to be examples"""
+    capped: int = 0
+    """pairs whose edit distance was computed on the first `MAX_COMPARED_CHARS` characters only"""
 
 
 def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions) -> _Paired:
@@ -524,7 +528,8 @@ def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None
     for batch in q.text_batches(db, st.batch_size):
         pid = batch.column(0).to_numpy()
         dist[pid] = _distances(distances, batch.column(1), batch.column(2))
-    return _Paired(counts=counts, pairs=n, distances=dist, judgements=report.rows["judgements"], sources=None)
+    return _Paired(counts=counts, pairs=n, distances=dist, judgements=report.rows["judgements"], sources=None,
+                   capped=distances.capped)
 
 
 def _check_eval_rows(options: ShadowOptions, rows: int) -> None:
@@ -671,7 +676,7 @@ def _pair_streamed(db: Database, options: ShadowOptions, segment: q.Segment | No
         return None
     by_sid = np.concatenate(distances)
     return _Paired(counts=counts, pairs=n, distances=by_sid[q.stream_order(db)], judgements=judged,
-                   sources=sources, kept_answers=likely.texts)
+                   sources=sources, kept_answers=likely.texts, capped=edit_distance.capped)
 
 
 def _batch_distances(distances: StreamedEditDistances, batch: pa.RecordBatch) -> NDArray[np.float32]:
@@ -722,6 +727,10 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
     examples = _examples(db, dist, judge, options.examples, paired, options)
     mde = judge.mde if judge is not None else None
     reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
+    if paired.capped:
+        reasons.append(Reason("EDIT_DISTANCE_CAPPED", f"{paired.capped:,} pair(s) with an answer longer than "
+                              f"{MAX_COMPARED_CHARS:,} characters: their edit distance compares the first "
+                              f"{MAX_COMPARED_CHARS:,} characters of each (a bound on the work one record costs)"))
     return ShadowReportResult(
         schema_version=SCHEMA_VERSION, command="shadow-report", verdict=verdict,
         exit_code=int(exit_code_for(verdict)), reasons=tuple(reasons),
@@ -731,13 +740,13 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
         judge_score=score_delta, tails=tuple(tails), error_classes=tuple(q.error_classes(db)),
         segment_by=options.segment_by, segment_correction=st.segment_correction, segments=tuple(segments),
         segment_losses=tuple(s.segment for s in segments if s.loses), eval_gap=gap, examples=tuple(examples),
-        mde=mde, settings=dict(st.__dict__.items()), seed=options.seed,
+        mde=mde, settings=dict(st.__dict__.items()), seed=options.seed, capped_distances=paired.capped,
     )
 
 
 def _distances(distances: StreamedEditDistances, baseline: Any, candidate: Any) -> NDArray[np.float32]:
     """Normalized Levenshtein distance of each pair of answers (`rollctl.text_distance`)."""
-    return distances(baseline.to_pylist(), candidate.to_pylist()).astype(np.float32)
+    return distances(baseline, candidate).astype(np.float32)
 
 
 def _exact_mask(db: Database, n: int) -> NDArray[np.int64]:

@@ -615,3 +615,17 @@ def test_one_pair_of_megabyte_answers_is_compared_on_a_bounded_prefix(tmp_path: 
         assert data["capped_distances"] == 1
         capped = [r for r in data["reasons"] if r["code"] == "EDIT_DISTANCE_CAPPED"]
         assert capped and f"{MAX_COMPARED_CHARS:,}" in capped[0]["message"]
+
+
+def test_paired_rows_in_parquet_are_read_by_inspect_and_ingest_as_shadow_report_reads_them(tmp_path: Path) -> None:
+    from tests.shadow_fixtures import as_parquet
+
+    jsonl = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(120))
+    parquet = as_parquet(jsonl, tmp_path / "pairs.parquet")
+    seen = invoke(["inspect", str(parquet), "--json"], expect=0).json()
+    assert seen["traces"]["rows"] == 240
+    invoke(["ingest", str(parquet), "--db", str(tmp_path / "p.duckdb")], expect=0)
+    args = ["--baseline", "control", "--candidate", "treatment", "--json"]
+    direct = invoke(["shadow-report", str(parquet), *args]).json()
+    ingested = invoke(["shadow-report", str(tmp_path / "p.duckdb"), *args]).json()
+    assert direct["verdict"] == ingested["verdict"] and direct["pairs"] == ingested["pairs"] == 120

@@ -280,6 +280,10 @@ def _arm_values(
             from_arm = RawValue(f"_arm[{position[name]}]" if name in position else "CAST(NULL AS JSON)", "JSON")
         elif name in typed:
             from_arm = RawValue(f"{arm_col.sql}.{quote_identifier(name)}", typed[name])
+        elif name not in top and name not in ("variant", "served"):
+            # A typed file whose arms have no such field, nor the row: the field is absent (a NULL constant of
+            # JSON type would reach conversions that bind differently on a constant, e.g. a list's).
+            continue
         else:
             from_arm = RawValue("CAST(NULL AS JSON)", "JSON")
         if name in ("variant", "served") and not (from_arm.is_json or from_arm.is_text or _is_bool(name, from_arm)):

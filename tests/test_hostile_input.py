@@ -629,3 +629,30 @@ def test_paired_rows_in_parquet_are_read_by_inspect_and_ingest_as_shadow_report_
     direct = invoke(["shadow-report", str(parquet), *args]).json()
     ingested = invoke(["shadow-report", str(tmp_path / "p.duckdb"), *args]).json()
     assert direct["verdict"] == ingested["verdict"] and direct["pairs"] == ingested["pairs"] == 120
+
+
+# ---------------------------------------------------------------------------------------------------
+# Malformed paired rows are bad rows, never pairs
+
+
+@pytest.mark.parametrize(("arm", "value", "field"), [
+    ("candidate", "oops", "candidate"), ("candidate", [], "candidate"), ("candidate", {"output": None}, "candidate"),
+    ("candidate", {}, "candidate"), ("baseline", [1, 2], "baseline"),
+    ("judgements", {"judge": "j", "order": "baseline_first", "winner": "baseline"}, "judgements"),
+])
+def test_a_malformed_paired_row_is_a_bad_row(tmp_path: Path, arm: str, value: Any, field: str) -> None:
+    rows = make_pairs(120)
+    rows[6][arm] = value
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    args = ["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment"]
+    out = invoke(args, expect=2)
+    assert f"{path}:7: field {field}" in out.stderr
+    data = invoke([*args, "--on-bad-lines", "skip", "--json"]).json()
+    assert data["pairs"] == 119 and data["pairing"]["pairs"] == 119
+
+
+def test_an_arm_that_failed_is_still_a_pair_with_its_error(tmp_path: Path) -> None:
+    rows = make_pairs(120, candidate_timeouts=5)  # {"output": null, "error": "timeout"}: a failed call
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    data = invoke(["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment", "--json"]).json()
+    assert data["pairs"] == 120

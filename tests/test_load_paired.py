@@ -57,7 +57,7 @@ VARIED = [
      "candidate": None, "judgements": []},
     {"request_id": 3, "user_id": 17, "timestamp": "2026-11-16 10:00:00",
      "baseline": {"output": "", "latency_ms": 1.0, "final_text": "sent", "retried": "false"},
-     "candidate": {}},
+     "candidate": {"error": "rate_limit"}},  # no answer, but an error: a failed call ({} is a bad row)
 ]
 
 
@@ -82,30 +82,41 @@ def test_an_arm_null_takes_the_shared_value(tmp_path: Path, monkeypatch: pytest.
         assert sorted(r[2] for r in traces) == ["own", "shared"]
 
 
-@pytest.mark.parametrize("odd_line", [
-    {"request_id": "r9", "baseline": "only text", "candidate": {"output": "y"}},
-    {"request_id": "r9", "baseline": [1, 2], "candidate": {"output": "y"}},
-    '{"request_id": "r9", "baseline": {"output": "a", "output": "b"}, "candidate": {"output": "y"}}',
-    {"request_id": "r9", "baseline": {"output": "x"}, "candidate": {"output": "y"}, "judgements": "none"},
-    {"request_id": "r9", "baseline": {"output": "x"}, "candidate": {"output": "y"}, "judgements": ["tie"]},
+@pytest.mark.parametrize(("odd_line", "bad"), [
+    ({"request_id": "r9", "baseline": "only text", "candidate": {"output": "y"}}, True),
+    ({"request_id": "r9", "baseline": [1, 2], "candidate": {"output": "y"}}, True),
+    ('{"request_id": "r9", "baseline": {"output": "a", "output": "b"}, "candidate": {"output": "y"}}', False),
+    ({"request_id": "r9", "baseline": {"output": "x"}, "candidate": {"output": "y"}, "judgements": "none"}, True),
+    ({"request_id": "r9", "baseline": {"output": "x"}, "candidate": {"output": "y"}, "judgements": ["tie"]}, False),
 ])
 def test_arms_a_struct_cannot_hold_load_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   odd_line: dict[str, Any] | str) -> None:
-    """The struct read fails on the odd line after loading others; nothing of that attempt is left behind."""
+                                                   odd_line: dict[str, Any] | str, bad: bool) -> None:
+    """The struct read fails on the odd line after loading others; nothing of that attempt is left behind. An
+    arm that is not an object, or judgements that are not a list, are bad rows either way (skipped here)."""
     path = write_jsonl(tmp_path / "pairs.jsonl", [*VARIED, odd_line])
-    typed = _loaded([path], json_paths=False, monkeypatch=monkeypatch)
-    assert typed == _loaded([path], json_paths=True, monkeypatch=monkeypatch)
+    options = LoadOptions(on_bad_lines="skip") if bad else None
+    typed = _loaded([path], json_paths=False, monkeypatch=monkeypatch, options=options)
+    assert typed == _loaded([path], json_paths=True, monkeypatch=monkeypatch, options=options)
     assert typed[1]["traces"] == len(typed[0][0])
+    assert typed[2] == (1 if bad else 0)
 
 
 def test_ingest_of_arms_a_struct_cannot_hold(tmp_path: Path) -> None:
     """Inside ingest's transaction the failed struct read aborts it; ingest then loads through temp tables."""
-    path = write_jsonl(tmp_path / "pairs.jsonl", [*VARIED, {"request_id": "r9", "baseline": "text",
-                                                            "candidate": {"output": "y"}}])
+    path = write_jsonl(tmp_path / "pairs.jsonl", [*VARIED, '{"request_id": "r9", "baseline": {"output": "a", '
+                                                            '"output": "b"}, "candidate": {"output": "y"}}'])
     db = tmp_path / "t.duckdb"
     data = invoke(["ingest", str(path), "--db", str(db), "--json"], expect=0).json()
     traces = next(t for t in data["tables"] if t["table"] == "traces")
     assert traces["added"] == 7
+    # An arm that is not an object is a bad row there too: an error naming it, then skipped and counted.
+    text_arm = write_jsonl(tmp_path / "text_arm.jsonl", [*VARIED, {"request_id": "r9", "baseline": "text",
+                                                                   "candidate": {"output": "y"}}])
+    out = invoke(["ingest", str(text_arm), "--db", str(tmp_path / "u.duckdb")], expect=2)
+    assert f"{text_arm}:4: field baseline" in out.stderr
+    data = invoke(["ingest", str(text_arm), "--db", str(tmp_path / "u.duckdb"), "--on-bad-lines", "skip",
+                   "--json"], expect=0).json()
+    assert data["skipped_lines"] == 1
 
 
 def test_skip_mode_reads_the_same_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -499,6 +499,23 @@ class FieldSql:
     """Over the converted row: a `WHEN ... THEN true` branch, true when a present value did not convert."""
     bad_name: str | None = None
     """Over the raw source: the field's name when its value is wrong, else NULL."""
+    stored: bool = True
+    """False for a row check (`row_check`): it can make the row bad, but is no column of the table."""
+
+
+# What a row check's name means in an error ("field baseline: 1 value(s) are not <phrase>").
+_CHECK_PHRASES: dict[str, str] = {}
+
+
+def row_check(name: str, condition_sql: str, phrase: str, params: SqlParams, *, suffix: str = "") -> FieldSql:
+    """A check over a row's raw values (the reader's columns) that makes the row a bad row, reported as
+    `name` with `phrase` like a wrong-typed field, without storing anything: for the shape of a record
+    (a paired row's arm that is not an object, or that holds no answer) rather than one field's value."""
+    _CHECK_PHRASES[name] = phrase
+    column = quote_identifier(f"_check_{name}{suffix}")
+    return FieldSql(name=name, exprs=(f"({condition_sql}) AS {column}",), column=f"_check_{name}{suffix}",
+                    bad_flag=f"WHEN {column} THEN true",
+                    bad_name=f"CASE WHEN {condition_sql} THEN {params.add(name)} END", stored=False)
 
 
 @dataclass(frozen=True)
@@ -523,7 +540,12 @@ class Selection:
         nor checked nor stored; `sources` still lists them."""
         if fields is None or not self.parts:
             return self
-        return _assemble(tuple(p for p in self.parts if p.name in fields), self.sources, file_on_bad_rows_only=True)
+        return _assemble(tuple(p for p in self.parts if p.name in fields or not p.stored), self.sources,
+                         file_on_bad_rows_only=True)
+
+    def checked(self, checks: Sequence[FieldSql]) -> Selection:
+        """The same selection with row checks (`row_check`) added to its bad-row flag."""
+        return _assemble((*self.parts, *checks), self.sources) if checks else self
 
 
 def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
@@ -537,7 +559,7 @@ def _assemble(parts: tuple[FieldSql, ...], sources: tuple[FieldSource, ...], *,
     # only where its conversion is NULL: CASE evaluates each condition on the rows still undecided, and AND
     # inside it short-circuits, so the trim() of every present value is skipped (`_bad` over 100k bench rows
     # took 137 ms of CPU instead of 255 ms, on one thread).
-    names = ", ".join(quote_identifier(p.column or p.name) for p in parts)
+    names = ", ".join(quote_identifier(p.column or p.name) for p in parts if p.stored)
     bad_flag = f"(CASE {' '.join(flags)} ELSE false END)" if flags else "false"
     # A restricted table drops `_file` after the type check, which only reads it on bad rows: a path per
     # row costs as much memory as the dozen columns kept (uncompressed in-memory strings).
@@ -727,7 +749,7 @@ def _insert_keys_only_when_present(
     names = ", ".join(
         quote_identifier(p.name) if p.name in keys
         else f"CASE WHEN _old._present IS NULL THEN {quote_identifier(p.name)} END"
-        for p in selection.parts
+        for p in selection.parts if p.stored
     )
     return (
         f"INSERT INTO {target} SELECT {names}, {selection.file_sql} AS _file, {selection.bad_flag_sql} AS _bad "
@@ -844,7 +866,8 @@ def _check_types(ctx: LoadContext, reports: list[FileReport]) -> list[FileReport
         field_name, count = _first_bad_field(ctx, path, table)
         line = _first_bad_row(ctx, path, table)
         spec = next((f for f in TABLE_FIELDS[table] if f.name == field_name), None)
-        phrase = _kind_phrase(spec.kind) + spec.range_phrase() if spec is not None else _kind_phrase("string")
+        phrase = (_kind_phrase(spec.kind) + spec.range_phrase() if spec is not None
+                  else _CHECK_PHRASES.get(field_name, _kind_phrase("string")))
         raise FieldTypeError(
             f"field {field_name}: {count} value(s) are not {phrase}",
             path=path, line=line, field=field_name,

@@ -12,6 +12,7 @@ from rollctl.load.canonical import JUDGEMENT_FIELDS
 from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
 from rollctl.load.loader import (
     FieldSource,
+    FieldSql,
     FileReport,
     LoadContext,
     LoadOptions,
@@ -24,6 +25,7 @@ from rollctl.load.loader import (
     probe_file,
     reader_for_load,
     referenced_params,
+    row_check,
     select_canonical,
     source_values,
     unconverted,
@@ -180,10 +182,14 @@ def _typed_arms(ctx: LoadContext, probe: Probe) -> dict[str, str] | None:
     metadata) and the judgements a list of structs; None when the file is not JSON read as JSON text."""
     if probe.file.format not in ("jsonl", "json") or any(probe.columns.get(a) != "JSON" for a in _ARMS):
         return None
+    if ctx.options.on_bad_lines == "skip":
+        # Skip mode parses lines with from_json, which turns an arm or a judgements value a struct cannot hold
+        # into NULL instead of failing: the shape checks (`_arm_checks`) need the JSON itself.
+        return None
     keep = ctx.options.fields_of("traces")
     leaves = ", ".join(
         f"{quote_identifier(name)} {'JSON' if name in ('tags', 'metadata') else 'VARCHAR'}"
-        for name in _ARM_FIELDS if keep is None or name in keep
+        for name in _ARM_FIELDS if keep is None or name in keep or name in ("output", "error")  # see _arm_checks
     )
     structure = {**probe.columns, **dict.fromkeys(_ARMS, f"STRUCT({leaves})")}
     if probe.columns.get("judgements") == "JSON":
@@ -216,7 +222,7 @@ def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] 
             ctx, reader, staged, columns, arm, default_variant, default_served, params)
         selection = select_canonical(
             "traces", values, params, keep_text=ctx.options.keep_text, descriptions=descriptions
-        )
+        ).checked(_arm_checks(arm, arm_col, values, columns, params, judgements=arm == "baseline"))
         rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params,
                                       where_sql=f"WHERE {_arm_present(arm_col)}")
         sources += [s for s in selection.sources if s.canonical not in {x.canonical for x in sources}]
@@ -226,6 +232,35 @@ def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] 
         path=probe.file.path, format=probe.file.format, kind="paired", rows=rows,
         columns=tuple(probe.columns), sources=tuple(sources), skipped_lines=reader.skipped_lines,
     )
+
+
+def _present_raw(raw: RawValue) -> str:
+    return f"({raw.sql} IS NOT NULL AND json_type({raw.sql}) <> 'NULL')" if raw.is_json else f"({raw.sql} IS NOT NULL)"
+
+
+def _arm_checks(arm: str, arm_col: RawValue, values: dict[str, RawValue], columns: dict[str, str],
+                params: SqlParams, *, judgements: bool, suffix: str = "") -> list[FieldSql]:
+    """The shape of a paired row, checked like a value (a bad row: an error with its line, or skipped and
+    counted): an arm that is not an object (a string, a list), an arm with neither an answer nor an error
+    (`{"output": null}`: nothing was answered, so it pairs with nothing), and (once per row, with the
+    baseline) judgements that are not a list. Otherwise each would pair, or be dropped, silently."""
+    checks = []
+    problems = []
+    if arm_col.is_json:
+        problems.append(f"json_type({arm_col.sql}) <> 'OBJECT'")
+    if "output" in values:
+        answered = _present_raw(values["output"])
+        if "error" in values:
+            answered = f"({answered} OR {_present_raw(values['error'])})"
+        problems.append(f"NOT {answered}")
+    if problems:
+        checks.append(row_check(arm, " OR ".join(problems), "objects holding an output or an error", params,
+                                suffix=suffix))
+    listed = column("judgements", columns["judgements"]) if judgements and "judgements" in columns else None
+    if listed is not None and listed.is_json:
+        checks.append(row_check("judgements", f"({listed.sql} IS NOT NULL AND json_type({listed.sql}) "
+                                "NOT IN ('ARRAY', 'NULL'))", "lists of verdicts", params, suffix=suffix))
+    return checks
 
 
 def _arm_defaults(ctx: LoadContext) -> tuple[tuple[str, str, bool], ...]:
@@ -264,7 +299,8 @@ def _arm_values(
     # Only the fields the command loads are extracted (LoadOptions.trace_fields); the others still get a
     # value (never selected: `insert_rows` keeps only loaded fields) so the report says where they are.
     keep = ctx.options.fields_of("traces")
-    extracted = [name for name in _ARM_FIELDS if keep is None or name in keep]
+    # (output and error always: `_arm_checks` reads them to tell an answered arm from an empty one.)
+    extracted = [name for name in _ARM_FIELDS if keep is None or name in keep or name in ("output", "error")]
     position = {name: i + 1 for i, name in enumerate(extracted)}
     typed = _struct_fields(ctx, reader, arm_col)
     if typed is None:
@@ -378,10 +414,12 @@ def _paired_row_source(ctx: LoadContext, probe: Probe) -> PairedRows | None:
             ctx, reader, staged, columns, arm, default_variant, default_served, params)
         if arm_stage.derived_sql:
             return None  # arms read through JSON paths: one derived column per arm statement
-        selection = select_canonical("traces", values, params, keep_text=True, descriptions=descriptions,
-                                     suffix=f"_{x}").keeping(ctx.options.fields_of("traces"))
+        selection = select_canonical(
+            "traces", values, params, keep_text=True, descriptions=descriptions, suffix=f"_{x}",
+        ).checked(_arm_checks(arm, arm_col, values, columns, params, judgements=False, suffix=f"_{x}")
+                  ).keeping(ctx.options.fields_of("traces"))
         inner += [selection.select_sql, f"({_arm_present(arm_col)}) AS present_{x}"]
-        outer += [quote_identifier(p.column) for p in selection.parts]
+        outer += [quote_identifier(p.column) for p in selection.parts if p.stored]
         outer += [f"present_{x}", f"present_{x} AND {selection.bad_flag_sql} AS bad_{x}"]
     judgements = _listed_judgements(ctx, reader, columns)
     if judgements is None:

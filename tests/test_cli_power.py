@@ -30,7 +30,7 @@ def make_traces(path: Path, users: int = 800, seed: int = 5, icc: float = 0.15) 
                 "timestamp": f"2026-11-{day:02d}T{int(rng.integers(0, 24)):02d}:00:00Z",
                 "input": f"question {int(rng.integers(0, 60))}", "output": "answer",
                 "thumbs": -1 if rng.random() < pi else (1 if rng.random() < 0.3 else None),
-                "latency_ms": float(800 + 300 * rng.standard_normal()),
+                "latency_ms": abs(float(800 + 300 * rng.standard_normal())),  # a latency is never negative
                 "model": "claude-sonnet-4-5-20250929",
             })
     return write_jsonl(path, rows)

@@ -31,7 +31,7 @@ def main(users: int = 250_000, out: Path = Path("bench_data/power_traces.parquet
         "timestamp": [f"2026-11-{d:02d}T12:00:00Z" for d in day],
         "input": [f"question {q}" for q in rng.integers(0, 2000, size=n)],
         "thumbs": thumbs,
-        "latency_ms": 800 + 300 * rng.standard_normal(n),
+        "latency_ms": np.abs(800 + 300 * rng.standard_normal(n)),  # never negative: that is a bad value
     })
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)

@@ -235,9 +235,8 @@ def test_a_line_that_is_not_a_record_is_a_bad_line(tmp_path: Path, line: str) ->
     rows: list[Any] = _canary_rows(100)
     rows.insert(5, line)
     path = write_jsonl(tmp_path / "t.jsonl", rows)
-    if line != "null":  # DuckDB reads a null line as an empty record: see the skip mode below
-        out = invoke(["inspect", str(path)], expect=2)
-        assert f"{path}:6: a line is not a JSON object" in out.stderr
+    out = invoke(["inspect", str(path)], expect=2)
+    assert f"{path}:6: " in out.stderr and ("not a JSON object" in out.stderr or "field record" in out.stderr)
     data = invoke(["inspect", str(path), "--on-bad-lines", "skip", "--json"], expect=0).json()
     assert data["skipped_lines"] == 1 and data["traces"]["rows"] == 100
     assert {"user_id", "variant", "timestamp"} <= set(data["files"][0]["mapped"])

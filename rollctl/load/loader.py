@@ -899,8 +899,10 @@ def _dropped_note(count: int) -> tuple[str, ...]:
 def _valid_lines(entry: BadLocator, path: str) -> tuple[str, dict[str, object]]:
     """A JSONL file's valid records with their physical line numbers (`_line`), typed like the load."""
     params = {**entry.params, "structure": json.dumps(entry.columns)}
+    # Every valid line, `null` included (it loaded as an all-null record, a bad row to be located).
     source = (
-        f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} WHERE {_RECORD_LINE})"
+        f"(SELECT _line, unnest(from_json(line, $structure)) FROM {lines_reader()} "
+        "WHERE trim(line) <> '' AND json_valid(line))"
     )
     return f"{_with_derived(source, entry.derived_sql)} AS src", params
 

@@ -92,6 +92,12 @@ def _load_flat(ctx: LoadContext, probe: Probe, table: str, *, kind: str) -> File
     params = SqlParams()
     values, descriptions = source_values(table, probe.columns, ctx.options.mapping, params)
     selection = select_canonical(table, values, params, keep_text=ctx.options.keep_text, descriptions=descriptions)
+    if probe.file.format in ("jsonl", "json") and probe.columns:
+        # DuckDB reads a `null` line (or `{}`) as a record whose every field is null: a phantom row, unless
+        # it is a bad row like any other line that is not a record.
+        empty = " AND ".join(f"{quote_identifier(c)} IS NULL" for c in probe.columns)
+        selection = selection.checked([row_check("record", empty, "records with at least one field (the line "
+                                                 "is null or {})", params)])
     rows = {table: insert_rows(ctx, probe, table, selection, reader, params)}
     sources = list(selection.sources)
     if table == "traces" and _has_inline_judgement(probe):
@@ -189,7 +195,7 @@ def _typed_arms(ctx: LoadContext, probe: Probe) -> dict[str, str] | None:
     keep = ctx.options.fields_of("traces")
     leaves = ", ".join(
         f"{quote_identifier(name)} {'JSON' if name in ('tags', 'metadata') else 'VARCHAR'}"
-        for name in _ARM_FIELDS if keep is None or name in keep or name in ("output", "error")  # see _arm_checks
+        for name in _ARM_FIELDS if keep is None or name in keep or name == "error"  # see _arm_checks
     )
     structure = {**probe.columns, **dict.fromkeys(_ARMS, f"STRUCT({leaves})")}
     if probe.columns.get("judgements") == "JSON":
@@ -218,11 +224,11 @@ def _load_paired_from(ctx: LoadContext, probe: Probe, structure: dict[str, str] 
     sources: list[FieldSource] = []
     for arm, default_variant, default_served in _arm_defaults(ctx):
         params = SqlParams()
-        arm_col, arm_stage, values, descriptions = _arm_values(
+        arm_col, arm_stage, values, descriptions, own = _arm_values(
             ctx, reader, staged, columns, arm, default_variant, default_served, params)
         selection = select_canonical(
             "traces", values, params, keep_text=ctx.options.keep_text, descriptions=descriptions
-        ).checked(_arm_checks(arm, arm_col, values, columns, params, judgements=arm == "baseline"))
+        ).checked(_arm_checks(arm, arm_col, own, columns, params, judgements=arm == "baseline"))
         rows["traces"] += insert_rows(ctx, probe, "traces", selection, arm_stage, params,
                                       where_sql=f"WHERE {_arm_present(arm_col)}")
         sources += [s for s in selection.sources if s.canonical not in {x.canonical for x in sources}]
@@ -238,24 +244,21 @@ def _present_raw(raw: RawValue) -> str:
     return f"({raw.sql} IS NOT NULL AND json_type({raw.sql}) <> 'NULL')" if raw.is_json else f"({raw.sql} IS NOT NULL)"
 
 
-def _arm_checks(arm: str, arm_col: RawValue, values: dict[str, RawValue], columns: dict[str, str],
+def _arm_checks(arm: str, arm_col: RawValue, own: list[RawValue], columns: dict[str, str],
                 params: SqlParams, *, judgements: bool, suffix: str = "") -> list[FieldSql]:
     """The shape of a paired row, checked like a value (a bad row: an error with its line, or skipped and
-    counted): an arm that is not an object (a string, a list), an arm with neither an answer nor an error
-    (`{"output": null}`: nothing was answered, so it pairs with nothing), and (once per row, with the
+    counted): an arm that is not an object (a string, a list), an arm object that holds nothing (`{}`,
+    `{"output": null}`: no call is described, so it pairs with nothing), and (once per row, with the
     baseline) judgements that are not a list. Otherwise each would pair, or be dropped, silently."""
     checks = []
     problems = []
     if arm_col.is_json:
         problems.append(f"json_type({arm_col.sql}) <> 'OBJECT'")
-    if "output" in values:
-        answered = _present_raw(values["output"])
-        if "error" in values:
-            answered = f"({answered} OR {_present_raw(values['error'])})"
-        problems.append(f"NOT {answered}")
+    if own:
+        problems.append("NOT (" + " OR ".join(_present_raw(v) for v in own) + ")")
     if problems:
-        checks.append(row_check(arm, " OR ".join(problems), "objects holding an output or an error", params,
-                                suffix=suffix))
+        checks.append(row_check(arm, " OR ".join(problems), "objects describing a call (an output, an error, "
+                                "a latency, ...)", params, suffix=suffix))
     listed = column("judgements", columns["judgements"]) if judgements and "judgements" in columns else None
     if listed is not None and listed.is_json:
         checks.append(row_check("judgements", f"({listed.sql} IS NOT NULL AND json_type({listed.sql}) "
@@ -286,9 +289,10 @@ def _is_bool(name: str, value: RawValue) -> bool:
 def _arm_values(
     ctx: LoadContext, reader: Reader, staged: Reader, columns: dict[str, str], arm: str, default_variant: str,
     default_served: bool, params: SqlParams,
-) -> tuple[RawValue, Reader, dict[str, RawValue], dict[str, str]]:
+) -> tuple[RawValue, Reader, dict[str, RawValue], dict[str, str], list[RawValue]]:
     """One arm's raw canonical values over the file's rows: (the arm column, the reader to select them from,
-    the values, where each came from). Arm fields win over the shared top-level ones."""
+    the values, where each came from, the arm's own values before any shared one or default). Arm fields win
+    over the shared top-level ones."""
     top_mapping = {k: v for k, v in ctx.options.mapping.items() if k in _PAIR_SHARED}
     top, descriptions = source_values("traces", columns, top_mapping, params)
     arm_col = column(arm, columns[arm])
@@ -299,8 +303,9 @@ def _arm_values(
     # Only the fields the command loads are extracted (LoadOptions.trace_fields); the others still get a
     # value (never selected: `insert_rows` keeps only loaded fields) so the report says where they are.
     keep = ctx.options.fields_of("traces")
-    # (output and error always: `_arm_checks` reads them to tell an answered arm from an empty one.)
-    extracted = [name for name in _ARM_FIELDS if keep is None or name in keep or name in ("output", "error")]
+    # (error always, a short string: an arm holding only an error is a failed call, not an empty arm; see
+    # `_arm_checks`, which looks at the fields read.)
+    extracted = [name for name in _ARM_FIELDS if keep is None or name in keep or name == "error"]
     position = {name: i + 1 for i, name in enumerate(extracted)}
     typed = _struct_fields(ctx, reader, arm_col)
     if typed is None:
@@ -311,11 +316,15 @@ def _arm_values(
         )
     else:
         arm_stage = staged
+    own: list[RawValue] = []
     for name in _ARM_FIELDS:
         if typed is None:
             from_arm = RawValue(f"_arm[{position[name]}]" if name in position else "CAST(NULL AS JSON)", "JSON")
+            if name in position:
+                own.append(from_arm)
         elif name in typed:
             from_arm = RawValue(f"{arm_col.sql}.{quote_identifier(name)}", typed[name])
+            own.append(from_arm)
         elif name not in top and name not in ("variant", "served"):
             # A typed file whose arms have no such field, nor the row: the field is absent (a NULL constant of
             # JSON type would reach conversions that bind differently on a constant, e.g. a list's).
@@ -357,7 +366,7 @@ def _arm_values(
             cast = "BOOLEAN" if isinstance(default, bool) else "VARCHAR"
             values[name] = RawValue(
                 f"coalesce({values[name].sql}, to_json(CAST({params.add(default)} AS {cast})))", "JSON")
-    return arm_col, arm_stage, values, descriptions
+    return arm_col, arm_stage, values, descriptions, own
 
 
 def paired_row_sources(db: Database, paths: Sequence[str], options: LoadOptions) -> list[PairedRows] | None:
@@ -410,13 +419,13 @@ def _paired_row_source(ctx: LoadContext, probe: Probe) -> PairedRows | None:
     inner: list[str] = []
     outer: list[str] = []
     for x, (arm, default_variant, default_served) in enumerate(_arm_defaults(ctx), start=1):
-        arm_col, arm_stage, values, descriptions = _arm_values(
+        arm_col, arm_stage, values, descriptions, own = _arm_values(
             ctx, reader, staged, columns, arm, default_variant, default_served, params)
         if arm_stage.derived_sql:
             return None  # arms read through JSON paths: one derived column per arm statement
         selection = select_canonical(
             "traces", values, params, keep_text=True, descriptions=descriptions, suffix=f"_{x}",
-        ).checked(_arm_checks(arm, arm_col, values, columns, params, judgements=False, suffix=f"_{x}")
+        ).checked(_arm_checks(arm, arm_col, own, columns, params, judgements=False, suffix=f"_{x}")
                   ).keeping(ctx.options.fields_of("traces"))
         inner += [selection.select_sql, f"({_arm_present(arm_col)}) AS present_{x}"]
         outer += [quote_identifier(p.column) for p in selection.parts if p.stored]

@@ -655,3 +655,31 @@ def test_an_arm_that_failed_is_still_a_pair_with_its_error(tmp_path: Path) -> No
     path = write_jsonl(tmp_path / "pairs.jsonl", rows)
     data = invoke(["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment", "--json"]).json()
     assert data["pairs"] == 120
+
+
+@pytest.mark.parametrize("command", ["inspect", "decide", "eval-gate", "shadow-report", "power", "power-eval"])
+def test_every_command_reports_the_lines_it_skipped(tmp_path: Path, command: str) -> None:
+    if command in ("eval-gate", "power-eval"):
+        rows: list[Any] = [json.loads(x) for x in (SAMPLE_TRACES / "evals" / "baseline.jsonl").open()]
+        rows += [{**r, "variant": "pr"} for r in rows]
+    elif command == "shadow-report":
+        rows = make_pairs(120)
+    else:
+        rows = _canary_rows(600)
+    rows.insert(3, "{not json")
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    args = {
+        "inspect": ["inspect", str(path)],
+        "decide": ["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml")],
+        "eval-gate": ["eval-gate", str(path), "--baseline", "main", "--candidate", "pr"],
+        "shadow-report": ["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment"],
+        "power": ["power", "--from-traces", str(path), "--metric-name", "thumbs_down_rate", "--mde", "0.3",
+                  "--relative"],
+        "power-eval": ["power", "eval", "--from-evals", str(path), "--mde", "0.05"],
+    }[command]
+    invoke(args, expect=2)
+    out = invoke([*args, "--on-bad-lines", "skip", "--json"])
+    assert out.exit_code in (0, 1, 3), out.stderr
+    data = out.json()
+    codes = [r["code"] for r in data.get("reasons", []) + data.get("notes", []) + data.get("warnings", [])]
+    assert "SKIPPED_LINES" in codes, codes

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rollctl.core.results import SCHEMA_VERSION, Reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import UsageError
 from rollctl.exit_codes import ExitCode
@@ -342,6 +342,8 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
                          "metric", field="metric_name", fix="e.g. thumbs_down_rate, error_rate, latency_mean_ms")
     report = load_inputs(db, list(req.from_traces), options)
     require_fields(report, "traces", ["user_id", "variant", *metric.required_fields], command="power")
+    if report.skipped_lines:
+        reasons.append(skipped_lines_reason(report.skipped_lines))
     base = _pick_baseline(db, req.baseline_variant)
     served = "coalesce(served, TRUE)"  # shadow computations were never seen by a user
     found = report.found_fields("traces")
@@ -790,6 +792,8 @@ def plan_eval(db: Database | None, req: EvalRequest, options: LoadOptions | None
         assert db is not None
         report = load_inputs(db, list(req.from_evals), options or LoadOptions(keep_text=False))
         require_fields(report, "evals", ["case_id", "variant", req.score], command="power eval")
+        if report.skipped_lines:
+            reasons.append(skipped_lines_reason(report.skipped_lines))
         names = [v for v, _ in q.eval_variants(db)]
         if not names:
             raise UsageError("the eval results have no variant", field="variant", fix="use --map variant=...")

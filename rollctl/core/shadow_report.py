@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from rollctl.config import Config
-from rollctl.core.results import SCHEMA_VERSION, Reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
 from rollctl.db import Database, DuckDBError
 from rollctl.errors import EmptyInputError, InputError, PlanError, UsageError
 from rollctl.exit_codes import exit_code_for
@@ -410,6 +410,8 @@ class ShadowReportResult:
     seed: int
     capped_distances: int = 0
     """pairs whose edit distance compares only the first `MAX_COMPARED_CHARS` characters of each answer"""
+    skipped_lines: int = 0
+    """malformed or wrong-typed lines `--on-bad-lines skip` left out"""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -497,6 +499,8 @@ class _Paired:
     """sid -> (input, baseline answer, candidate answer) of the streamed rows likeliest to be examples"""
     capped: int = 0
     """pairs whose edit distance was computed on the first `MAX_COMPARED_CHARS` characters only"""
+    skipped_lines: int = 0
+    """lines `--on-bad-lines skip` left out (the stream is not used in that mode)"""
 
 
 def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions) -> _Paired:
@@ -529,7 +533,7 @@ def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None
         pid = batch.column(0).to_numpy()
         dist[pid] = _distances(distances, batch.column(1), batch.column(2))
     return _Paired(counts=counts, pairs=n, distances=dist, judgements=report.rows["judgements"], sources=None,
-                   capped=distances.capped)
+                   capped=distances.capped, skipped_lines=report.skipped_lines)
 
 
 def _check_eval_rows(options: ShadowOptions, rows: int) -> None:
@@ -727,6 +731,8 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
     examples = _examples(db, dist, judge, options.examples, paired, options)
     mde = judge.mde if judge is not None else None
     reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
+    if paired.skipped_lines:
+        reasons.append(skipped_lines_reason(paired.skipped_lines))
     if paired.capped:
         reasons.append(Reason("EDIT_DISTANCE_CAPPED", f"{paired.capped:,} pair(s) with an answer longer than "
                               f"{MAX_COMPARED_CHARS:,} characters: their edit distance compares the first "
@@ -741,6 +747,7 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
         segment_by=options.segment_by, segment_correction=st.segment_correction, segments=tuple(segments),
         segment_losses=tuple(s.segment for s in segments if s.loses), eval_gap=gap, examples=tuple(examples),
         mde=mde, settings=dict(st.__dict__.items()), seed=options.seed, capped_distances=paired.capped,
+        skipped_lines=paired.skipped_lines,
     )
 
 

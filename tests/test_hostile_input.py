@@ -683,3 +683,39 @@ def test_every_command_reports_the_lines_it_skipped(tmp_path: Path, command: str
     data = out.json()
     codes = [r["code"] for r in data.get("reasons", []) + data.get("notes", []) + data.get("warnings", [])]
     assert "SKIPPED_LINES" in codes, codes
+
+
+def test_a_first_ingest_killed_before_commit_leaves_no_database_and_the_next_one_cleans_up(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = write_jsonl(tmp_path / "t.jsonl", _canary_rows(200))
+    target = tmp_path / "new.duckdb"
+    # SIGKILL at the moment the committed database would be linked to its name: no finally runs.
+    killer = ("import os, signal, sys; os.link = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
+              "from rollctl.cli import app; sys.argv = ['rollctl'] + sys.argv[1:]; app()")
+    done = subprocess.run([sys.executable, "-c", killer, "ingest", str(path), "--db", str(target)],
+                          capture_output=True, cwd=tmp_path, env={**os.environ, "ROLLCTL_DEBUG": ""})
+    assert done.returncode == -9
+    assert not target.exists()
+    assert any(p.name.endswith(".rollctl-new") for p in tmp_path.iterdir())  # what the killed run left
+    invoke(["ingest", str(path), "--db", str(target)], expect=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.duckdb", "t.jsonl"]
+
+
+def test_a_parquet_file_corrupt_where_decide_reads_it_is_an_input_error(tmp_path: Path) -> None:
+    from rollctl.db import connect
+
+    source = write_jsonl(tmp_path / "t.jsonl", _canary_rows(3000))
+    parquet = tmp_path / "t.parquet"
+    db = connect()
+    db.execute("COPY (SELECT * FROM read_json($p)) TO '" + str(parquet) + "' (FORMAT parquet, ROW_GROUP_SIZE 500)",
+               {"p": str(source)})
+    db.close()
+    data = bytearray(parquet.read_bytes())
+    for i in range(len(data) // 10, len(data) * 8 // 10, 97):  # spoil the column chunks, keep the footer
+        data[i] ^= 0x5A
+    parquet.write_bytes(bytes(data))
+    out = invoke(["decide", str(parquet), "--plan", str(SAMPLE_TRACES / "rollout.toml")], expect=2)
+    assert out.stderr.startswith("error: ") and "internal error" not in out.stderr

@@ -129,8 +129,9 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
                              "file") from None
     # A new database is built beside its final name and linked there once committed, so a killed or failed
     # first ingest leaves no file (nor a .wal) behind, and a reader never sees a half-written database.
-    staging = os.path.join(os.path.dirname(os.path.abspath(target)),
-                           f".{os.path.basename(target)}.{os.getpid()}.{threading.get_ident()}.rollctl-new")
+    directory, name = os.path.split(os.path.abspath(target))
+    _remove_abandoned_builds(directory, name)
+    staging = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.rollctl-new")
     try:
         result = _ingest_into(db, paths, staging, options, fingerprint)
         try:
@@ -145,6 +146,28 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
         for leftover in (staging, staging + ".wal"):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(leftover)
+
+
+def _remove_abandoned_builds(directory: str, name: str) -> None:
+    """Remove what a killed first ingest of the same database left beside it (its process is gone)."""
+    prefix = f".{name}."
+    for entry in os.listdir(directory):
+        if not entry.startswith(prefix) or not entry.endswith((".rollctl-new", ".rollctl-new.wal")):
+            continue
+        pid = entry[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, entry))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")

@@ -182,7 +182,7 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> Datab
         connection = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only and path is not None,
                                     config=dict(NO_NETWORK_CONFIG))
     except duckdb.Error as exc:
-        raise InputError(f"cannot open DuckDB database ({_first_line(exc)})", path=str(path)) from None
+        raise InputError(f"cannot open DuckDB database ({error_line(exc)})", path=str(path)) from None
     connection.execute("SET TimeZone = 'UTC'")
     # rollctl shows its own progress on stderr only on a terminal and never with --json; DuckDB's bar would
     # otherwise print into piped stderr during long loads.
@@ -204,6 +204,11 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> Datab
     return Database(connection=connection, path=None if path is None else str(path))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of a DuckDB error, for a one-line message: quoted parts (which may hold a value read
+    from the user's data) are replaced by an ellipsis."""
+    lines = str(exc).strip().splitlines()
+    return _QUOTED.sub("…", lines[0]) if lines else type(exc).__name__

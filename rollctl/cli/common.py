@@ -6,7 +6,6 @@ import contextlib
 import gc
 import glob
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -18,7 +17,7 @@ from rich.text import Text
 
 from rollctl.config import Config, load_config
 from rollctl.core.results import SCHEMA_VERSION
-from rollctl.db import Database, DuckDBError, connect
+from rollctl.db import Database, DuckDBError, connect, error_line
 from rollctl.errors import InputError, PlanError, RollctlError, UsageError
 from rollctl.exit_codes import ExitCode, exit_code_for
 from rollctl.load import LoadOptions
@@ -133,7 +132,7 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
             if type(exc).__name__ not in _INPUT_FAILURES:
                 raise
             # A file that turns out corrupt only when a later pass reads it (Parquet is read in place).
-            raise InputError(f"an input could not be read ({_first_line(exc)})",
+            raise InputError(f"an input could not be read ({error_line(exc)})",
                              fix="check that the input files are complete and not corrupt") from None
         finally:
             db.close()
@@ -143,11 +142,6 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
 
 # DuckDB's errors about the data it reads (not about a statement): an input error, never "internal".
 _INPUT_FAILURES = frozenset({"IOException", "InvalidInputException", "ConversionException", "SerializationException"})
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return re.sub(r"'[^']*'|\"[^\"]*\"", "…", lines[0]) if lines else type(exc).__name__
 
 
 def check_outputs(inputs: Sequence[str | Path | None], **outputs: str | Path | None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rollctl import __version__
 from rollctl.core.results import SCHEMA_VERSION, Reason
-from rollctl.db import Database, DuckDBError, engine_version, quote_identifier
+from rollctl.db import Database, DuckDBError, engine_version, error_line, quote_identifier
 from rollctl.errors import InputError, UsageError
 from rollctl.load import LoadOptions, LoadReport, load_inputs
 from rollctl.load.canonical import TABLE_FIELDS
@@ -124,7 +124,7 @@ def ingest(db: Database, paths: Sequence[str], target: str, options: LoadOptions
         except DuckDBError as exc:
             with contextlib.suppress(DuckDBError):
                 db.execute(f"DETACH {quote_identifier(_TARGET)}")
-            raise InputError(f"cannot read or append to the database ({str(exc).splitlines()[0]})", path=target,
+            raise InputError(f"cannot read or append to the database ({error_line(exc)})", path=target,
                              fix="it may be truncated or written by another tool: restore it, or pass a new --db "
                              "file") from None
     # A new database is built beside its final name and linked there once committed, so a killed or failed

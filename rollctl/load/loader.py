@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rollctl.db import Database, DuckDBError, quote_identifier
+from rollctl.db import Database, DuckDBError, error_line, quote_identifier
 from rollctl.errors import EmptyInputError, FieldTypeError, InputError, MissingFieldError, UsageError
 from rollctl.load.adapters import Adapter, adapter_named, adapters
 from rollctl.load.canonical import TABLE_FIELDS, TEXT_FIELDS, CanonicalField
@@ -980,7 +980,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
     try:
         db.execute(f"ATTACH $path AS {quote_identifier(alias)} (READ_ONLY)", {"path": f.path})
     except DuckDBError as exc:
-        raise InputError(f"cannot open DuckDB database ({_QUOTED.sub('…', str(exc).splitlines()[0])})",
+        raise InputError(f"cannot open DuckDB database ({error_line(exc)})",
                          path=f.path, fix="pass a file written by `rollctl ingest`") from None
     rows: dict[str, int] = {}
     sources: list[FieldSource] = []
@@ -1001,7 +1001,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
     except DuckDBError as exc:
         # A truncated file fails on its first read; a database of another tool, on columns or types that are
         # not the canonical ones.
-        raise InputError(f"cannot read its {table} table ({_QUOTED.sub('…', str(exc).splitlines()[0])})",
+        raise InputError(f"cannot read its {table} table ({error_line(exc)})",
                          path=f.path, field=table,
                          fix="pass a database written by `rollctl ingest`, or ingest the export again") from None
     finally:

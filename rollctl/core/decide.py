@@ -873,7 +873,10 @@ def _fingerprint(details: dict[str, dict[str, Any]]) -> dict[str, Any]:
     any change in the analysed rows changes it."""
     arms = [{k: details[v][k] for k in ("variant", "requests", "first", "last", "thumbs_sum", "latency_sum",
                                         "cost_sum", "errors", "models", "prompt_versions")} for v in sorted(details)]
-    text = json.dumps(arms, sort_keys=True, default=_default)
+    # DuckDB sums floats in parallel, so a sum's last bits differ from run to run: hashed at 12 significant
+    # digits (as --json prints numbers), the same data gives the same fingerprint.
+    stable = [{k: float(f"{x:.12g}") if isinstance(x, float) else x for k, x in arm.items()} for arm in arms]
+    text = json.dumps(stable, sort_keys=True, default=_default)
     return {"rows": sum(int(a["requests"]) for a in arms),
             "first": min((_iso(a["first"]) or "" for a in arms), default=None),
             "last": max((_iso(a["last"]) or "" for a in arms), default=None),

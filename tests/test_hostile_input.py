@@ -719,3 +719,16 @@ def test_a_parquet_file_corrupt_where_decide_reads_it_is_an_input_error(tmp_path
     parquet.write_bytes(bytes(data))
     out = invoke(["decide", str(parquet), "--plan", str(SAMPLE_TRACES / "rollout.toml")], expect=2)
     assert out.stderr.startswith("error: ") and "internal error" not in out.stderr
+
+
+def test_a_database_holding_impossible_timestamps_is_refused_not_crashed_on(tmp_path: Path) -> None:
+    """A database written before the 2000-2099 window (ingest stored 'infinity' then) must not crash reads."""
+    from rollctl.db import connect
+
+    target = _database(tmp_path)
+    db = connect(target)
+    db.execute("UPDATE traces SET \"timestamp\" = 'infinity' WHERE request_id = (SELECT min(request_id) FROM traces)")
+    db.close()
+    for args in (["inspect", str(target)], ["decide", str(target), "--plan", str(SAMPLE_TRACES / "rollout.toml")]):
+        out = invoke(args, expect=2)
+        assert "timestamp outside 2000-2099" in out.stderr

@@ -23,7 +23,15 @@ from rollctl.db import Database, DuckDBError, error_line, quote_identifier
 from rollctl.errors import EmptyInputError, FieldTypeError, InputError, MissingFieldError, UsageError
 from rollctl.load.adapters import Adapter, adapter_named, adapters
 from rollctl.load.canonical import TABLE_FIELDS, TEXT_FIELDS, CanonicalField
-from rollctl.load.expressions import RawValue, SqlParams, column, convert, nested
+from rollctl.load.expressions import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    RawValue,
+    SqlParams,
+    column,
+    convert,
+    nested,
+)
 from rollctl.load.files import InputFile, expand_paths, gzip_problem
 from rollctl.load.mapping import is_score_source, resolve_source
 
@@ -973,6 +981,19 @@ def _kind_phrase(kind: str) -> str:
     }.get(kind, "strings")
 
 
+def _check_stored_timestamps(db: Database, table_sql: str, path: str) -> None:
+    """A database written before timestamps were held to 2000-2099 may store 'infinity' or year 294247, which
+    Python cannot even represent: refuse it with the fix, instead of failing every later query."""
+    outside = int(db.fetchone(
+        f"SELECT count(*) FROM {table_sql} WHERE \"timestamp\" IS NOT NULL AND NOT "
+        f"(\"timestamp\" >= TIMESTAMPTZ '{EARLIEST_TIMESTAMP}' AND \"timestamp\" < TIMESTAMPTZ '{LATEST_TIMESTAMP}')"
+    )[0])
+    if outside:
+        raise InputError(f"{outside} stored trace row(s) have a timestamp outside 2000-2099", path=path,
+                         field="timestamp", fix="ingest the exports again into a new database with this version, "
+                         "which refuses such values")
+
+
 def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
     """Copy the canonical tables of a database written by `rollctl ingest`."""
     db = ctx.db
@@ -998,6 +1019,8 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
             rows[table] = int(db.fetchone(
                 f"SELECT count(*) FROM {quote_identifier(alias)}.{quote_identifier(table)}")[0])
             sources += [FieldSource(table, x.name, x.name) for x in fields]
+            if table == "traces":
+                _check_stored_timestamps(db, f"{quote_identifier(alias)}.{quote_identifier(table)}", f.path)
     except DuckDBError as exc:
         # A truncated file fails on its first read; a database of another tool, on columns or types that are
         # not the canonical ones.

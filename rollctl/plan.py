@@ -202,6 +202,11 @@ def load_plan(path: str | Path) -> Plan:
     return parse_plan(doc, path=str(p), sha256=plan_sha256(data))
 
 
+# The placeholders `rollctl plan init` writes (templates/plan_rollout.toml), refused until edited.
+TEMPLATE_NAME = "describe the change"
+TEMPLATE_SALT_PREFIX = "change_me"
+
+
 def parse_plan(doc: dict[str, Any], *, path: str = "rollout.toml", sha256: str = "") -> Plan:
     top = _Reader(path, doc, "")
     top.unknown(_TOP_KEYS)
@@ -230,6 +235,13 @@ def parse_plan(doc: dict[str, Any], *, path: str = "rollout.toml", sha256: str =
     salt = r.str_("salt")
     if hash_name is not None and salt is None:
         raise r.err("salt", "is missing but hash is set", "add the salt (seed) the flag system hashes with")
+    if salt is not None and salt.startswith(TEMPLATE_SALT_PREFIX):
+        # `rollctl plan init`'s placeholder: the audit would compare the traces with an assignment nobody ran,
+        # and blame the sample ratio and the assignment for it.
+        raise r.err("salt", "is still the template's placeholder", "set it to the salt (seed) your flag system "
+                    "hashes this rollout with")
+    if r.str_("name") == TEMPLATE_NAME:
+        raise r.err("name", "is still the template's placeholder", "name the change (it is shown in every report)")
     stages = _stages(r)
     current = r.num("current_stage", None, 0, 100, open_low=True)
     if current is not None and current not in stages:

@@ -34,8 +34,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 @pytest.mark.parametrize("change", ["model", "prompt", "tool", "system_prompt", "retrieval"])
-def test_init_templates_are_valid_plans(change: str, tmp_path: Path) -> None:
-    text = invoke(["plan", "init", "--change", change], expect=0).stdout
+def test_init_templates_are_valid_plans_once_their_placeholders_are_edited(change: str, tmp_path: Path) -> None:
+    template = invoke(["plan", "init", "--change", change], expect=0).stdout
+    unedited = invoke(["plan", "check", str(write(tmp_path, template))], expect=2)
+    assert "rollout.salt: is still the template's placeholder" in unedited.stderr
+    text = template.replace('salt = "change_me_2026_01_01"', 'salt = "checkout_prompt_v7"')
+    assert "rollout.name: is still the template's placeholder" in invoke(
+        ["plan", "check", str(write(tmp_path, text))], expect=2).stderr
+    text = text.replace('name = "describe the change"', 'name = "checkout prompt v7"')
     plan = parse_plan(tomllib.loads(text))
     assert plan.change == change
     assert plan.require_pinned_models is (change == "model")

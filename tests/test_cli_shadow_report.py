@@ -483,3 +483,19 @@ def test_a_judge_that_always_prefers_the_longer_answer_has_no_length_controlled_
     j = result.json()["judge"]
     assert (j["wins"], j["losses"]) == (20, 20)
     assert j["length_controlled_win_rate"] is None and j["length_controlled_reason"] == "LC_SEPARATION"
+
+
+def test_position_bias_is_not_measured_from_one_order(tmp_path: Path) -> None:
+    """With every verdict in one order, "shown first" is always the baseline: a candidate that genuinely wins
+    must not be reported as a judge biased towards the second position."""
+    from tests.shadow_fixtures import make_pairs
+
+    rows = make_pairs(300, json_break_rate=0.0, judge="fair")
+    for i, row in enumerate(rows):
+        row["judgements"] = [{"judge": "j", "order": "baseline_first", "winner": "candidate" if i % 5 else "tie"}]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    data = invoke(["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment",
+                   "--json"]).json()
+    codes = [r["code"] for r in data["reasons"]]
+    assert "JUDGE_POSITION_BIAS" not in codes and "JUDGE_POSITION_NOT_MEASURABLE" in codes
+    assert data["judge"]["first_position_rate"] is None and data["judge"]["first_position_p_value"] is None

@@ -1095,6 +1095,10 @@ def _verdict(pairing: Pairing, judge: JudgeResult | None, tails: Sequence[Tail],
             info.append(Reason("JUDGE_LENGTH_BIAS",
                                f"the judge's verdicts depend on answer length (b1 = {judge.length_coef:.2f}); "
                                f"length-controlled win rate {_pct(judge.length_controlled_win_rate)}"))
+        if judge.both_orders == 0 and judge.n > 0:
+            info.append(Reason("JUDGE_POSITION_NOT_MEASURABLE",
+                               "position bias is not measurable: every verdict was given with the answers in one "
+                               "order; judge some pairs with the answers swapped to measure it"))
         if judge.first_position_p_value is not None and judge.first_position_p_value < st.alpha:
             info.append(Reason("JUDGE_POSITION_BIAS",
                                f"the judge prefers the answer shown first in {_pct(judge.first_position_rate)} of "

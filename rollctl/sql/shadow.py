@@ -712,9 +712,14 @@ def judges(db: Database) -> list[dict[str, Any]]:
                    AS both_orders,
                count(*) FILTER (WHERE g1 IN ('baseline', 'candidate', 'tie') AND g2 IN ('baseline', 'candidate', 'tie')
                                 AND g1 = g2) AS consistent,
-               count(*) FILTER (WHERE g1 IN ('baseline', 'candidate'))
-                   + count(*) FILTER (WHERE g2 IN ('baseline', 'candidate')) AS decisive,
-               count(*) FILTER (WHERE g1 = 'baseline') + count(*) FILTER (WHERE g2 = 'candidate') AS first_position,
+               -- Position bias only where the answers were swapped: with one order, "shown first" is just one
+               -- arm, and its share of wins is the verdict itself, not a bias.
+               count(*) FILTER (WHERE g1 IN ('baseline', 'candidate') AND g2 IN ('baseline', 'candidate', 'tie'))
+                   + count(*) FILTER (WHERE g2 IN ('baseline', 'candidate') AND g1 IN ('baseline', 'candidate', 'tie'))
+                   AS decisive,
+               count(*) FILTER (WHERE g1 = 'baseline' AND g2 IN ('baseline', 'candidate', 'tie'))
+                   + count(*) FILTER (WHERE g2 = 'candidate' AND g1 IN ('baseline', 'candidate', 'tie'))
+                   AS first_position,
                sum(duplicate_judgements) AS duplicate_judgements
         FROM {UNITS} GROUP BY judge ORDER BY units DESC, judge
         """

@@ -127,8 +127,10 @@ class OrderStats:
 def order_stats(both_orders: int, consistent: int, decisive: int, first_position: int) -> OrderStats:
     """Order consistency and the first-position preference rate (MT-Bench §3.3 position bias).
 
-    Counts come from SQL: units judged in both orders and how many kept their verdict; non-tie
-    judgements and how many went to the answer shown first (tested against 1/2 with `binomtest`).
+    Counts come from SQL: units judged in both orders and how many kept their verdict; the non-tie
+    judgements of those units and how many went to the answer shown first (tested against 1/2 with the
+    sign test). Position bias is measurable only on swapped pairs: with every verdict in one order the
+    answer shown first is always the same arm, so `decisive` is 0 and the rate and p-value are None.
     """
     return OrderStats(
         both_orders=both_orders,

@@ -499,3 +499,14 @@ def test_position_bias_is_not_measured_from_one_order(tmp_path: Path) -> None:
     codes = [r["code"] for r in data["reasons"]]
     assert "JUDGE_POSITION_BIAS" not in codes and "JUDGE_POSITION_NOT_MEASURABLE" in codes
     assert data["judge"]["first_position_rate"] is None and data["judge"]["first_position_p_value"] is None
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_misspelled_segment_key_is_an_input_error_naming_the_keys_found(tmp_path: Path, stream: bool) -> None:
+    from tests.shadow_fixtures import make_pairs
+
+    path = write_jsonl(tmp_path / "pairs.jsonl", make_pairs(120))
+    args = ["shadow-report", str(path), "--baseline", "control", "--candidate", "treatment",
+            "--segment-by", "metadata.intnt"] + ([] if stream else ["--on-bad-lines", "skip"])
+    out = invoke(args, expect=2)
+    assert "no pair's metadata has this key" in out.stderr and "metadata.intent" in out.stderr

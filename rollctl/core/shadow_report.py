@@ -700,6 +700,8 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
     n, dist = paired.pairs, paired.distances
     pairing = _pairing(paired.counts, q.span(db))
     total, seg_rows = q.summaries(db)
+    if segment is not None and seg_rows and all(r["segment"] is None for r in seg_rows):
+        raise _no_segment_values(db, segment, paired)
     exact_pids = _exact_mask(db, n)
     dist[exact_pids] = 0.0
 
@@ -902,6 +904,18 @@ def _weighted_variance(values: NDArray[np.float64], counts: NDArray[np.float64])
     total = float(counts.sum())
     mean = float(np.dot(counts, values)) / total
     return float(np.dot(counts, (values - mean) ** 2)) / (total - 1)
+
+
+def _no_segment_values(db: Database, segment: q.Segment, paired: _Paired) -> InputError:
+    """`--segment-by` that no pair has (a misspelled key put every pair in one segment named None, which then
+    "lost" with all of the traffic): an input error naming what the pairs do have."""
+    if segment.json_path is None:
+        return InputError(f"--segment-by {segment.label}: no pair has a {segment.label}", field="--segment-by",
+                          fix="segment by a field the export fills, or by metadata.<key>")
+    keys = q.metadata_keys(db, paired.sources)
+    return InputError(f"--segment-by {segment.label}: no pair's metadata has this key", field="--segment-by",
+                      fix=("metadata keys found: " + ", ".join(f"metadata.{k}" for k in keys)) if keys
+                      else "the pairs carry no metadata object")
 
 
 def _segments(db: Database, seg_rows: list[dict[str, Any]], dist: NDArray[np.float32],

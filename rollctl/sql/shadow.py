@@ -10,7 +10,7 @@ Everything else is GROUP BY over `_shadow_pairs` and `judgements`."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from rollctl.db import Database, quote_identifier
+from rollctl.db import Database, DuckDBError, quote_identifier
 from rollctl.load import PairedRows
 
 PAIRS = "_shadow_pairs"
@@ -518,6 +518,23 @@ def _mean_aggregates() -> str:
             f"sum({m}_b) FILTER (WHERE {both}) AS {m}_sum_b, sum({m}_c) FILTER (WHERE {both}) AS {m}_sum_c"
         )
     return ", ".join(parts)
+
+
+def metadata_keys(db: Database, sources: Sequence[PairedRows] | None, limit: int = 40) -> list[str]:
+    """The top-level keys of the pairs' metadata objects (sorted, at most `limit`), for an error message: from
+    the streamed files when the answers were streamed, else from the loaded trace rows."""
+    if sources:  # the first file's are enough for a hint (each file binds its own parameters)
+        union = (f"SELECT unnest(json_keys(metadata_1)) AS k FROM ({sources[0].sql}) AS first_arm "
+                 f"UNION ALL SELECT unnest(json_keys(metadata_2)) FROM ({sources[0].sql}) AS second_arm")
+        params: dict[str, Any] = dict(sources[0].params)
+    else:
+        union = "SELECT unnest(json_keys(metadata)) AS k FROM traces"
+        params = {}
+    try:
+        rows = db.fetchall(f"SELECT DISTINCT k FROM ({union}) AS keys ORDER BY k LIMIT {int(limit)}", params)
+    except DuckDBError:
+        return []
+    return [str(r[0]) for r in rows]
 
 
 def summaries(db: Database) -> tuple[dict[str, Any], list[dict[str, Any]]]:

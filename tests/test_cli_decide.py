@@ -244,3 +244,14 @@ def test_the_data_fingerprint_ignores_the_last_bits_of_parallel_float_sums() -> 
     wobbled = {**arm, "latency_sum": 12345.678901234569, "cost_sum": 0.3}
     assert _fingerprint({"control": arm})["sha256"] == _fingerprint({"control": wobbled})["sha256"]
     assert _fingerprint({"control": arm})["sha256"] != _fingerprint({"control": {**arm, "errors": 2}})["sha256"]
+
+
+def test_captured_output_is_wide_enough_for_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI captures stdout (no terminal): rich's 80 columns cut metric and check names to `thumbs…`."""
+    monkeypatch.delenv("ROLLCTL_WIDTH", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    out = invoke(["decide", str(SAMPLE_TRACES / "canary" / "traces.jsonl.gz"), "--plan",
+                  str(SAMPLE_TRACES / "rollout.toml"), "--stage", "5"], expect=1).stdout
+    for name in ("thumbs_down_rate", "task_completion_rate", "SAMPLE_NOT_REACHED", "within tolerance"):
+        assert name in out
+    assert max(len(line) for line in out.splitlines()) <= 160

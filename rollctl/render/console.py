@@ -62,15 +62,23 @@ class _VisibleControls(RenderHook):
         return [_Visible(r) for r in renderables]
 
 
-def _width() -> int | None:
+# Output captured by CI or a pipe is not a terminal, and rich would cut it to 80 columns, ellipsising model
+# names and metric names in tables: it gets this width instead (a terminal keeps its own).
+CAPTURED_WIDTH = 160
+
+
+def _width(file: object) -> int | None:
     value = os.environ.get("ROLLCTL_WIDTH", "").strip()
     if value.isdigit() and 20 <= int(value) <= 10_000:
         return int(value)
+    isatty = getattr(file, "isatty", None)
+    if not os.environ.get("COLUMNS") and not (callable(isatty) and isatty()):
+        return CAPTURED_WIDTH
     return None
 
 
 def _console(file: object) -> Console:
-    console = Console(file=file, width=_width(), highlight=False, soft_wrap=False,  # type: ignore[arg-type]
+    console = Console(file=file, width=_width(file), highlight=False, soft_wrap=False,  # type: ignore[arg-type]
                       markup=False, emoji=False)
     console.push_render_hook(_VisibleControls())
     return console

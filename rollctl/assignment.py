@@ -10,7 +10,8 @@ Schemes (all monotone: raising the percentage only moves units from baseline to 
 - `sha256` (rollctl's default, Statsig's gate construction with one salt):
   bucket = uint64_big_endian(sha256(utf8(f"{salt}.{unit}"))[0:8]) % 10000; candidate iff
   bucket < percent * 100 (0.01 % resolution).
-- `growthbook-v2`: GrowthBook's hash version 2, n = fnv1a32(str(fnv1a32(seed + value))) % 10000 / 10000,
+- `growthbook-v2`: GrowthBook's hash version 2, n = fnv1a32(str(fnv1a32(seed + value))) % 10000 / 10000
+  (FNV-1a over UTF-16 code units, as the SDKs hash),
   with the plan's salt as the seed. The two arms are laid out as GrowthBook lays out an experiment with
   weights [1 - p, p] and full coverage (`getBucketRanges`): baseline [0, 1 - p), candidate [1 - p, 1),
   chosen with its half-open `chooseVariation`.
@@ -35,11 +36,14 @@ def sha256_bucket(salt: str, unit: str) -> int:
 
 
 def fnv1a32(text: str) -> int:
-    """FNV-1a 32-bit over code points (GrowthBook's Python SDK; JS differs outside the BMP)."""
+    """FNV-1a 32-bit over UTF-16 code units, as GrowthBook's SDKs hash (JavaScript's `charCodeAt`; the Python
+    SDK, 4.0.0, hashes the same units): an id outside the Basic Multilingual Plane (an emoji) is its two
+    surrogates, not one code point, or it would land in another bucket than the application served it.
+    Vectors from both SDKs: tests/data/growthbook_hash_vectors.json."""
     h = FNV_OFFSET
-    for ch in text:
-        h ^= ord(ch)
-        h = (h * FNV_PRIME) & 0xFFFFFFFF
+    data = text.encode("utf-16-le", "surrogatepass")
+    for i in range(0, len(data), 2):
+        h = ((h ^ (data[i] | data[i + 1] << 8)) * FNV_PRIME) & 0xFFFFFFFF
     return h
 
 

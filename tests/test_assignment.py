@@ -94,3 +94,13 @@ def test_assign_cli(tmp_path: Path) -> None:
     text = invoke(["assign", "u_971384", "--plan", str(plan)], expect=0).stdout
     assert "u_971384" in text
     invoke(["assign", "u_1", "--plan", str(plan), "--stage", "150"], expect=2)
+
+
+SDK_VECTORS = json.loads((Path(__file__).parent / "data" / "growthbook_hash_vectors.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("seed", "value", "version", "expected"), SDK_VECTORS["cases"])
+def test_growthbook_hash_matches_the_sdks_outside_the_basic_plane(seed: str, value: str, version: int,
+                                                                  expected: float) -> None:
+    """Ids with emoji and other astral characters, hashed by GrowthBook's JS and Python SDKs themselves."""
+    assert growthbook_hash(seed, value, version) == expected

@@ -510,3 +510,26 @@ def test_a_misspelled_segment_key_is_an_input_error_naming_the_keys_found(tmp_pa
             "--segment-by", "metadata.intnt"] + ([] if stream else ["--on-bad-lines", "skip"])
     out = invoke(args, expect=2)
     assert "no pair's metadata has this key" in out.stderr and "metadata.intent" in out.stderr
+
+
+@pytest.mark.parametrize("shape", ["paired stream", "paired stored", "trace rows"])
+def test_the_arms_are_read_from_the_data_when_not_named(tmp_path: Path, shape: str) -> None:
+    """A paired file says which answer is which (its baseline and candidate objects), and trace rows say it with
+    `served`: naming the arms is needed only when the data cannot tell."""
+    from tests.shadow_fixtures import make_pairs
+
+    if shape == "trace rows":
+        rows: list[Any] = []
+        for i in range(60):
+            rows.append(_trace(f"r{i}", "prod-v3", True, f"answer {i}"))
+            rows.append(_trace(f"r{i}", "next-v4", False, f"answer {i}" + ("!" if i % 3 else "")))
+    else:
+        rows = make_pairs(150)
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    extra = ["--on-bad-lines", "skip"] if shape == "paired stored" else []
+    inferred = invoke(["shadow-report", str(path), "--json", *extra]).json()
+    names = ("prod-v3", "next-v4") if shape == "trace rows" else ("control", "treatment")
+    named = invoke(["shadow-report", str(path), "--baseline", names[0], "--candidate", names[1], "--json",
+                    *extra]).json()
+    assert (inferred["baseline"], inferred["candidate"]) == names
+    assert inferred == named

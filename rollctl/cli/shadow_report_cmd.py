@@ -31,8 +31,12 @@ from rollctl.exit_codes import EXIT_CODE_HELP
 @app.command("shadow-report", epilog=EXIT_CODE_HELP)
 def shadow_report_command(
     paths: PathsArg,
-    baseline: Annotated[str, typer.Option("--baseline", help="Variant name of the served (old) arm.")] = "baseline",
-    candidate: Annotated[str, typer.Option("--candidate", help="Variant name of the shadow (new) arm.")] = "candidate",
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Variant name of the served (old) arm (default: read from the data: a paired file's "
+        "baseline objects, or the variant only ever served).", show_default=False)] = None,
+    candidate: Annotated[str | None, typer.Option(
+        "--candidate", help="Variant name of the shadow (new) arm (default: a paired file's candidate objects, "
+        "or the variant only ever computed in shadow).", show_default=False)] = None,
     judgements: Annotated[
         list[str] | None,
         typer.Option("--judgements", help="Judge verdict files {request_id, judge, order, winner | preference}; "
@@ -75,10 +79,12 @@ def shadow_report_command(
     check_outputs([*paths, *(judgements or []), eval_set, config], html=html)
     cfg = open_config(config)
     settings = ShadowSettings.from_config(cfg)
+    named = baseline is not None or candidate is not None
+    baseline, candidate = baseline or "baseline", candidate or "candidate"
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True,
                            baseline_name=baseline, candidate_name=candidate)
     shadow = ShadowOptions(
-        paths=tuple(paths), baseline=baseline, candidate=candidate, load=options,
+        paths=tuple(paths), baseline=baseline, candidate=candidate, load=options, arms_named=named,
         judgements=tuple(judgements or ()), eval_set=eval_set, segment_by=segment_by, expect_json=expect_json,
         examples=examples, seed=seed, settings=settings,
     )

@@ -172,6 +172,8 @@ class ShadowOptions:
     baseline: str
     candidate: str
     load: LoadOptions
+    arms_named: bool = True
+    """False when the user named neither arm: the names are then read from the data (`_infer_arms`)."""
     judgements: tuple[str, ...] = ()
     eval_set: str | None = None
     segment_by: str | None = None
@@ -468,6 +470,8 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     given = options.load.trace_fields
     load = replace(options.load, trace_fields=given if given is not None else _fields_read(segment))
     sources = paired_row_sources(db, list(options.paths), load)
+    if sources and not options.arms_named:
+        options = _infer_arms(options, q.paired_arm_variants(db, sources[0]))
     with ThreadPoolExecutor(max_workers=1) as checker:
         # The stream reads the files itself (not through `load_inputs`, which checks gzip trailers): the same check,
         # beside it.
@@ -480,8 +484,22 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
                 raise InputError(f"the gzip file is corrupt ({problem})", path=path,
                                  fix="download or export it again; its contents cannot be trusted")
     if paired is None:
-        paired = _pair_stored(db, options, segment, load)
+        paired, options = _pair_stored(db, options, segment, load)
     return _analyse(db, options, segment, paired)
+
+
+def _infer_arms(options: ShadowOptions, candidates: tuple[list[str], list[str]]) -> ShadowOptions:
+    """The arms' names when the user gave none: what the data says, when it says one thing.
+
+    `candidates` = (variants that can only be the baseline, variants that can only be the candidate): in a
+    paired file, the variants of the `baseline` and `candidate` objects; in trace rows, the variants only
+    ever served and only ever shadow-computed (`served` false). Anything else keeps the default names, and
+    the pairing error then lists the variants found.
+    """
+    baselines, candidates_ = candidates
+    if len(baselines) == 1 and len(candidates_) == 1 and baselines[0] != candidates_[0]:
+        return replace(options, baseline=baselines[0], candidate=candidates_[0])
+    return options
 
 
 @dataclass(frozen=True)
@@ -503,7 +521,8 @@ class _Paired:
     """lines `--on-bad-lines skip` left out (the stream is not used in that mode)"""
 
 
-def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None, load: LoadOptions) -> _Paired:
+def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None,
+                 load: LoadOptions) -> tuple[_Paired, ShadowOptions]:
     """Load every input (answers included), pair the arms in SQL, then stream the answers of the pairs that
     differ from `traces` for the edit distances."""
     st = options.settings
@@ -516,6 +535,8 @@ def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None
     if "variant" not in report.found_fields("traces") and "served" not in report.found_fields("traces"):
         require_fields(report, "traces", ["variant"], command="shadow-report")
     _check_eval_rows(options, report.rows["evals"])
+    if not options.arms_named:
+        options = _infer_arms(options, q.served_only_variants(db))
     counts = q.pairing_counts(db, options.baseline, options.candidate)
     n = q.build_pairs(db, options.baseline, options.candidate, segment=segment,
                       expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st))
@@ -533,7 +554,7 @@ def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None
         pid = batch.column(0).to_numpy()
         dist[pid] = _distances(distances, batch.column(1), batch.column(2))
     return _Paired(counts=counts, pairs=n, distances=dist, judgements=report.rows["judgements"], sources=None,
-                   capped=distances.capped, skipped_lines=report.skipped_lines)
+                   capped=distances.capped, skipped_lines=report.skipped_lines), options
 
 
 def _check_eval_rows(options: ShadowOptions, rows: int) -> None:

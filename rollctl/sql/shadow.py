@@ -520,6 +520,22 @@ def _mean_aggregates() -> str:
     return ", ".join(parts)
 
 
+def paired_arm_variants(db: Database, source: PairedRows, sample: int = 10_000) -> tuple[list[str], list[str]]:
+    """The variants of the `baseline` and of the `candidate` objects among a paired file's first `sample` rows
+    (a cheap look: the stream then counts any other variant as another arm's rows)."""
+    rows = db.fetchall(f"SELECT DISTINCT variant_1, variant_2 FROM (SELECT variant_1, variant_2 FROM ({source.sql}) "
+                       f"AS paired LIMIT {int(sample)}) AS head", dict(source.params))
+    return (sorted({str(b) for b, _ in rows if b is not None}), sorted({str(c) for _, c in rows if c is not None}))
+
+
+def served_only_variants(db: Database) -> tuple[list[str], list[str]]:
+    """(variants whose rows were all served, variants whose rows were all shadow computations), from `traces`."""
+    rows = db.fetchall(
+        "SELECT variant, bool_and(coalesce(served, true)), bool_and(NOT coalesce(served, true)) FROM traces "
+        "WHERE variant IS NOT NULL GROUP BY variant ORDER BY variant")
+    return [str(v) for v, served, _ in rows if served], [str(v) for v, _, shadow in rows if shadow]
+
+
 def metadata_keys(db: Database, sources: Sequence[PairedRows] | None, limit: int = 40) -> list[str]:
     """The top-level keys of the pairs' metadata objects (sorted, at most `limit`), for an error message: from
     the streamed files when the answers were streamed, else from the loaded trace rows."""

@@ -533,3 +533,15 @@ def test_the_arms_are_read_from_the_data_when_not_named(tmp_path: Path, shape: s
                     *extra]).json()
     assert (inferred["baseline"], inferred["candidate"]) == names
     assert inferred == named
+
+
+def test_a_renamed_request_id_gets_the_map_hint(tmp_path: Path) -> None:
+    from tests.shadow_fixtures import make_pairs
+
+    rows = make_pairs(60)
+    for row in rows:
+        row["rid"] = row.pop("request_id")
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    out = invoke(["shadow-report", str(path)], expect=2)
+    assert "--map request_id=FIELD" in out.stderr and "rid" in out.stderr
+    assert invoke(["shadow-report", str(path), "--map", "request_id=rid", "--json"]).json()["pairs"] == 60

@@ -542,6 +542,14 @@ def _pair_stored(db: Database, options: ShadowOptions, segment: q.Segment | None
                       expect_json=options.expect_json, refusal_pattern=_refusal_pattern(st))
     if n == 0:
         seen = ", ".join(f"{v if v is not None else '(none)'} ({c})" for v, c in q.variants_seen(db))
+        if int(counts["no_request_id_rows"]):
+            # The id that pairs the arms is under another name: the pairing itself is not the problem.
+            raise InputError(
+                "no row has a request_id, which pairs the two answers of a request",
+                path=options.paths[0] if len(options.paths) == 1 else None, field="request_id",
+                fix="map your field with --map request_id=FIELD; fields found: "
+                    + ", ".join(report.columns_seen()),
+            )
         raise InputError(
             f"no request was answered by both {options.baseline!r} and {options.candidate!r}",
             path=options.paths[0] if len(options.paths) == 1 else None,

@@ -98,7 +98,7 @@ def test_missing_required_field_suggests_map(tmp_path: Path, alias: str) -> None
         require_fields(report, "traces", ["variant", "user_id"], command="decide")
     line = info.value.one_line()
     assert line.startswith(f"{path}: decide needs the field user_id")
-    assert f"did you mean {alias}? use --map user_id={alias}" in line
+    assert f"did you mean --map user_id={alias}?" in line
     assert alias in line.split("fields found: ")[1]
     data = _inspect(path, "--map", f"user_id={alias}")
     assert data["traces"]["users"] == 3
@@ -114,6 +114,29 @@ def test_missing_field_without_close_name(tmp_path: Path) -> None:
     with pytest.raises(MissingFieldError) as info:
         require_fields(report, "traces", ["latency_ms"], command="shadow-report")
     assert "use --map latency_ms=<your field>" in info.value.one_line()
+
+
+def test_every_missing_field_is_named_in_one_run_with_the_fields_found(tmp_path: Path) -> None:
+    """One run tells the whole fix: every missing field, a --map for each, and all the fields found (the
+    closest ones when an export has many)."""
+    from rollctl.db import connect
+    from rollctl.errors import MissingFieldError
+    from rollctl.load import LoadOptions, load_inputs, require_fields
+
+    row = {"rid": "a", "userId": "u", "arm": "x", **{f"extra_{i:02d}": i for i in range(30)}}
+    path = write_jsonl(tmp_path / "t.jsonl", [row])
+    report = load_inputs(connect(), [str(path)], LoadOptions())
+    with pytest.raises(MissingFieldError) as info:
+        require_fields(report, "traces", ["user_id", "variant", "request_id"], command="decide")
+    line = info.value.one_line()
+    assert "needs the fields user_id, variant, request_id, which are missing" in line
+    assert "--map user_id=userId" in line and "--map variant=<your field>" in line
+    assert "extra_29" in line  # 33 fields: all shown
+    wide = write_jsonl(tmp_path / "wide.jsonl", [{**row, **{f"more_{i:02d}": i for i in range(40)}}])
+    report = load_inputs(connect(), [str(wide)], LoadOptions())
+    with pytest.raises(MissingFieldError) as info:
+        require_fields(report, "traces", ["user_id"], command="decide")
+    assert "73 fields, the closest: userId" in info.value.one_line()
 
 
 def test_inspect_warns_when_key_fields_are_absent(tmp_path: Path) -> None:

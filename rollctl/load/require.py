@@ -27,17 +27,34 @@ def suggest_source(canonical: str, columns: Iterable[str]) -> str | None:
 
 
 def require_fields(report: LoadReport, table: str, fields: Iterable[str], *, command: str) -> None:
-    """Raise `MissingFieldError` for the first required field that no input provided."""
+    """Raise one `MissingFieldError` naming every required field that no input provided, with a `--map`
+    suggestion for each that has a close name, and the fields found (all of them, or the closest ones to the
+    missing names when there are many): one run tells the whole fix."""
     found = report.found_fields(table)
-    for name in fields:
-        if name in found:
-            continue
-        columns = report.columns_seen()
-        path = report.files[0].path if len(report.files) == 1 else None
-        shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
-        guess = suggest_source(name, columns)
-        fix = f"did you mean {guess}? use --map {name}={guess}" if guess else f"use --map {name}=<your field>"
-        raise MissingFieldError(
-            f"{command} needs the field {name}, which is missing (fields found: {shown or 'none'})",
-            path=path, field=name, fix=fix,
-        )
+    missing = list(dict.fromkeys(name for name in fields if name not in found))
+    if not missing:
+        return
+    columns = report.columns_seen()
+    path = report.files[0].path if len(report.files) == 1 else None
+    guesses = {name: suggest_source(name, columns) for name in missing}
+    maps = [f"--map {name}={guess}" for name, guess in guesses.items() if guess]
+    unguessed = [name for name, guess in guesses.items() if not guess]
+    others = " ".join(f"--map {name}=<your field>" for name in unguessed)
+    if maps:
+        fix = "did you mean " + " ".join(maps) + "?" + (f" and map the others: {others}" if others else "")
+    else:
+        fix = f"use {others}"
+    if len(columns) > MAX_SHOWN:
+        closest = list(dict.fromkeys(m[2] for name in missing for m in process.extract(
+            _normalise(name), {c: _normalise(c) for c in columns}, scorer=fuzz.ratio, limit=5)))
+        shown = f"{len(columns)} fields, the closest: " + ", ".join(closest[:MAX_SHOWN])
+    else:
+        shown = ", ".join(columns) or "none"
+    what = f"the field {missing[0]}, which is" if len(missing) == 1 else "the fields " + ", ".join(missing) + \
+        ", which are"
+    raise MissingFieldError(f"{command} needs {what} missing (fields found: {shown})", path=path,
+                            field=missing[0], fix=fix.strip())
+
+
+MAX_SHOWN = 40
+"""Past this many fields found, an error shows the closest ones to the missing names instead of all."""

@@ -732,3 +732,23 @@ def test_a_database_holding_impossible_timestamps_is_refused_not_crashed_on(tmp_
     for args in (["inspect", str(target)], ["decide", str(target), "--plan", str(SAMPLE_TRACES / "rollout.toml")]):
         out = invoke(args, expect=2)
         assert "timestamp outside 2000-2099" in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["decide", "missing.jsonl", "--plan", str(SAMPLE_TRACES / "rollout.toml")],
+    ["shadow-report", "missing.jsonl"],
+    ["eval-gate", "missing_a.jsonl", "missing_b.jsonl"],
+    ["power", "--from-traces", "missing.jsonl", "--metric-name", "thumbs_down_rate", "--mde", "0.1"],
+])
+def test_a_missing_input_is_reported_before_the_heavy_libraries_load(tmp_path: Path, args: list[str]) -> None:
+    """A mistyped path must not cost the import of scipy, pandas and pyarrow (seconds of CPU) first."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from rollctl.cli import app\n"
+             "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+             "print(code, sorted(m for m in ('scipy', 'pandas', 'pyarrow', 'statsmodels') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=tmp_path,
+                          env={**__import__("os").environ, "ROLLCTL_DEBUG": ""})
+    assert done.stdout.strip().splitlines()[-1] == "2 []", done.stdout + done.stderr
+    assert "no such file or directory" in done.stderr

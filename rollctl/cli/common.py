@@ -21,6 +21,7 @@ from rollctl.db import Database, DuckDBError, connect, error_line
 from rollctl.errors import InputError, PlanError, RollctlError, UsageError
 from rollctl.exit_codes import ExitCode, exit_code_for
 from rollctl.load import LoadOptions
+from rollctl.load.loader import input_files
 from rollctl.load.mapping import parse_mapping
 from rollctl.render.console import progress_status, stderr_console, stdout_console
 from rollctl.render.jsonout import dumps
@@ -142,6 +143,13 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
 
 # DuckDB's errors about the data it reads (not about a statement): an input error, never "internal".
 _INPUT_FAILURES = frozenset({"IOException", "InvalidInputException", "ConversionException", "SerializationException"})
+
+
+def check_inputs(paths: Sequence[str]) -> None:
+    """The input paths exist (or their globs match), checked before a command imports its heavy libraries:
+    a mistyped path costs a fraction of a second, not the import of scipy and pandas. Same errors as the load."""
+    if paths:
+        input_files(list(paths), LoadOptions())
 
 
 def check_outputs(inputs: Sequence[str | Path | None], **outputs: str | Path | None) -> None:

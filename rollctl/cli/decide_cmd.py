@@ -18,6 +18,7 @@ from rollctl.cli.common import (
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_inputs,
     check_outputs,
     emit_json,
     finish,
@@ -81,9 +82,10 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
 
         rollctl decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
     """
+    check_outputs([*paths, plan, config], html=html, log=log)
+    check_inputs(paths)
     from rollctl.core.decide import append_decision_log, decide  # scipy/statsmodels: only when deciding
 
-    check_outputs([*paths, plan, config], html=html, log=log)
     cfg = open_config(config)
     parsed = load_plan(plan)
     moment = parse_as_of(as_of)

@@ -18,6 +18,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     VariantFromOpt,
+    check_inputs,
     check_outputs,
     emit_json,
     finish,
@@ -132,12 +133,13 @@ def eval_gate_command(
         rollctl eval-gate results.jsonl --baseline main --candidate pr-481 --json
     """
     # scipy, pandas and statsmodels load here, not at import: `rollctl --help` stays fast.
+    check_outputs([*paths, config, protect], html=html, junit=junit, markdown=markdown)
+    check_inputs(paths)
     from rollctl.core.eval_gate import EvalGateOptions, InconclusivePolicy, eval_gate, read_protect_file
     from rollctl.render.eval_gate_view import eval_gate_json, render_eval_gate
     from rollctl.render.junit import write_junit
     from rollctl.render.markdown import write_markdown
 
-    check_outputs([*paths, config, protect], html=html, junit=junit, markdown=markdown)
     cfg = open_config(config)
     section = _section(cfg)
     protect_path = str(protect) if protect is not None else section.get("protect")

@@ -19,6 +19,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     VariantFromOpt,
+    check_inputs,
     check_outputs,
     emit_json,
     human,
@@ -133,6 +134,8 @@ def power(
     """
     if ctx.invoked_subcommand is not None:
         return
+    check_outputs([*(from_traces or []), config], html=html)
+    check_inputs(from_traces or [])
     from rollctl.core.power import PowerRequest, parse_ratio, plan_power
     from rollctl.render.power_view import render_power
 
@@ -146,7 +149,6 @@ def power(
         from_traces=tuple(from_traces or ()), metric_name=metric_name, baseline_variant=baseline,
         simulate=simulate, simulations=simulations, seed=seed,
     )
-    check_outputs([*(from_traces or []), config], html=html)
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
     result = run(lambda db: plan_power(db, request, options), json_mode=json_output,

@@ -16,6 +16,7 @@ from rollctl.cli.common import (
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_inputs,
     check_outputs,
     emit_json,
     finish,
@@ -73,10 +74,11 @@ def shadow_report_command(
         --eval-set sample_traces/evals/baseline.jsonl --segment-by metadata.intent
     """
     # Imported here: scipy, statsmodels and rapidfuzz load only when the command runs, not for --help.
+    check_outputs([*paths, *(judgements or []), eval_set, config], html=html)
+    check_inputs([*paths, *(judgements or []), *([eval_set] if eval_set else [])])
     from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
     from rollctl.render.shadow_report_view import render_shadow_report
 
-    check_outputs([*paths, *(judgements or []), eval_set, config], html=html)
     cfg = open_config(config)
     settings = ShadowSettings.from_config(cfg)
     named = baseline is not None or candidate is not None

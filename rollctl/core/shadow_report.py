@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,7 +32,7 @@ from rollctl.load import (
     store_paired_judgements,
 )
 from rollctl.load.canonical import TRACE_FIELDS
-from rollctl.load.files import gzip_problem
+from rollctl.load.files import gzip_trailers_checked
 from rollctl.load.require import require_fields
 from rollctl.sql import shadow as q
 from rollctl.stats import judge as js
@@ -472,17 +471,9 @@ def shadow_report(db: Database, options: ShadowOptions) -> ShadowReportResult:
     sources = paired_row_sources(db, list(options.paths), load)
     if sources and not options.arms_named:
         options = _infer_arms(options, q.paired_arm_variants(db, sources[0]))
-    with ThreadPoolExecutor(max_workers=1) as checker:
-        # The stream reads the files itself (not through `load_inputs`, which checks gzip trailers): the same check,
-        # beside it.
-        checks = [(s.path, checker.submit(gzip_problem, s.path)) for s in sources or []
-                  if s.path.lower().endswith(".gz")]
+    # The stream reads the files itself, not through `load_inputs`: the same gzip check, beside it.
+    with gzip_trailers_checked(src.path for src in sources or []):
         paired = _pair_streamed(db, options, segment, load, sources) if sources is not None else None
-        for path, check in checks:
-            problem = check.result()
-            if problem is not None:
-                raise InputError(f"the gzip file is corrupt ({problem})", path=path,
-                                 fix="download or export it again; its contents cannot be trusted")
     if paired is None:
         paired, options = _pair_stored(db, options, segment, load)
     return _analyse(db, options, segment, paired)

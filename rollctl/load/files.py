@@ -7,9 +7,11 @@ import gzip
 import hashlib
 import os
 import re
+import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from rollctl.errors import EmptyInputError, InputError
@@ -152,17 +154,42 @@ def content_digest(path: str) -> str:
     return hashlib.sha256(size.to_bytes(8, "big") + b"".join(parts)).hexdigest()
 
 
-def gzip_problem(path: str) -> str | None:
-    """Why a gzip file's own checks fail (CRC-32 or length trailer of a member), else None.
-
-    DuckDB inflates gzip without checking the trailer, so a file whose bytes were corrupted in a way deflate
-    cannot notice loaded as if it were whole. zlib checks it while inflating (releasing the GIL, so this runs
-    beside DuckDB's own single-threaded read of the same file).
-    """
+def gzip_problem(path: str, stop: threading.Event | None = None) -> str | None:
+    """Why a gzip file's own checks fail (CRC-32 or length trailer of a member), else None (also when `stop`
+    is set before the end: nobody needs the answer any more)."""
     try:
         with gzip.open(path, "rb") as fh:
             while fh.read(8 * 1024 * 1024):
-                pass
+                if stop is not None and stop.is_set():
+                    return None
     except (OSError, EOFError, zlib.error) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
+
+
+@contextmanager
+def gzip_trailers_checked(paths: Iterable[str]) -> Iterator[None]:
+    """Check the gzip files among `paths` while the body reads them, and refuse a corrupt one after it.
+
+    DuckDB inflates gzip without checking the trailer, so a file whose bytes were corrupted in a way deflate
+    cannot notice loaded as if it were whole. zlib checks it while inflating (releasing the GIL, so this runs
+    on a second thread beside DuckDB's own single-threaded read of the same file). When the body fails, the
+    check stops at its next chunk instead of inflating the rest of the file for nothing.
+    """
+    gzipped = [p for p in paths if p.lower().endswith(".gz")]
+    if not gzipped:
+        yield
+        return
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as checker:
+        checks = [(path, checker.submit(gzip_problem, path, stop)) for path in gzipped]
+        try:
+            yield
+        except BaseException:
+            stop.set()
+            raise
+        for path, check in checks:
+            problem = check.result()
+            if problem is not None:
+                raise InputError(f"the gzip file is corrupt ({problem})", path=path,
+                                 fix="download or export it again; its contents cannot be trusted")

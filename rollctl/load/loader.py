@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,16 +22,8 @@ from rollctl.db import Database, DuckDBError, error_line, quote_identifier
 from rollctl.errors import EmptyInputError, FieldTypeError, InputError, MissingFieldError, UsageError
 from rollctl.load.adapters import Adapter, adapter_named, adapters
 from rollctl.load.canonical import TABLE_FIELDS, TEXT_FIELDS, CanonicalField
-from rollctl.load.expressions import (
-    EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP,
-    RawValue,
-    SqlParams,
-    column,
-    convert,
-    nested,
-)
-from rollctl.load.files import InputFile, expand_paths, gzip_problem
+from rollctl.load.expressions import RawValue, SqlParams, column, convert, in_timestamp_window, nested
+from rollctl.load.files import InputFile, expand_paths, gzip_trailers_checked
 from rollctl.load.mapping import is_score_source, resolve_source
 
 OnBadLines = Literal["error", "skip"]
@@ -227,16 +218,9 @@ def load_inputs(
     if into is None:
         create_tables(db, options)
     ctx = LoadContext(db=db, options=options, into=into, present_keys=dict(present_keys or {}) if into else {})
-    gzipped = [f.path for f in files if f.path.lower().endswith(".gz")]
-    with ThreadPoolExecutor(max_workers=1) as checker:
-        checks = [(path, checker.submit(gzip_problem, path)) for path in gzipped]
+    with gzip_trailers_checked(f.path for f in files):
         reports = [load_dir(ctx, d) for d, load_dir in directories]
         reports += [_load_file(ctx, f) for f in files]
-        for path, check in checks:
-            problem = check.result()
-            if problem is not None:
-                raise InputError(f"the gzip file is corrupt ({problem})", path=path,
-                                 fix="download or export it again; its contents cannot be trusted")
     for table in ctx.in_place:
         _expose_in_place(ctx, table)
     reports = _check_types(ctx, reports)
@@ -370,7 +354,7 @@ def _not_a_record(db: Database, f: InputFile) -> InputError:
         return EmptyInputError("no rows were loaded: the file holds no JSON record", path=f.path,
                                fix="export it again; each line must be one JSON object")
     return InputError("a line is not a JSON object (each line must be one record {...})", path=f.path,
-                      line=None if row[0] is None else int(row[0]),
+                      line=int(row[0]),
                       fix="remove that line, or pass --on-bad-lines skip to skip and count such lines")
 
 
@@ -461,9 +445,6 @@ def _first_bad_json_line(db: Database, f: InputFile) -> int | None:
     return int(row[0]) if row[0] is not None else None
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
 def read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
     """The loader's one-line error for a DuckDB read failure, for adapters that run their own reads."""
     return _read_error(db, f, exc)
@@ -487,7 +468,7 @@ def _read_error(db: Database, f: InputFile, exc: BaseException) -> InputError:
         return InputError("not valid UTF-8", path=f.path, fix="re-export the file as UTF-8")
     if "maximum_object_size" in text or "max_line_size" in text:
         return InputError("a record is larger than 32 MB", path=f.path, fix="trim the oversized field")
-    return InputError(f"could not be read ({_QUOTED.sub('…', text)})", path=f.path, fix="check the file format")
+    return InputError(f"could not be read ({error_line(exc)})", path=f.path, fix="check the file format")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -984,9 +965,9 @@ def _kind_phrase(kind: str) -> str:
 def _check_stored_timestamps(db: Database, table_sql: str, path: str) -> None:
     """A database written before timestamps were held to 2000-2099 may store 'infinity' or year 294247, which
     Python cannot even represent: refuse it with the fix, instead of failing every later query."""
+    column_sql = quote_identifier("timestamp")
     outside = int(db.fetchone(
-        f"SELECT count(*) FROM {table_sql} WHERE \"timestamp\" IS NOT NULL AND NOT "
-        f"(\"timestamp\" >= TIMESTAMPTZ '{EARLIEST_TIMESTAMP}' AND \"timestamp\" < TIMESTAMPTZ '{LATEST_TIMESTAMP}')"
+        f"SELECT count(*) FROM {table_sql} WHERE {column_sql} IS NOT NULL AND NOT ({in_timestamp_window(column_sql)})"
     )[0])
     if outside:
         raise InputError(f"{outside} stored trace row(s) have a timestamp outside 2000-2099", path=path,

@@ -40,8 +40,6 @@ class EditDistanceArm:
     requests: int
     sum_d: float
     sum_d2: float
-    capped: int = 0
-    """Pairs of all arms compared on their first `MAX_COMPARED_CHARS` characters only."""
 
     @property
     def request_variance(self) -> float:
@@ -121,10 +119,12 @@ def edit_distance_moments(
     where_sql: str = "TRUE",
     where_params: dict[str, object] | None = None,
     batch_size: int = 50_000,
+    distances: StreamedEditDistances | None = None,
 ) -> dict[str, EditDistanceArm]:
-    """Per arm, the per-unit moments of the edit distance over the rows `where_sql` selects."""
+    """Per arm, the per-unit moments of the edit distance over the rows `where_sql` selects. Pass `distances`
+    to read how many pairs were cut (`StreamedEditDistances.capped`) after the call."""
     partials: list[pa.Table] = []
-    distances = StreamedEditDistances()
+    distances = distances or StreamedEditDistances()
     for batch in edit_pair_batches(db, unit=unit, variants=variants, where_sql=where_sql,
                                    where_params=where_params, batch_size=batch_size):
         if batch.num_rows == 0:
@@ -146,5 +146,5 @@ def edit_distance_moments(
         moments = RatioMoments(n=len(y), sum_y=float(y.sum()), sum_y2=float((y * y).sum()), sum_n=float(n.sum()),
                                sum_n2=float((n * n).sum()), sum_yn=float((y * n).sum()))
         out[variant] = EditDistanceArm(variant=variant, moments=moments, requests=int(n.sum()),
-                                       sum_d=float(y.sum()), sum_d2=d2, capped=distances.capped)
+                                       sum_d=float(y.sum()), sum_d2=d2)
     return out

@@ -752,3 +752,17 @@ def test_a_missing_input_is_reported_before_the_heavy_libraries_load(tmp_path: P
                           env={**__import__("os").environ, "ROLLCTL_DEBUG": ""})
     assert done.stdout.strip().splitlines()[-1] == "2 []", done.stdout + done.stderr
     assert "no such file or directory" in done.stderr
+
+
+def test_decide_reports_edit_distances_compared_on_a_bounded_prefix(tmp_path: Path) -> None:
+    rows = _canary_rows(600)
+    for i, row in enumerate(rows):
+        row["final_text"] = row["output"] + (" edited" if i % 2 else "")
+    rows[10]["output"], rows[10]["final_text"] = "a" * 300_000, "b" * 300_000
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    plan = _plan(tmp_path)
+    plan.write_text(plan.read_text(encoding="utf-8") + '\n[[guardrails]]\nmetric = "edit_distance"\n'
+                    "max_absolute_increase = 0.1\n", encoding="utf-8")
+    data = invoke(["decide", str(path), "--plan", str(plan), "--json"]).json()
+    capped = [c for c in data["checks"] if c["code"] == "EDIT_DISTANCE_CAPPED"]
+    assert capped and capped[0]["status"] == "warn" and capped[0]["figures"]["capped"] == 1

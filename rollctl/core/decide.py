@@ -51,7 +51,7 @@ from rollctl.stats.guardrails import (
 from rollctl.stats.ratio import Difference, RatioMoments, difference
 from rollctl.stats.sequential import multiplier
 from rollctl.stats.srm import srm_check
-from rollctl.text_distance import MAX_COMPARED_CHARS, edit_distance_moments
+from rollctl.text_distance import MAX_COMPARED_CHARS, StreamedEditDistances, edit_distance_moments
 
 Verdict = Literal["go", "hold", "rollback"]
 CheckStatus = Literal["pass", "warn", "fail", "skipped"]
@@ -433,14 +433,16 @@ def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_m
     metrics, over the same analysed rows as every other metric. Units without an edited-or-sent draft are
     not in them (they carry no information on the metric); an arm without any gets empty moments."""
     where, where_params = scope.where()
-    arms = edit_distance_moments(db, unit=plan.unit, where_sql=where, where_params=where_params)
+    distances = StreamedEditDistances()
+    arms = edit_distance_moments(db, unit=plan.unit, where_sql=where, where_params=where_params,
+                                 distances=distances)
     empty = RatioMoments(n=0, sum_y=0.0, sum_y2=0.0, sum_n=0.0, sum_n2=0.0, sum_yn=0.0)
     out = {}
     for variant, am in moments.items():
         ed = arms[variant].moments if variant in arms else empty
         out[variant] = ArmMoments(am.variant, am.units, am.requests,
                                   {**am.metrics, **{m.name: ed for m in text_metrics}})
-    return out, max((a.capped for a in arms.values()), default=0)
+    return out, distances.capped
 
 
 # ---------------------------------------------------------------------------------------------------

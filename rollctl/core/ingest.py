@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from rollctl.db import Database, DuckDBError, engine_version, error_line, quote_
 from rollctl.errors import InputError, UsageError
 from rollctl.load import LoadOptions, LoadReport, load_inputs
 from rollctl.load.canonical import TABLE_FIELDS
-from rollctl.load.files import InputFile, content_digest
+from rollctl.load.files import InputFile, content_digest, is_remote
 from rollctl.load.loader import input_files
 from rollctl.sql import ingest as q
 
@@ -170,16 +169,13 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
-
-
 def check_database_path(target: str) -> None:
     """A database rollctl writes is a local file: not ':memory:' or '' (nothing would be kept), nor a URL or
     an extension's prefix (`md:`, `s3://`, `http://`), which would make DuckDB reach the network."""
     if not target.strip() or target.strip() == ":memory:":
         raise UsageError("--db must name a database file (an in-memory database keeps nothing)", field="--db",
                          fix="pass a path, e.g. --db traces.duckdb")
-    if _URL_LIKE.match(target):
+    if is_remote(target):
         raise UsageError("--db must be a local file path, not a URL or remote database", field="--db",
                          fix="rollctl never reaches the network; pass a local path such as traces.duckdb")
     if os.path.isdir(target):

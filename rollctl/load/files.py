@@ -87,8 +87,13 @@ def expand_paths(paths: Sequence[str]) -> list[InputFile]:
 _REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
+def is_remote(path: str) -> bool:
+    """Whether `path` names a URL or an engine's remote prefix rather than a local file."""
+    return bool(_REMOTE.match(path))
+
+
 def _expand_one(given: str) -> list[str]:
-    if _REMOTE.match(given) and not os.path.exists(given):
+    if is_remote(given) and not os.path.exists(given):
         raise InputError("remote paths are not read: rollctl reads local files and never reaches the network",
                          path=given, fix="copy the export to this machine first")
     if os.path.isdir(given):

@@ -766,3 +766,13 @@ def test_decide_reports_edit_distances_compared_on_a_bounded_prefix(tmp_path: Pa
     data = invoke(["decide", str(path), "--plan", str(plan), "--json"]).json()
     capped = [c for c in data["checks"] if c["code"] == "EDIT_DISTANCE_CAPPED"]
     assert capped and capped[0]["status"] == "warn" and capped[0]["figures"]["capped"] == 1
+
+
+def test_a_step_summary_aimed_at_an_input_is_refused_before_the_gate_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, cand = _gate_files(tmp_path)
+    before = base.read_bytes()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(base))
+    out = invoke(["eval-gate", str(base), str(cand), "--json"], expect=2)
+    assert out.json()["error"]["field"] == "--markdown" and base.read_bytes() == before

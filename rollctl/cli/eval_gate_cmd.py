@@ -133,7 +133,10 @@ def eval_gate_command(
         rollctl eval-gate results.jsonl --baseline main --candidate pr-481 --json
     """
     # scipy, pandas and statsmodels load here, not at import: `rollctl --help` stays fast.
-    check_outputs([*paths, config, protect], html=html, junit=junit, markdown=markdown)
+    md_target, append = markdown, False
+    if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
+        md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
+    check_outputs([*paths, config, protect], html=html, junit=junit, markdown=md_target)
     check_inputs(paths)
     from rollctl.core.eval_gate import EvalGateOptions, InconclusivePolicy, eval_gate, read_protect_file
     from rollctl.render.eval_gate_view import eval_gate_json, render_eval_gate
@@ -179,11 +182,6 @@ def eval_gate_command(
                  message="Gating eval results…")
     if junit is not None:
         write_junit(result, junit)
-    md_target = markdown
-    append = False
-    if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
-        md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
-        check_outputs([*paths, config, protect], markdown=md_target)
     if md_target is not None:
         write_markdown(result, md_target, append=append)
     if html is not None:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from rollctl.cli import app
-from rollctl.cli.common import JsonOpt, emit_json, human
+from rollctl.cli.common import JsonOpt, check_outputs, emit_json, human
 from rollctl.core.plan_check import check_plan
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import template
@@ -48,9 +48,7 @@ def plan_init(
         return
     from rollctl.errors import UsageError
 
-    if not output.parent.is_dir():
-        raise UsageError("the directory to write into does not exist", path=str(output.parent),
-                         fix="create it first, or choose another --output")
+    check_outputs([], output=output)  # its directory exists
     try:
         # Exclusive creation: never overwrites a file, and never writes through a symlink, dangling or not.
         with open(output, "x", encoding="utf-8") as fh:

@@ -296,7 +296,8 @@ def time_coverage(traffic: Sequence[DailyArm], day_bounds: dict[date, tuple[Any,
         biggest = max(clusters, key=lambda c: sum(requests[d] for d in c))
         if total - sum(requests[d] for d in biggest) <= STRAY_SHARE * total:
             kept = biggest
-    stray = [d for d in days if d not in set(kept)]
+    in_window = set(kept)
+    stray = [d for d in days if d not in in_window]
     bounds = [day_bounds[d] for d in kept if d in day_bounds]
     return {
         "first": min(b[0] for b in bounds) if bounds else None, "last": max(b[1] for b in bounds) if bounds else None,

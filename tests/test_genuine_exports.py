@@ -75,3 +75,36 @@ def test_promptfoo_jsonl_is_read_as_eval_results_and_gated() -> None:
     expected = _promptfoo_expected(_promptfoo_results("results.jsonl"))
     assert gate["baseline"]["cases"] == len(expected["echo / short"]["tests"])
     assert gate["candidate"]["cases"] == len(expected["file://provider.js / short"]["tests"])
+
+
+# inspect-ai -------------------------------------------------------------------------------------------------
+
+
+def _inspect_samples(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The log's model and its samples: a .json log read with json; an .eval log (zstd members) as inspect-ai's
+    own reader read it when the fixture was written (PROVENANCE.json)."""
+    if path.suffix == ".eval":
+        provenance = json.loads((path.parent / "PROVENANCE.json").read_text(encoding="utf-8"))
+        back = provenance["read_back_by_inspect_ai"][path.name]
+        return back["model"], [{"id": s["id"], "epoch": s["epoch"], "error": s["error"] or None,
+                                "scores": {"first": {"value": s["score"]}} if s["score"] else {}}
+                               for s in back["samples"]]
+    log = json.loads(path.read_text(encoding="utf-8"))
+    return log["eval"]["model"], log["samples"]
+
+
+def test_inspect_logs_in_both_formats_count_cases_epochs_outcomes_and_errors() -> None:
+    paths = [GENUINE / "inspect_ai" / "baseline.eval", GENUINE / "inspect_ai" / "candidate.json"]
+    got = invoke(["inspect", *map(str, paths), "--json"], expect=0).json()["evals"]
+    variants = {v["variant"]: v for v in got["variants"]}
+    for path in paths:
+        model, samples = _inspect_samples(path)
+        arm = variants[model]
+        assert arm["rows"] == len(samples)
+        assert arm["cases"] == len({s["id"] for s in samples})
+        assert arm["repeats"] == max(s["epoch"] for s in samples)
+        scored = [next(iter(s["scores"].values()))["value"] for s in samples if s["scores"]]
+        assert arm["passed_rows"] == scored.count("C")
+        assert arm["error_rows"] == sum(1 for s in samples if s.get("error"))
+    gate = invoke(["eval-gate", *map(str, paths), "--json"]).json()
+    assert gate["candidate"]["errors"] == 1

@@ -108,3 +108,62 @@ def test_inspect_logs_in_both_formats_count_cases_epochs_outcomes_and_errors() -
         assert arm["error_rows"] == sum(1 for s in samples if s.get("error"))
     gate = invoke(["eval-gate", *map(str, paths), "--json"]).json()
     assert gate["candidate"]["errors"] == 1
+
+
+# OpenTelemetry GenAI instrumentations ---------------------------------------------------------------------------
+
+
+def _otel_spans(path: Path) -> list[dict[str, Any]]:
+    return [span for request in _jsonl(path) for rs in request["resourceSpans"] for ss in rs["scopeSpans"]
+            for span in ss["spans"]]
+
+
+def _attrs(span: dict[str, Any]) -> dict[str, Any]:
+    return {a["key"]: next(iter(a["value"].values())) for a in span.get("attributes", [])}
+
+
+def _otel_calls(path: Path) -> list[dict[str, Any]]:
+    """The spans that are model calls: every span naming a requested model (each instrumentation sets it)."""
+    return [s for s in _otel_spans(path) if "gen_ai.request.model" in _attrs(s)]
+
+
+def _ingest(tmp_path: Path, *paths: Path) -> Any:
+    db = tmp_path / "traces.duckdb"
+    invoke(["ingest", *map(str, paths), "--db", str(db)], expect=0)
+    import duckdb
+
+    return duckdb.connect(str(db), read_only=True)
+
+
+OTEL_QUESTIONS = ["What is the capital of France?", "And of Italy?", "Say it again.", "Stream the answer."]
+"""What scripts/fixtures/make_otel_exports.py asks in every run; the answered calls' inputs hold one each."""
+OTEL_FILES = ["openai_v2.jsonl", "openllmetry_0_33.jsonl", "openllmetry.jsonl", "openlit.jsonl"]
+
+
+@pytest.mark.parametrize("name", OTEL_FILES)
+def test_otel_every_instrumentation_gives_one_row_per_model_call_with_its_text_and_errors(
+        name: str, tmp_path: Path) -> None:
+    path = GENUINE / "otel" / name
+    calls = _otel_calls(path)
+    failed = [s for s in calls if s.get("status", {}).get("code") == 2]
+    con = _ingest(tmp_path, path)
+    rows = con.sql("SELECT input, output, error, user_id, session_id, model FROM traces").fetchall()
+    assert len(rows) == len(calls)
+    answered = [r for r in rows if r[2] is None]
+    assert len(answered) == len(calls) - len(failed)
+    # The answer's text, not a JSON message list, and the question's text somewhere in the input.
+    assert {r[1] for r in answered} == {"Paris is the capital of France."}
+    assert sorted(next(q for q in OTEL_QUESTIONS if q in r[0]) for r in answered) == sorted(OTEL_QUESTIONS)
+    # A failed call is a call with its error class, never "not an LLM call", never a model it did not get.
+    assert sorted(r[2] for r in rows if r[2] is not None) == sorted(
+        "rate_limit" if "RATE" in json.dumps(_attrs(s)) or "429" in json.dumps(s) else "timeout" for s in failed)
+    assert all(r[5] is None or "2024-07-18" in r[5] for r in rows)
+    # user.id and session.id sit on the application's request span, the calls' parent.
+    assert {(r[3], r[4]) for r in rows} == {("user-17", "session-4")}
+
+
+@pytest.mark.parametrize("name", OTEL_FILES)
+def test_otel_inspect_raises_no_false_warnings(name: str) -> None:
+    out = invoke(["inspect", str(GENUINE / "otel" / name), "--json"], expect=0).json()
+    codes = {w["code"] for w in out["warnings"]}
+    assert "MULTIPLE_MODELS_IN_VARIANT" not in codes and "FIELD_ABSENT" not in codes

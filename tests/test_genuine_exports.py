@@ -137,7 +137,7 @@ def _ingest(tmp_path: Path, *paths: Path) -> Any:
 
 OTEL_QUESTIONS = ["What is the capital of France?", "And of Italy?", "Say it again.", "Stream the answer."]
 """What scripts/fixtures/make_otel_exports.py asks in every run; the answered calls' inputs hold one each."""
-OTEL_FILES = ["openai_v2.jsonl", "openllmetry_0_33.jsonl", "openllmetry.jsonl", "openlit.jsonl"]
+OTEL_FILES = ["openai_v2.jsonl", "openllmetry_0_33.jsonl", "openllmetry.jsonl", "openlit.jsonl", "openlit_1_33.jsonl"]
 
 
 @pytest.mark.parametrize("name", OTEL_FILES)

@@ -138,8 +138,8 @@ def _indexed_messages(prefix_param: str) -> str:
     entries = (f"list_sort(list_transform({matching}, lambda a: {{'i': TRY_CAST(regexp_extract(a.key, "
                f"'\\.([0-9]+)\\.content$', 1) AS INTEGER), 'role': sattrs[replace(a.key, '.content', '.role')], "
                f"'content': {_scalar('a.value')}}}))")
-    return (f"(CASE WHEN len({matching}) > 0 THEN to_json(list_transform({entries}, "
-            "lambda m: {'role': m.role, 'content': m.content})) END)")
+    return (f"(CASE WHEN len({matching}) > 0 THEN CAST(to_json(list_transform({entries}, "
+            "lambda m: {'role': m.role, 'content': m.content})) AS VARCHAR) END)")
 
 
 def _message_text(json_sql: str) -> str:

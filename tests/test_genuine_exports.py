@@ -167,3 +167,46 @@ def test_otel_inspect_raises_no_false_warnings(name: str) -> None:
     out = invoke(["inspect", str(GENUINE / "otel" / name), "--json"], expect=0).json()
     codes = {w["code"] for w in out["warnings"]}
     assert "MULTIPLE_MODELS_IN_VARIANT" not in codes and "FIELD_ABSENT" not in codes
+
+
+# Langfuse --------------------------------------------------------------------------------------------------------
+
+
+def _langfuse_page(path: Path) -> list[dict[str, Any]]:
+    return list(json.loads(path.read_text(encoding="utf-8"))["data"])
+
+
+def test_langfuse_observation_page_is_recognised_and_empty_strings_are_no_value(tmp_path: Path) -> None:
+    path = GENUINE / "langfuse" / "observations_v2_page.json"
+    generations = [o for o in _langfuse_page(path) if o["type"] == "GENERATION"]
+    out = invoke(["inspect", str(path), "--json"], expect=0).json()
+    assert out["files"][0]["format"] == "langfuse"
+    assert out["traces"]["rows"] == len(generations)
+    con = _ingest(tmp_path, path)
+    rows = {r[0]: r[1:] for r in con.sql("SELECT request_id, user_id, session_id, variant, error FROM traces")
+            .fetchall()}
+    for o in generations:
+        user, session, variant, error = rows[o["id"]]
+        assert user == (o["userId"] or None) and session == (o["sessionId"] or None)
+        assert variant == (o["release"] or None)
+        assert (error is not None) == (o["level"] == "ERROR")
+    assert "" not in {r[0] for r in con.sql("SELECT user_id FROM traces").fetchall()}
+
+
+def test_langfuse_v3_scores_attach_through_their_subject(tmp_path: Path) -> None:
+    pages = GENUINE / "langfuse" / "api_pages"
+    scores = _langfuse_page(pages / "scores" / "page-1.json")
+    assert all("traceId" not in s for s in scores), "v3 scores name their trace only through subject"
+    observations = _langfuse_page(pages / "observations" / "page-1.json")
+    con = _ingest(tmp_path, pages)
+    got = dict(con.sql("SELECT request_id, thumbs FROM traces WHERE thumbs IS NOT NULL").fetchall())
+    # Thumbs (user_feedback) attach to the last generation of the trace they score.
+    expected = {}
+    for score in scores:
+        if score["name"] != "user_feedback":
+            continue
+        trace = score["subject"]["id"]
+        last = max((o for o in observations if o["traceId"] == trace and o["type"] == "GENERATION"),
+                   key=lambda o: o["startTime"])
+        expected[last["id"]] = 1 if score["value"] >= 0.5 else -1
+    assert got == expected

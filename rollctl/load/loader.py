@@ -126,6 +126,9 @@ class Probe:
     reader_sql: str
     reader_params: dict[str, object]
     columns: dict[str, str]
+    page_keys: dict[str, frozenset[str]] = field(default_factory=dict)
+    """For a JSON file that is an API page (`{"data": [...], "meta": ...}`, `{"runs": [...]}`): the keys of the
+    first elements of each list in `PAGE_LISTS`, so an adapter recognises a page by what it holds."""
 
 
 @dataclass
@@ -334,7 +337,35 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
         columns = {name: "JSON" if _is_nested_type(t) else "VARCHAR" for name, t in columns.items()}
         params = {**params, "columns": columns}
         reader = _json_reader(f, with_columns=True)
+        page_keys = _page_keys(db, f, reader, params, columns)
+        return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns, page_keys=page_keys)
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
+
+
+PAGE_LISTS = ("data", "runs")
+"""The list a platform's API page wraps its records in: Langfuse `{"data": [...], "meta"}`, LangSmith
+`{"runs": [...], "cursors"}`."""
+_PAGE_SAMPLE = 20
+
+
+def _page_keys(db: Database, f: InputFile, reader: str, params: dict[str, object],
+               columns: dict[str, str]) -> dict[str, frozenset[str]]:
+    """The keys of the first elements of a page's record list (a JSON file of few top-level fields only)."""
+    if f.format != "json" or len(columns) > 8:
+        return {}
+    found: dict[str, frozenset[str]] = {}
+    for name in PAGE_LISTS:
+        if columns.get(name) != "JSON":
+            continue
+        element = quote_identifier(name)
+        try:
+            rows = db.fetchall(
+                f"SELECT DISTINCT unnest(json_keys(e)) FROM (SELECT unnest(CAST({element} AS JSON[])[1:{_PAGE_SAMPLE}])"
+                f" AS e FROM {reader}) WHERE json_type(e) = 'OBJECT'", params)
+        except DuckDBError:
+            continue
+        found[name] = frozenset(str(r[0]) for r in rows)
+    return found
 
 
 # A line of a JSONL file that is one record: a JSON object (not a number, string, list, true or null, which

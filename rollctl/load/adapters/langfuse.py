@@ -8,6 +8,11 @@ The API's JSON (`{"data": [...]}` pages, or arrays of observations) uses camelCa
 fields; every field below is looked up under both spellings.
 
 Traps handled:
+- an API page (`{"data": [...], "meta": {...}}`, e.g. `GET /api/public/v2/observations`) is recognised by what
+  its `data` elements hold, without `--format`;
+- Langfuse writes `""` for an unset `userId`, `sessionId`, `version` and `release`: empty text is no value;
+- scores of the current API (`/api/public/v3/scores`) name what they score as `subject: {kind, id}` (a
+  trace, or an observation with its `traceId`) instead of `traceId`; session-level scores attach to nothing;
 - `latency` and `time_to_first_token` are seconds in newer exports and milliseconds in older ones: the
   unit is decided per export from `latency / (end_time − start_time)` (or, without times, from the
   median's size) and written in the file notes.
@@ -37,7 +42,7 @@ from rollctl.load.adapters.support import (
     unwrap_pages,
     variant_override,
 )
-from rollctl.load.expressions import RawValue, SqlParams, as_text
+from rollctl.load.expressions import RawValue, SqlParams, as_text, nested
 from rollctl.load.files import InputFile, expand_paths
 from rollctl.load.loader import (
     FileReport,
@@ -46,6 +51,7 @@ from rollctl.load.loader import (
     Reader,
     insert_rows,
     reader_for_load,
+    referenced_params,
     select_canonical,
 )
 from rollctl.load.mapping import score_sources
@@ -58,10 +64,12 @@ DEFAULT_THUMBS_SCORES = ("user_feedback", "user-feedback", "thumbs", "feedback")
 
 
 def _detect_dir(path: str) -> bool:
-    """observations_v2/ is Langfuse's own name; a bare traces/ folder is too common to claim alone."""
+    """observations_v2/ is Langfuse's own name; a bare traces/ or observations/ folder is too common to claim
+    alone, but beside scores/ it is Langfuse's layout (an API dump of observations and scores)."""
     def has(name: str) -> bool:
         return os.path.isdir(os.path.join(path, name))
-    return has("observations_v2") or (has(TRACE_FOLDER) and (has(SCORE_FOLDER) or has("observations")))
+    return (has("observations_v2") or (has(TRACE_FOLDER) and (has(SCORE_FOLDER) or has("observations")))
+            or (has("observations") and has(SCORE_FOLDER)))
 
 
 def _is_export_dir(path: str) -> bool:
@@ -72,7 +80,13 @@ def _detect(probe: Probe) -> bool:
     cols = probe.columns
     snake = "trace_id" in cols and "type" in cols and ("usage_details" in cols or "provided_model_name" in cols)
     camel = "traceId" in cols and "type" in cols and ("usageDetails" in cols or "providedModelName" in cols)
-    return snake or camel
+    return snake or camel or _is_observation_page(probe)
+
+
+def _is_observation_page(probe: Probe) -> bool:
+    """An API page of observations: `data` is a list of objects with Langfuse's observation fields."""
+    keys = probe.page_keys.get("data", frozenset())
+    return "meta" in probe.columns and {"traceId", "startTime", "type"} <= keys
 
 
 def _reader(files: list[InputFile]) -> tuple[str, dict[str, object]]:
@@ -119,6 +133,9 @@ class _Export:
     scores: dict[str, str] | None
     kind: str
 
+
+_UNSET_AS_EMPTY = ("user_id", "session_id", "variant", "prompt_version", "model")
+"""Fields Langfuse writes as "" when unset; an empty string there is no value, not a user or an arm named ""."""
 
 _OBS, _TRC, _SCR, _SCA = "_lf_obs", "_lf_trc", "_lf_scr", "_lf_score_agg"
 
@@ -300,6 +317,9 @@ def _load_export(ctx: LoadContext, export: _Export) -> FileReport:
 
     values["served"], desc["served"] = RawValue("true", "BOOLEAN"), "constant true (a traced call was served)"
     _variant(ctx, values, desc, row_cols, trc, params, rlabel)
+    for name in _UNSET_AS_EMPTY:
+        if name in values and name not in ctx.options.mapping:
+            values[name] = RawValue(f"nullif(trim({as_text(values[name])}), '')", "VARCHAR")
     score_join = _scores(ctx, export, values, desc, notes, trace_id_sql, last, params)
     apply_mapping("traces", values, desc, row_cols, ctx.options.mapping, params, rq)
     selection = select_canonical("traces", values, params, keep_text=ctx.options.keep_text, descriptions=desc)
@@ -414,12 +434,19 @@ def _scores(
     cols = export.scores
     name = pick(cols, ("name",), sp)
     trace = pick(cols, ("trace_id", "traceId"), sp)
+    subject = pick(cols, ("subject",), sp)
+    if trace is None and subject is not None:
+        # v3 scores: {kind: trace, id} scores a trace; {kind: observation, id, traceId} one of its observations.
+        kind = as_text(nested(subject[0], ["kind"], sp))
+        trace = (RawValue(f"(CASE WHEN {kind} = 'trace' THEN {as_text(nested(subject[0], ['id'], sp))} "
+                          f"WHEN {kind} = 'observation' THEN {as_text(nested(subject[0], ['traceId'], sp))} END)",
+                          "VARCHAR"), "subject")
     value = pick(cols, ("value",), sp)
     if name is None or trace is None or value is None:
-        raise MissingFieldError("Langfuse scores need name, trace_id and value", path=export.path, field="scores",
-                                fix="export the scores folder with its standard columns")
-    found = [str(r[0]) for r in ctx.db.fetchall(
-        f"SELECT DISTINCT {as_text(name[0])} FROM {quote_identifier(_SCR)} ORDER BY 1 LIMIT 50", sp.values)]
+        raise MissingFieldError("Langfuse scores need name, trace_id (or subject) and value", path=export.path,
+                                field="scores", fix="export the scores folder with its standard columns")
+    found_sql = f"SELECT DISTINCT {as_text(name[0])} FROM {quote_identifier(_SCR)} ORDER BY 1 LIMIT 50"
+    found = [str(r[0]) for r in ctx.db.fetchall(found_sql, referenced_params(found_sql, sp.values))]
     if "thumbs" not in wanted:
         default = next((n for n in DEFAULT_THUMBS_SCORES if n in found), None)
         if default is not None:
@@ -455,7 +482,8 @@ def _scores(
         return ""
     ctx.db.execute(
         f"CREATE OR REPLACE TEMP TABLE {quote_identifier(_SCA)} AS SELECT {as_text(trace[0])} AS trace_id, "
-        f"{', '.join(parts)} FROM {quote_identifier(_SCR)} GROUP BY ALL", sp.values)
+        f"{', '.join(parts)} FROM {quote_identifier(_SCR)} WHERE {as_text(trace[0])} IS NOT NULL GROUP BY ALL",
+        sp.values)
     for canonical, score_name in wanted.items():
         values[canonical] = RawValue(f"(CASE WHEN {last} THEN sc.{quote_identifier('s_' + canonical)} END)",
                                      "VARCHAR")

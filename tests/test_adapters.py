@@ -217,7 +217,7 @@ def test_langsmith_root_runs() -> None:
     failed = rows["8d6c2b1e-0001-4000-8000-000000000003"]
     assert failed["error"] == "rate_limit" and failed["latency_ms"] == pytest.approx(30000.0)
     assert failed["ttft_ms"] is None and failed["cost_usd"] is None
-    assert "1 child run(s) skipped" in " ".join(report.files[0].notes)
+    assert "1 other run(s) skipped (only root runs" in " ".join(report.files[0].notes)
 
 
 def test_braintrust_events_become_eval_and_trace_rows() -> None:

@@ -210,3 +210,22 @@ def test_langfuse_v3_scores_attach_through_their_subject(tmp_path: Path) -> None
                    key=lambda o: o["startTime"])
         expected[last["id"]] = 1 if score["value"] >= 0.5 else -1
     assert got == expected
+
+
+# LangSmith ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["runs_page.json", "runs.jsonl", "llm_runs.jsonl"])
+def test_langsmith_runs_one_row_per_call_with_model_and_tokens_of_the_llm_run(name: str, tmp_path: Path) -> None:
+    every = _jsonl(GENUINE / "langsmith" / "runs.jsonl")
+    llm_runs = [r for r in every if r["run_type"] == "llm"]
+    con = _ingest(tmp_path, GENUINE / "langsmith" / name)
+    rows = con.sql("SELECT variant, model, input_tokens, output_tokens, cached_tokens, error FROM traces").fetchall()
+    assert len(rows) == len(llm_runs)  # one call per trace: its root, or its llm run when the file has no root
+    for llm in llm_runs:
+        variant = llm["extra"]["metadata"]["variant"]
+        usage = (llm["outputs"] or {}).get("usage_metadata")
+        model = (llm["outputs"] or {}).get("model")
+        want = (variant, model, usage and usage["input_tokens"], usage and usage["output_tokens"],
+                usage and usage["input_token_details"]["cache_read"], "rate_limit" if llm["error"] else None)
+        assert want in rows

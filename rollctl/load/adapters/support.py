@@ -192,7 +192,10 @@ def unwrap_pages(ctx: LoadContext, table: str, array_column: str, source: InputF
             f"SELECT DISTINCT unnest(json_keys(d)) AS k FROM {quote_identifier(pages + '_items')} "
             "WHERE json_type(d) = 'OBJECT' ORDER BY k")]
         params = SqlParams()
-        select = ", ".join(f"json_extract(d, {params.add(_key_path(k))}) AS {quote_identifier(k)}" for k in keys)
+        # A JSON null inside the page is no value (SQL NULL), as it is when DuckDB reads the same record from JSONL.
+        select = ", ".join(
+            f"(CASE WHEN json_type(d, {params.add(_key_path(k))}) <> 'NULL' THEN json_extract(d, "
+            f"{params.add(_key_path(k))}) END) AS {quote_identifier(k)}" for k in keys)
         return stage(ctx, table, f"SELECT {select or 'NULL AS d'} FROM {quote_identifier(pages + '_items')}",
                      params.values, source)
     finally:

@@ -229,3 +229,46 @@ def test_langsmith_runs_one_row_per_call_with_model_and_tokens_of_the_llm_run(na
         want = (variant, model, usage and usage["input_tokens"], usage and usage["output_tokens"],
                 usage and usage["input_token_details"]["cache_read"], "rate_limit" if llm["error"] else None)
         assert want in rows
+
+
+# Braintrust -----------------------------------------------------------------------------------------------------
+
+
+def _braintrust_roots(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per root span: its row, the scores of its child score spans, and its llm spans' token metrics."""
+    roots = {r["root_span_id"]: {"row": r, "scores": [], "prompt_tokens": 0, "llm": 0}
+             for r in rows if not r.get("span_parents")}
+    for r in rows:
+        if not r.get("span_parents"):
+            continue
+        root = roots[r["root_span_id"]]
+        root["scores"] += [v for v in (r.get("scores") or {}).values() if v is not None]
+        if r["span_attributes"]["type"] == "llm" and "prompt_tokens" in r.get("metrics", {}):
+            root["prompt_tokens"] += r["metrics"]["prompt_tokens"]
+            root["llm"] += 1
+    return roots
+
+
+@pytest.mark.parametrize("name", ["baseline.jsonl", "candidate_fetch_page.json"])
+def test_braintrust_sdk_experiment_takes_scores_and_tokens_from_child_spans(name: str, tmp_path: Path) -> None:
+    path = GENUINE / "braintrust" / name
+    rows = (json.loads(path.read_text(encoding="utf-8"))["events"] if path.suffix == ".json" else _jsonl(path))
+    roots = _braintrust_roots(rows)
+    assert all("scores" not in r["row"] for r in roots.values()), "the SDK's root spans carry no scores"
+    evals = invoke(["inspect", str(path), "--json"], expect=0).json()["evals"]["variants"]
+    assert len(evals) == 1
+    arm = evals[0]
+    assert arm["rows"] == len(roots)
+    assert arm["passed_rows"] == sum(1 for r in roots.values() if r["scores"] and
+                                     sum(r["scores"]) / len(r["scores"]) >= 0.5)
+    assert arm["error_rows"] == sum(1 for r in roots.values() if r["row"].get("error"))
+    con = _ingest(tmp_path, path)
+    tokens = sorted(int(t) for (t,) in con.sql("SELECT input_tokens FROM traces WHERE input_tokens IS NOT NULL")
+                    .fetchall())
+    assert tokens == sorted(r["prompt_tokens"] for r in roots.values() if r["llm"])
+
+
+def test_braintrust_sdk_experiments_gate_without_map() -> None:
+    out = invoke(["eval-gate", str(GENUINE / "braintrust" / "baseline.jsonl"),
+                  str(GENUINE / "braintrust" / "candidate.jsonl"), "--json"]).json()
+    assert out["exit_code"] in (0, 1, 3) and out["baseline"]["cases"] == 3 and out["candidate"]["cases"] == 3

@@ -342,9 +342,9 @@ def probe_file(db: Database, f: InputFile, *, skip_bad_lines: bool = False) -> P
     return Probe(file=f, reader_sql=reader, reader_params=params, columns=columns)
 
 
-PAGE_LISTS = ("data", "runs")
+PAGE_LISTS = ("data", "runs", "events")
 """The list a platform's API page wraps its records in: Langfuse `{"data": [...], "meta"}`, LangSmith
-`{"runs": [...], "cursors"}`."""
+`{"runs": [...], "cursors"}`, Braintrust `{"events": [...], "cursor"}`."""
 _PAGE_SAMPLE = 20
 
 

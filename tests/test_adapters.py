@@ -253,7 +253,7 @@ def test_mtbench_both_orders() -> None:
     assert rows[("82", "candidate_first")]["winner"] == "tie"
     assert rows[("82", "baseline_first")]["winner"] == "error"
     assert rows[("82", "baseline_first")]["preference"] is None
-    assert rows[("81", "candidate_first")]["judge"] == "gpt-4/pair-v2"
+    assert rows[("81", "candidate_first")]["judge"] == "gpt-4"  # the judge model; pair-v2 is its prompt
     named, _ = load([DATA / "mtbench" / "gpt-4_pair.jsonl"], baseline_name="vicuna-13b",
                     candidate_name="gpt-3.5-turbo")
     flipped = {(r["request_id"], r["order"]): r for r in named["judgements"]}

@@ -272,3 +272,55 @@ def test_braintrust_sdk_experiments_gate_without_map() -> None:
     out = invoke(["eval-gate", str(GENUINE / "braintrust" / "baseline.jsonl"),
                   str(GENUINE / "braintrust" / "candidate.jsonl"), "--json"]).json()
     assert out["exit_code"] in (0, 1, 3) and out["baseline"]["cases"] == 3 and out["candidate"]["cases"] == 3
+
+
+# Judge files into shadow-report -------------------------------------------------------------------------------
+
+
+def _shadow_traces(path: Path, request_ids: list[str]) -> Path:
+    """Both arms of each request (traces the test writes; the judge files are the genuine part)."""
+    rows = []
+    for n, rid in enumerate(request_ids):
+        rows.append({"request_id": rid, "variant": "control", "served": True, "timestamp": "2026-11-30T09:00:00Z",
+                     "user_id": f"u{n}", "output": "short answer", "latency_ms": 900 + n})
+        rows.append({"request_id": rid, "variant": "treatment", "served": False, "timestamp": "2026-11-30T09:00:00Z",
+                     "user_id": f"u{n}", "output": "a longer answer here", "latency_ms": 950 + n})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_mtbench_one_judge_model_with_every_prompt_template_and_turn(tmp_path: Path) -> None:
+    judgments = _jsonl(GENUINE / "judges" / "gpt-4_pair.jsonl")
+    templates = {j["judge"][1] for j in judgments}
+    assert len(templates) > 1 and {j["judge"][0] for j in judgments} == {"gpt-4"}
+    requests = sorted({str(j["question_id"]) if j["turn"] == 1 else f"{j['question_id']}:turn{j['turn']}"
+                       for j in judgments})
+    traces = _shadow_traces(tmp_path / "pairs.jsonl", requests)
+    out = invoke(["shadow-report", str(traces), "--baseline", "control", "--candidate", "treatment",
+                  "--judgements", str(GENUINE / "judges" / "gpt-4_pair.jsonl"), "--json"]).json()
+    assert out["judge"]["judge"] == "gpt-4" and out["other_judges"] == []
+    assert out["judge"]["units"] == len(requests) and out["unmatched_judgements"] == 0
+    assert out["judge"]["both_orders"] == len(requests)
+
+
+def test_alpacaeval_annotations_pair_through_the_request_id_alpaca_eval_keeps(tmp_path: Path) -> None:
+    annotations = json.loads((GENUINE / "judges" / "annotations.json").read_text(encoding="utf-8"))
+    requests = [a["request_id"] for a in annotations]
+    traces = _shadow_traces(tmp_path / "pairs.jsonl", requests)
+    out = invoke(["shadow-report", str(traces), "--baseline", "control", "--candidate", "treatment",
+                  "--judgements", str(GENUINE / "judges" / "annotations.json"), "--json"]).json()
+    assert out["judge"]["units"] == len(annotations) and out["unmatched_judgements"] == 0
+    prefs = [2 * (a["preference"] - 1.5) for a in annotations]
+    assert out["judge"]["wins"] == sum(p > 0 for p in prefs) and out["judge"]["losses"] == sum(p < 0 for p in prefs)
+
+
+def test_unmatched_judge_verdicts_are_counted_in_the_report(tmp_path: Path) -> None:
+    traces = _shadow_traces(tmp_path / "pairs.jsonl", ["other-1", "other-2"])
+    args = ["shadow-report", str(traces), "--baseline", "control", "--candidate", "treatment",
+            "--judgements", str(GENUINE / "judges" / "annotations.json")]
+    annotations = json.loads((GENUINE / "judges" / "annotations.json").read_text(encoding="utf-8"))
+    out = invoke([*args, "--json"]).json()
+    assert out["unmatched_judgements"] == len(annotations)
+    assert "JUDGEMENTS_UNMATCHED" in {r["code"] for r in out["reasons"]}
+    text = invoke(args).stdout
+    assert f"{len(annotations)} judge verdict(s) match no shadow pair" in text

@@ -123,7 +123,7 @@ def test_every_missing_field_is_named_in_one_run_with_the_fields_found(tmp_path:
     from rollctl.errors import MissingFieldError
     from rollctl.load import LoadOptions, load_inputs, require_fields
 
-    row = {"rid": "a", "userId": "u", "arm": "x", **{f"extra_{i:02d}": i for i in range(30)}}
+    row = {"rid": "a", "userId": "u", "arm": "x", "latency_ms": 5, **{f"extra_{i:02d}": i for i in range(30)}}
     path = write_jsonl(tmp_path / "t.jsonl", [row])
     report = load_inputs(connect(), [str(path)], LoadOptions())
     with pytest.raises(MissingFieldError) as info:
@@ -131,12 +131,12 @@ def test_every_missing_field_is_named_in_one_run_with_the_fields_found(tmp_path:
     line = info.value.one_line()
     assert "needs the fields user_id, variant, request_id, which are missing" in line
     assert "--map user_id=userId" in line and "--map variant=<your field>" in line
-    assert "extra_29" in line  # 33 fields: all shown
+    assert "extra_29" in line  # 34 fields: all shown
     wide = write_jsonl(tmp_path / "wide.jsonl", [{**row, **{f"more_{i:02d}": i for i in range(40)}}])
     report = load_inputs(connect(), [str(wide)], LoadOptions())
     with pytest.raises(MissingFieldError) as info:
         require_fields(report, "traces", ["user_id"], command="decide")
-    assert "73 fields, the closest: userId" in info.value.one_line()
+    assert "74 fields, the closest: userId" in info.value.one_line()
 
 
 def test_inspect_warns_when_key_fields_are_absent(tmp_path: Path) -> None:
@@ -499,3 +499,25 @@ def test_trace_fields_loads_only_those_and_still_reports_the_rest(tmp_path: Path
     with pytest.raises(FieldTypeError) as exc:
         load_inputs(connect(), [str(good)], LoadOptions(trace_fields=frozenset({"user_id", "latency_ms"})))
     assert exc.value.path == str(good) and exc.value.line == 2 and exc.value.field == "latency_ms"
+
+
+def test_a_file_that_maps_to_nothing_is_an_input_error_naming_what_was_found(tmp_path: Path) -> None:
+    """An unknown object must not load as a trace row with every field empty (exit 0)."""
+    path = tmp_path / "page.json"
+    path.write_text('{"data": [1, 2], "meta": {"page": 1}}')
+    line = _error_line(["inspect", str(path)])
+    assert "no field of this file is a canonical traces field" in line and "found: data, meta" in line
+    users = write_jsonl(tmp_path / "u.jsonl", [{"userId": "u", "rid": "r1"}])
+    assert "did you mean --map user_id=userId?" in _error_line(["inspect", str(users)])
+
+
+def test_map_case_id_makes_a_file_eval_results(tmp_path: Path) -> None:
+    """rollctl's own error tells users to `--map case_id=FIELD`: that must make the file eval results."""
+    path = write_jsonl(tmp_path / "results.jsonl", [
+        {"test_id": "a", "arm": "base", "ok": True}, {"test_id": "a", "arm": "cand", "ok": False},
+        {"test_id": "b", "arm": "base", "ok": True}, {"test_id": "b", "arm": "cand", "ok": True}])
+    out = invoke(["inspect", str(path), "--map", "case_id=test_id", "--map", "variant=arm", "--map", "passed=ok",
+                  "--json"], expect=0).json()
+    assert out["traces"] is None
+    assert {v["variant"]: (v["cases"], v["passed_rows"]) for v in out["evals"]["variants"]} == {
+        "base": (2, 2), "cand": (2, 1)}

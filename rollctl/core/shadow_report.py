@@ -753,6 +753,10 @@ def _analyse(db: Database, options: ShadowOptions, segment: q.Segment | None, pa
     examples = _examples(db, dist, judge, options.examples, paired, options)
     mde = judge.mde if judge is not None else None
     reasons, verdict = _verdict(pairing, judge, tails, segments, gap, st, mde, metrics)
+    if unmatched > 0:
+        reasons.append(Reason("JUDGEMENTS_UNMATCHED", f"{unmatched:,} judge verdict(s) match no shadow pair: their "
+                              "request_id is not a request both arms answered (check that the judge file and the "
+                              "traces name requests the same way)"))
     if paired.skipped_lines:
         reasons.append(skipped_lines_reason(paired.skipped_lines))
     if paired.capped:

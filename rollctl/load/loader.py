@@ -11,6 +11,7 @@ line (`BadLocator`). Scalar JSON fields are read as text and converted in SQL
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -126,6 +127,9 @@ class Probe:
     reader_sql: str
     reader_params: dict[str, object]
     columns: dict[str, str]
+    mapped: frozenset[str] = frozenset()
+    """Canonical fields the user's --map points at a column of this file: `--map case_id=test_id` makes a file
+    eval results as surely as a `case_id` column does."""
     page_keys: dict[str, frozenset[str]] = field(default_factory=dict)
     """For a JSON file that is an API page (`{"data": [...], "meta": ...}`, `{"runs": [...]}`): the keys of the
     first elements of each list in `PAGE_LISTS`, so an adapter recognises a page by what it holds."""
@@ -295,6 +299,10 @@ def _load_file(ctx: LoadContext, f: InputFile) -> FileReport:
             names = ", ".join(a.name for a in adapters())
             raise UsageError(f"unknown --format {ctx.options.format!r}", fix=f"known formats: {names}")
     probe = probe_file(ctx.db, f, skip_bad_lines=ctx.options.on_bad_lines == "skip")
+    mapped = frozenset(name for name, source in ctx.options.mapping.items()
+                       if not is_score_source(source) and resolve_source(source, probe.columns) is not None)
+    if mapped:
+        probe = dataclasses.replace(probe, mapped=mapped)
     if chosen is None:
         chosen = detected_adapter(probe)
     if chosen is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from rapidfuzz import fuzz, process
+
 from rollctl.errors import UsageError
 from rollctl.load.canonical import TABLE_FIELDS
 
@@ -104,3 +106,20 @@ def is_score_source(source: str) -> bool:
 def score_sources(mapping: Mapping[str, str]) -> dict[str, str]:
     """canonical field -> score name, for the `score:NAME` entries of a mapping."""
     return {k: v[len(SCORE_PREFIX):] for k, v in mapping.items() if is_score_source(v)}
+
+
+def normalised_name(name: str) -> str:
+    """A field name without case or separators, for matching `userId` to `user_id`."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def suggest_source(canonical: str, columns: Iterable[str]) -> str | None:
+    """The source column most likely meant for `canonical` (userId, user-id, UserID for user_id)."""
+    names = list(columns)
+    if not names:
+        return None
+    by_norm = {normalised_name(n): n for n in names}
+    if normalised_name(canonical) in by_norm:
+        return by_norm[normalised_name(canonical)]
+    match = process.extractOne(normalised_name(canonical), list(by_norm), scorer=fuzz.ratio, score_cutoff=75)
+    return by_norm[match[0]] if match else None

@@ -8,22 +8,7 @@ from rapidfuzz import fuzz, process
 
 from rollctl.errors import MissingFieldError
 from rollctl.load.loader import LoadReport
-
-
-def _normalise(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
-def suggest_source(canonical: str, columns: Iterable[str]) -> str | None:
-    """The source column most likely meant for `canonical` (userId, user-id, UserID for user_id)."""
-    names = list(columns)
-    if not names:
-        return None
-    by_norm = {_normalise(n): n for n in names}
-    if _normalise(canonical) in by_norm:
-        return by_norm[_normalise(canonical)]
-    match = process.extractOne(_normalise(canonical), list(by_norm), scorer=fuzz.ratio, score_cutoff=75)
-    return by_norm[match[0]] if match else None
+from rollctl.load.mapping import normalised_name, suggest_source
 
 
 def require_fields(report: LoadReport, table: str, fields: Iterable[str], *, command: str) -> None:
@@ -46,7 +31,7 @@ def require_fields(report: LoadReport, table: str, fields: Iterable[str], *, com
         fix = f"use {others}"
     if len(columns) > MAX_SHOWN:
         closest = list(dict.fromkeys(m[2] for name in missing for m in process.extract(
-            _normalise(name), {c: _normalise(c) for c in columns}, scorer=fuzz.ratio, limit=5)))
+            normalised_name(name), {c: normalised_name(c) for c in columns}, scorer=fuzz.ratio, limit=5)))
         shown = f"{len(columns)} fields, the closest: " + ", ".join(closest[:MAX_SHOWN])
     else:
         shown = ", ".join(columns) or "none"

@@ -30,6 +30,7 @@ from rollctl.load.loader import (
     source_values,
     unconverted,
 )
+from rollctl.load.mapping import suggest_source
 
 _ARM_FIELDS = (
     "request_id", "timestamp", "user_id", "session_id", "variant", "served", "model",
@@ -67,11 +68,11 @@ def _is_paired(probe: Probe) -> bool:
 
 
 def _is_eval(probe: Probe) -> bool:
-    return "case_id" in probe.columns
+    return "case_id" in probe.columns or "case_id" in probe.mapped
 
 
 def _is_judgement(probe: Probe) -> bool:
-    cols = probe.columns
+    cols = set(probe.columns) | probe.mapped
     return "request_id" in cols and ("winner" in cols or "preference" in cols) and "output" not in cols
 
 
@@ -87,6 +88,14 @@ def _load_judgements(ctx: LoadContext, probe: Probe) -> FileReport:
     return _load_flat(ctx, probe, "judgements", kind="judgements")
 
 
+_KEY_FIELDS = {
+    "traces": ("request_id", "user_id", "variant", "timestamp", "output"),
+    "evals": ("case_id", "variant", "passed", "score"),
+    "judgements": ("request_id", "winner", "preference"),
+}
+"""The fields worth a `--map` suggestion when a file maps to nothing."""
+
+
 def _load_flat(ctx: LoadContext, probe: Probe, table: str, *, kind: str) -> FileReport:
     reader = reader_for_load(ctx, probe)
     params = SqlParams()
@@ -99,6 +108,15 @@ def _load_flat(ctx: LoadContext, probe: Probe, table: str, *, kind: str) -> File
         selection = selection.checked([row_check("record", empty, "records with at least one field (the line "
                                                  "is null or {})", params)])
     rows = {table: insert_rows(ctx, probe, table, selection, reader, params)}
+    if not selection.sources and rows[table] > 0:
+        # Rows of nulls would be counted as traffic with every field missing: a wrong file, not an empty one.
+        found = ", ".join(list(probe.columns)[:12]) + (", ..." if len(probe.columns) > 12 else "")
+        guesses = [f"--map {name}={guess}" for name in _KEY_FIELDS[table]
+                   if (guess := suggest_source(name, probe.columns)) is not None]
+        raise InputError(f"no field of this file is a canonical {table} field or a known export's (found: {found})",
+                         path=probe.file.path,
+                         fix=("did you mean " + " ".join(guesses) + "? " if guesses else "")
+                         + "pass --format NAME if it is a known export, or --map CANONICAL=FIELD for your names")
     sources = list(selection.sources)
     if table == "traces" and _has_inline_judgement(probe):
         rows["judgements"] = _insert_inline_judgements(ctx, probe, reader)

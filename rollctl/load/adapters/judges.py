@@ -6,7 +6,9 @@ MT-Bench (FastChat `model_judgment/*_pair.jsonl`) judges each pair twice with th
 which is what shadow-report's position-bias statistics need. In FastChat's pairwise-baseline mode
 `model_2` is the baseline, so that is the default; --baseline/--candidate model names override it.
 
-AlpacaEval annotations hold one de-randomised verdict: `preference` 1 (output_1, the baseline
+AlpacaEval annotations hold one de-randomised verdict per instruction, keyed by the `request_id` field that
+alpaca_eval keeps from the outputs it annotated (a hash of the instruction otherwise, which pairs with no trace
+and is said in the notes): `preference` 1 (output_1, the baseline
 `generator_1`, wins), 2 (output_2 wins), 1.5 or 0 (tie), or a continuous value in [1, 2] from judge
 log-probabilities. The canonical preference is `2·(p − 1.5)` in [−1, 1] (+1 = candidate better).
 """
@@ -64,9 +66,11 @@ def _load_mtbench(ctx: LoadContext, probe: Probe) -> FileReport:
             request = f"(CASE WHEN coalesce({t}, '1') IN ('1', '') THEN {request} ELSE {request} || ':turn' || {t} END)"
         judge_sql = "NULL"
         if judge is not None:
-            judge_sql = (f"(CASE WHEN json_type(to_json({judge[0].sql})) = 'ARRAY' THEN array_to_string("
-                         f"list_transform(CAST(json_extract(to_json({judge[0].sql}), '$[*]') AS JSON[]), "
-                         f"lambda x: x ->> '$'), '/') ELSE {as_text(judge[0])} END)")
+            # FastChat writes [judge model, prompt template]; the template differs by turn (pair-v2,
+            # pair-v2-multi-turn) and by category (math questions get a reference-guided template), so it
+            # names how the one judge was asked, not another judge.
+            judge_sql = (f"(CASE WHEN json_type(to_json({judge[0].sql})) = 'ARRAY' THEN "
+                         f"json_extract_string(to_json({judge[0].sql}), '$[0]') ELSE {as_text(judge[0])} END)")
         rows = 0
         selection = None
         for slot, first_is_m1 in (("g1_winner", True), ("g2_winner", False)):
@@ -90,7 +94,7 @@ def _load_mtbench(ctx: LoadContext, probe: Probe) -> FileReport:
             }
             desc = {
                 "request_id": "question_id (+ :turnN after the first turn)",
-                "judge": "judge (model/prompt)",
+                "judge": "judge[0], the judge model (judge[1] is FastChat's prompt template)",
                 "order": "g1 = model_1 shown first, g2 = model_2 shown first",
                 "winner": "g1_winner / g2_winner (model_2 = baseline unless --baseline/--candidate name models)",
                 "preference": "winner as +1 candidate / −1 baseline / 0 tie",
@@ -115,21 +119,22 @@ def _load_alpaca(ctx: LoadContext, probe: Probe) -> FileReport:
         g2 = as_text(pick(cols, ("generator_2",), params)[0])  # type: ignore[index]
         pref = pick(cols, ("preference",), params)
         instruction = pick(cols, ("instruction",), params)
+        request = pick(cols, ("request_id",), params)
         annotator = pick(cols, ("annotator",), params)
         flipped = _named_candidate(ctx, g1, g2, params)
         raw = f"TRY_CAST({as_text(pref[0])} AS DOUBLE)"  # type: ignore[index]
         p = f"(CASE WHEN {raw} = 0 THEN 1.5 WHEN {raw} BETWEEN 1 AND 2 THEN {raw} END)"
         signed = f"(CASE WHEN {flipped} THEN -1 ELSE 1 END) * 2 * ({p} - 1.5)"
+        hashed = f"left(md5({as_text(instruction[0])}), 16)" if instruction else "NULL"
         values = {
-            "request_id": RawValue(f"left(md5({as_text(instruction[0])}), 16)" if instruction else "NULL",
-                                   "VARCHAR"),
+            "request_id": RawValue(f"coalesce({as_text(request[0])}, {hashed})" if request else hashed, "VARCHAR"),
             "judge": RawValue(as_text(annotator[0]) if annotator else "NULL", "VARCHAR"),
             "winner": RawValue(f"(CASE WHEN {p} IS NULL THEN 'error' WHEN {signed} > 0 THEN 'candidate' "
                                f"WHEN {signed} < 0 THEN 'baseline' ELSE 'tie' END)", "VARCHAR"),
             "preference": RawValue(signed, "DOUBLE"),
         }
         desc = {
-            "request_id": "md5 of instruction (16 hex)",
+            "request_id": "request_id (kept by alpaca_eval from the outputs it annotates), else md5 of instruction",
             "judge": "annotator",
             "winner": "preference: 1 baseline (generator_1), 2 candidate (generator_2), 1.5/0 tie, NaN error",
             "preference": "2·(preference − 1.5), sign flipped if --candidate names generator_1",
@@ -139,9 +144,17 @@ def _load_alpaca(ctx: LoadContext, probe: Probe) -> FileReport:
         return FileReport(path=probe.file.path, format="alpacaeval", kind="judgements", rows={"judgements": rows},
                           columns=tuple(probe.columns), sources=selection.sources,
                           skipped_lines=reader.skipped_lines,
-                          notes=("annotations are de-randomised verdicts: order unknown",))
+                          notes=_alpaca_notes(request is not None))
     finally:
         drop(ctx.db, _TABLE)
+
+
+def _alpaca_notes(has_request_id: bool) -> tuple[str, ...]:
+    notes = ["annotations are de-randomised verdicts: order unknown"]
+    if not has_request_id:
+        notes.append("no request_id field: verdicts are keyed by a hash of the instruction, which no trace carries; "
+                     "add request_id to the outputs you annotate (alpaca_eval keeps extra fields) to pair them")
+    return tuple(notes)
 
 
 register(Adapter("mtbench", "MT-Bench pairwise judgements (model_1, model_2, g1_winner, g2_winner)",

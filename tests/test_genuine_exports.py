@@ -324,3 +324,16 @@ def test_unmatched_judge_verdicts_are_counted_in_the_report(tmp_path: Path) -> N
     assert "JUDGEMENTS_UNMATCHED" in {r["code"] for r in out["reasons"]}
     text = invoke(args).stdout
     assert f"{len(annotations)} judge verdict(s) match no shadow pair" in text
+
+
+# Shapes refused by name ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "named"), [
+    (GENUINE / "judges" / "gpt-4_single.jsonl", "MT-Bench single-answer grading"),
+    (GENUINE / "langfuse" / "api_pages" / "scores" / "page-1.json", "a page of Langfuse scores without the"),
+])
+def test_a_shape_rollctl_cannot_read_gets_a_one_line_refusal_naming_it(path: Path, named: str) -> None:
+    out = invoke(["inspect", str(path)], expect=2)
+    assert out.stdout == "" and len(out.stderr.strip().splitlines()) == 1
+    assert named in out.stderr and "which rollctl does not read" in out.stderr

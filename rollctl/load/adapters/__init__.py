@@ -64,4 +64,5 @@ def _ensure_loaded() -> None:
         langfuse,
         langsmith,
         otel,
+        refusals,
     )

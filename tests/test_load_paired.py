@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import rollctl.load.adapters.canonical as paired_adapter
+import rollctl.load.adapters.paired as paired_adapter
 from rollctl.db import connect
 from rollctl.load import LoadOptions, load_inputs
 from tests.conftest import invoke, write_jsonl

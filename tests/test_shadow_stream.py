@@ -18,8 +18,7 @@ import rollctl.core.shadow_report as core
 from rollctl import text_distance
 from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
 from rollctl.db import connect
-from rollctl.load import LoadOptions
-from rollctl.load.adapters.canonical import paired_row_sources
+from rollctl.load import LoadOptions, paired_row_sources
 from rollctl.render.jsonout import dumps
 from tests.conftest import REPO_ROOT, invoke, write_jsonl
 from tests.shadow_fixtures import as_parquet, eval_rows, make_pairs

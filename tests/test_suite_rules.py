@@ -17,3 +17,21 @@ def test_no_test_sets_a_hypothesis_deadline() -> None:
              if re.search(r"deadline\s*=\s*(?!None)", p.read_text(encoding="utf-8"))
              and p.name != Path(__file__).name]
     assert found == []
+
+
+def test_adapters_and_the_loader_parts_below_them_never_import_the_loader() -> None:
+    """The loader imports the adapter registry; an adapter (or a part the adapters use) importing the loader
+    back made an 11-file import cycle. Adapters reach the loader's parts (`types`, `probe`, `select`) only."""
+    import ast
+
+    load = Path(__file__).resolve().parents[1] / "rollctl" / "load"
+    below = [*sorted((load / "adapters").glob("*.py")),
+             *(load / f"{name}.py" for name in ("types", "probe", "select", "validate", "expressions", "files"))]
+    offenders = []
+    for path in below:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                       else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.name} imports {m}" for m in modules
+                          if m in ("rollctl.load.loader", "rollctl.load")]
+    assert offenders == []

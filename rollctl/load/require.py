@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from rapidfuzz import fuzz, process
 
 from rollctl.errors import MissingFieldError
-from rollctl.load.loader import LoadReport
 from rollctl.load.mapping import normalised_name, suggest_source
+from rollctl.load.types import LoadReport
 
 
 def require_fields(report: LoadReport, table: str, fields: Iterable[str], *, command: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from rollctl.db import Database, quote_identifier
 from rollctl.load.expressions import SqlParams
-from rollctl.load.loader import referenced_params
+from rollctl.load.select import referenced_params
 from rollctl.metrics import Metric
 from rollctl.sql.units import ArmMoments
 from rollctl.stats.ratio import RatioMoments

@@ -15,7 +15,6 @@ from its `llm` spans (the last one's model, tokens summed) when the root has non
 
 from __future__ import annotations
 
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.adapters.support import (
     apply_mapping,
     drop,
@@ -28,17 +27,10 @@ from rollctl.load.adapters.support import (
 )
 from rollctl.load.expressions import RawValue, SqlParams, as_text
 from rollctl.load.files import InputFile
-from rollctl.load.loader import (
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    reader_for_load,
-    referenced_params,
-    select_canonical,
-)
 from rollctl.load.mapping import score_sources
+from rollctl.load.probe import reader_for_load
+from rollctl.load.select import insert_rows, referenced_params, select_canonical
+from rollctl.load.types import Adapter, FileReport, LoadContext, Probe, Reader
 
 _TABLE = "_bt_events"
 PASS_THRESHOLD = 0.5
@@ -221,5 +213,5 @@ def _insert_tables(
                       sources=sel_e.sources + sel_t.sources, skipped_lines=reader.skipped_lines, notes=notes)
 
 
-register(Adapter("braintrust", "Braintrust experiment events (is_root, scores, metrics, dataset_record_id)",
-                 _detect, _load, priority=130))
+BRAINTRUST = Adapter("braintrust", "Braintrust experiment events (is_root, scores, metrics, dataset_record_id)",
+                 _detect, _load, priority=130)

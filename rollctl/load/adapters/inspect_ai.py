@@ -23,17 +23,9 @@ import zipfile
 
 from rollctl.db import DuckDBError, quote_identifier
 from rollctl.errors import InputError
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.expressions import RawValue, SqlParams
-from rollctl.load.loader import (
-    MAX_OBJECT_BYTES,
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    select_canonical,
-)
+from rollctl.load.select import insert_rows, select_canonical
+from rollctl.load.types import MAX_OBJECT_BYTES, Adapter, FileReport, LoadContext, Probe, Reader
 
 _ZIP_ZSTD = 93
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
@@ -173,7 +165,7 @@ def _load_eval(ctx: LoadContext, probe: Probe) -> FileReport:
         ctx.db.execute(f"DROP TABLE IF EXISTS {stage}")
 
 
-register(Adapter("inspect_ai", "inspect_ai eval log (.json): samples[] with id, epoch, scores", _detect_json,
-                 _load_json, priority=310))
-register(Adapter("inspect_ai_eval", "inspect_ai eval log (.eval zip): header.json + samples/*.json", _detect_eval,
-                 _load_eval, priority=311))
+INSPECT_JSON = Adapter("inspect_ai", "inspect_ai eval log (.json): samples[] with id, epoch, scores", _detect_json,
+                 _load_json, priority=310)
+INSPECT_EVAL = Adapter("inspect_ai_eval", "inspect_ai eval log (.eval zip): header.json + samples/*.json", _detect_eval,
+                 _load_eval, priority=311)

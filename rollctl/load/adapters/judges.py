@@ -15,18 +15,11 @@ log-probabilities. The canonical preference is `2·(p − 1.5)` in [−1, 1] (+1
 
 from __future__ import annotations
 
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.adapters.support import drop, pick, stage
 from rollctl.load.expressions import RawValue, SqlParams, as_text
-from rollctl.load.loader import (
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    reader_for_load,
-    select_canonical,
-)
+from rollctl.load.probe import reader_for_load
+from rollctl.load.select import insert_rows, select_canonical
+from rollctl.load.types import Adapter, FileReport, LoadContext, Probe, Reader
 
 _TABLE = "_judge_rows"
 
@@ -157,7 +150,7 @@ def _alpaca_notes(has_request_id: bool) -> tuple[str, ...]:
     return tuple(notes)
 
 
-register(Adapter("mtbench", "MT-Bench pairwise judgements (model_1, model_2, g1_winner, g2_winner)",
-                 _detect_mtbench, _load_mtbench, priority=140))
-register(Adapter("alpacaeval", "AlpacaEval annotations (generator_1, generator_2, preference)",
-                 _detect_alpaca, _load_alpaca, priority=150))
+MTBENCH = Adapter("mtbench", "MT-Bench pairwise judgements (model_1, model_2, g1_winner, g2_winner)",
+                 _detect_mtbench, _load_mtbench, priority=140)
+ALPACAEVAL = Adapter("alpacaeval", "AlpacaEval annotations (generator_1, generator_2, preference)",
+                 _detect_alpaca, _load_alpaca, priority=150)

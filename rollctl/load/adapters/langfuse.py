@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 from rollctl.db import quote_identifier
 from rollctl.errors import InputError, MissingFieldError
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.adapters.support import (
     apply_mapping,
     drop,
@@ -44,17 +43,10 @@ from rollctl.load.adapters.support import (
 )
 from rollctl.load.expressions import RawValue, SqlParams, as_text, nested
 from rollctl.load.files import InputFile, expand_paths
-from rollctl.load.loader import (
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    reader_for_load,
-    referenced_params,
-    select_canonical,
-)
 from rollctl.load.mapping import score_sources
+from rollctl.load.probe import reader_for_load
+from rollctl.load.select import insert_rows, referenced_params, select_canonical
+from rollctl.load.types import Adapter, FileReport, LoadContext, Probe, Reader
 
 OBSERVATION_FOLDERS = ("observations_v2", "observations")
 TRACE_FOLDER = "traces"
@@ -493,5 +485,5 @@ def _scores(
     return f"LEFT JOIN {quote_identifier(_SCA)} AS sc ON sc.trace_id = {trace_id_sql}"
 
 
-register(Adapter("langfuse", "Langfuse blob export (observations_v2/ or traces/ + scores/) or API JSON",
-                 _detect, _load, priority=110, detect_dir=_detect_dir, load_dir=_load_dir))
+LANGFUSE = Adapter("langfuse", "Langfuse blob export (observations_v2/ or traces/ + scores/) or API JSON",
+                 _detect, _load, priority=110, detect_dir=_detect_dir, load_dir=_load_dir)

@@ -16,7 +16,6 @@ Times are ISO strings; latency and time to first token come from `end_time − s
 from __future__ import annotations
 
 from rollctl.db import quote_identifier
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.adapters.support import (
     apply_mapping,
     drop,
@@ -31,17 +30,10 @@ from rollctl.load.adapters.support import (
 )
 from rollctl.load.expressions import RawValue, SqlParams, as_text, nested
 from rollctl.load.files import InputFile
-from rollctl.load.loader import (
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    reader_for_load,
-    referenced_params,
-    select_canonical,
-)
 from rollctl.load.mapping import score_sources
+from rollctl.load.probe import reader_for_load
+from rollctl.load.select import insert_rows, referenced_params, select_canonical
+from rollctl.load.types import Adapter, FileReport, LoadContext, Probe, Reader
 
 DEFAULT_THUMBS_KEYS = ("user_feedback", "thumbs", "user_score")
 _TABLE = "_ls_runs"
@@ -237,5 +229,5 @@ def _feedback(
     return [f"feedback keys found: {', '.join(keys[:10]) or 'none'}"]
 
 
-register(Adapter("langsmith", "LangSmith runs (root runs: run_type, parent_run_id null)", _detect, _load,
-                 priority=120))
+LANGSMITH = Adapter("langsmith", "LangSmith runs (root runs: run_type, parent_run_id null)", _detect, _load,
+                 priority=120)

@@ -30,20 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rollctl.db import quote_identifier
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.adapters.support import drop, error_class, stage
 from rollctl.load.canonical import field_names
 from rollctl.load.expressions import RawValue, SqlParams
-from rollctl.load.loader import (
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    reader_for_load,
-    select_canonical,
-)
 from rollctl.load.mapping import score_sources
+from rollctl.load.probe import reader_for_load
+from rollctl.load.select import insert_rows, select_canonical
+from rollctl.load.types import Adapter, FileReport, LoadContext, Probe, Reader
 
 _ANY_VALUE = (
     "STRUCT(stringValue VARCHAR, intValue VARCHAR, doubleValue VARCHAR, boolValue VARCHAR, "
@@ -126,19 +119,20 @@ def _attribute_map(kv_list: str) -> str:
 
 def _event_attribute(event_param: str, key_param: str) -> str:
     """An attribute of the span's first event of one name (NULL when there is none)."""
-    return (f"list_transform(list_filter(s.events, lambda e: e.name = {event_param}), "
-            f"lambda e: {_attribute('e.attributes', key_param)})[1]")
+    return (f"(CASE WHEN len(s.events) > 0 THEN list_transform(list_filter(s.events, lambda e: e.name = "
+            f"{event_param}), lambda e: {_attribute('e.attributes', key_param)})[1] END)")
 
 
-def _indexed_messages(prefix_param: str) -> str:
+def _indexed_messages(prefix_param: str, first_param: str) -> str:
     """openllmetry's indexed prompt (`gen_ai.prompt.0.role`, `gen_ai.prompt.0.content`, ...) as a JSON list of
-    {role, content} in index order (NULL when the span has none)."""
+    {role, content} in index order (NULL when the span has none). Only a span holding the first message
+    (`first_param`, a map lookup) walks its attribute list: spans in the current conventions cost nothing."""
     matching = (f"list_filter(s.attributes, lambda a: starts_with(a.key, {prefix_param}) "
                 "AND ends_with(a.key, '.content'))")
     entries = (f"list_sort(list_transform({matching}, lambda a: {{'i': TRY_CAST(regexp_extract(a.key, "
                f"'\\.([0-9]+)\\.content$', 1) AS INTEGER), 'role': sattrs[replace(a.key, '.content', '.role')], "
                f"'content': {_scalar('a.value')}}}))")
-    return (f"(CASE WHEN len({matching}) > 0 THEN CAST(to_json(list_transform({entries}, "
+    return (f"(CASE WHEN map_contains(sattrs, {first_param}) THEN CAST(to_json(list_transform({entries}, "
             "lambda m: {'role': m.role, 'content': m.content})) AS VARCHAR) END)")
 
 
@@ -221,10 +215,9 @@ def _load(ctx: LoadContext, probe: Probe) -> FileReport:
         for canonical, (event, key) in _CONTENT_EVENTS.items()
     ]
     content_columns += [
-        f"{_indexed_messages(params.add('gen_ai.prompt.'))} AS indexed_input",
+        f"{_indexed_messages(params.add('gen_ai.prompt.'), params.add('gen_ai.prompt.0.content'))} AS indexed_input",
         f"map_extract_value(sattrs, {params.add('gen_ai.completion.0.content')}) AS indexed_output",
         f"{_event_attribute(params.add('exception'), params.add('exception.type'))} AS exception_type",
-        f"{_hex('s.parentSpanId')} AS parent_span_id",
     ]
     stage_sql = f"""
         SELECT {_hex('s.traceId')} AS trace_id, {_hex('s.spanId')} AS span_id,
@@ -276,6 +269,14 @@ class _Columns:
                 "CASE WHEN status_code IN ('2', 'STATUS_CODE_ERROR', 'ERROR') THEN 'error' END)")
 
 
+def _some_span_lacks(ctx: LoadContext, table: str, value_sql: str) -> bool:
+    """Whether a span without the value shares its trace with a span that has it (a cheap grouped scan)."""
+    row = ctx.db.fetchone(
+        f"SELECT count(*) FROM (SELECT trace_id FROM {quote_identifier(table)} GROUP BY trace_id "
+        f"HAVING count(*) FILTER (WHERE {value_sql} IS NULL) > 0 AND count({value_sql}) > 0)")
+    return int(row[0]) > 0
+
+
 def _shared_by_trace(value_sql: str) -> str:
     """The span's own value, else the one value its trace carries (an ancestor request span sets it)."""
     window = "OVER (PARTITION BY trace_id)"
@@ -314,7 +315,10 @@ def _insert(
         descriptions["model"] = (f"span attribute {_RESPONSE_MODEL}, else {_REQUEST_MODEL} "
                                  "(not for a failed call: the alias asked for is not what served)")
     shared = [name for name in _TRACE_SHARED if name in values and name not in ctx.options.mapping]
-    trace_columns = "".join(f", {_shared_by_trace(f'({values[name].sql})')} AS _trace_{name}" for name in shared)
+    # The window over each trace sorts every span: worth it only when a span lacks the value its trace has.
+    lacking = [name for name in shared if _some_span_lacks(ctx, table, values[name].sql)]
+    trace_columns = "".join(f", {_shared_by_trace(f'({values[name].sql})')} AS _trace_{name}" for name in lacking)
+    trace_columns += "".join(f", {values[name].sql} AS _trace_{name}" for name in shared if name not in lacking)
     for name in shared:
         values[name] = RawValue(f"_trace_{name}", "VARCHAR")
         descriptions[name] += " (on the span, else the one value its trace carries)"
@@ -382,5 +386,5 @@ def _notes(ctx: LoadContext, table: str, operation_sql: str) -> tuple[str, ...]:
     return tuple(notes)
 
 
-register(Adapter("otel", "OpenTelemetry GenAI spans, OTLP/JSON (resourceSpans[].scopeSpans[].spans[])",
-                 _detect, _load, priority=100, envelope=True))
+OTEL = Adapter("otel", "OpenTelemetry GenAI spans, OTLP/JSON (resourceSpans[].scopeSpans[].spans[])",
+                 _detect, _load, priority=100, envelope=True)

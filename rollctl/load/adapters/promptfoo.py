@@ -17,17 +17,10 @@ config, shareableUrl, ...}`; the JSONL output holds the same `EvaluateResult` ob
 
 from __future__ import annotations
 
-from rollctl.load.adapters import Adapter, register
 from rollctl.load.expressions import RawValue, SqlParams
-from rollctl.load.loader import (
-    FileReport,
-    LoadContext,
-    Probe,
-    Reader,
-    insert_rows,
-    reader_for_load,
-    select_canonical,
-)
+from rollctl.load.probe import reader_for_load
+from rollctl.load.select import insert_rows, select_canonical
+from rollctl.load.types import Adapter, FileReport, LoadContext, Probe, Reader
 
 # Keys every promptfoo EvaluateResult carries; together they tell a results.jsonl line from a trace row.
 _RESULT_KEYS = ("promptId", "provider", "testCase", "success", "failureReason")
@@ -113,7 +106,7 @@ def _load_results(ctx: LoadContext, probe: Probe, results: Reader, format_name: 
     )
 
 
-register(Adapter("promptfoo", "promptfoo results.json (v3): results.results[] per test × prompt × provider",
-                 _detect, _load, priority=300))
-register(Adapter("promptfoo_jsonl", "promptfoo results.jsonl: one EvaluateResult per line", _detect_jsonl,
-                 _load_jsonl, priority=300))
+PROMPTFOO = Adapter("promptfoo", "promptfoo results.json (v3): results.results[] per test × prompt × provider",
+                 _detect, _load, priority=300)
+PROMPTFOO_JSONL = Adapter("promptfoo_jsonl", "promptfoo results.jsonl: one EvaluateResult per line", _detect_jsonl,
+                 _load_jsonl, priority=300)

@@ -13,8 +13,10 @@ from rollctl.errors import MissingFieldError
 from rollctl.load.canonical import TABLE_FIELDS
 from rollctl.load.expressions import RawValue, SqlParams, as_text, column, nested
 from rollctl.load.files import InputFile
-from rollctl.load.loader import LoadContext, read_error, referenced_params
 from rollctl.load.mapping import is_score_source, resolve_source
+from rollctl.load.probe import read_error
+from rollctl.load.select import referenced_params
+from rollctl.load.types import LoadContext
 
 
 def stage(ctx: LoadContext, name: str, sql: str, params: dict[str, object], source: InputFile) -> dict[str, str]:

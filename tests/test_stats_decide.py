@@ -22,12 +22,12 @@ from rollctl.stats.guardrails import (
     planned_total_units,
     quantile_difference,
     quantile_rank_levels,
-    sequential_p_value_one_sided,
     units_until_resolved,
 )
 from rollctl.stats.power import normal_cdf, normal_isf, normal_ppf
 from rollctl.stats.ratio import Difference, RatioMoments, difference
-from rollctl.stats.sequential import half_width, multiplier
+from rollctl.stats.sequential import half_width, multiplier, one_sided_multiplier_at, one_sided_p_value
+from rollctl.stats.sequential import rho as sequential_rho
 from rollctl.stats.srm import srm_check
 
 
@@ -95,13 +95,53 @@ def test_srm_needs_practical_size_and_enough_units() -> None:
     assert srm_check([5500, 4500], [50, 50]).status == "fail"
 
 
-def test_one_sided_p_value_is_where_the_bound_touches_zero() -> None:
-    n, tuning = 20_000, 20_000
-    for z in (3.5, 4.0, 5.0):
-        p = sequential_p_value_one_sided(z, n, tuning)
-        assert multiplier(n, p, tuning, one_sided=True) == pytest.approx(z, rel=1e-4)
-    assert sequential_p_value_one_sided(0.5, n, tuning) == 0.5
-    assert sequential_p_value_one_sided(-2.0, n, tuning) == 0.5
+def _gbstats_one_sided_p_value(z_bad: float, n: float, tuning_n: float, alpha: float) -> float:
+    """The reference construction, written out independently: gbstats' one-sided sequential p-value is a
+    bisection on the level over [1e-5, 0.4999] (tolerance 1e-6, 100 steps) of the one-sided half-width
+    (Waudby-Smith et al. eq. 134) with ρ fixed at the configured alpha (eq. 161 with 2α)."""
+    a2 = 2 * alpha
+    rho = math.sqrt((-2 * math.log(a2) + math.log(-2 * math.log(a2) + 1)) / tuning_n)
+
+    def excludes_zero(level: float) -> bool:
+        width = math.sqrt(2 * (n * rho**2 + 1) / (n * rho) ** 2 * math.log(1 + math.sqrt(n * rho**2 + 1)
+                                                                             / (2 * level)))
+        return z_bad / math.sqrt(n) > width  # z = est/SE and SE = s/sqrt(N): compare est/s with the width
+
+    lo, hi = 1e-5, 0.4999
+    if excludes_zero(lo):
+        return lo
+    if not excludes_zero(hi):
+        return 0.5
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if excludes_zero(mid) else (mid, hi)
+        if hi - lo < 1e-6:
+            break
+    return hi
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.01, 0.1])
+@pytest.mark.parametrize(("n", "tuning"), [(20_000, 20_000), (1_000, 20_000), (200_000, 20_000), (500, 500)])
+def test_one_sided_p_value_matches_the_gbstats_construction(alpha: float, n: int, tuning: int) -> None:
+    for z in (0.3, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0):
+        ours = one_sided_p_value(z, n, tuning, alpha)
+        reference = _gbstats_one_sided_p_value(z, n, tuning, alpha)
+        assert ours == pytest.approx(reference, abs=2e-6), (z, ours, reference)
+
+
+def test_one_sided_p_value_is_the_level_where_the_bound_touches_zero() -> None:
+    n, tuning, alpha = 20_000, 20_000, 0.05
+    r = sequential_rho(alpha, tuning, one_sided=True)
+    for z in (3.0, 3.5, 4.0, 5.0):
+        p = one_sided_p_value(z, n, tuning, alpha)
+        assert one_sided_multiplier_at(n, p, r) == pytest.approx(z, rel=1e-9)
+    # At the configured level, holding ρ changes nothing: the decision bound is the usual one.
+    assert one_sided_multiplier_at(n, alpha, r) == pytest.approx(multiplier(n, alpha, tuning, one_sided=True))
+    assert one_sided_p_value(0.5, n, tuning, alpha) == 0.5 and one_sided_p_value(-2.0, n, tuning, alpha) == 0.5
+    # Early in a stage (a twentieth of the planned units) a z of 4 gets a finite p-value (0.098), where re-tuning
+    # ρ for every level (rollctl's earlier construction) found no level below 0.5 at all.
+    early = one_sided_p_value(4.0, 1_000, tuning, alpha)
+    assert 0.05 < early < 0.2
 
 
 def diff(abs_: float, se: float, base: float = 0.1) -> Difference:

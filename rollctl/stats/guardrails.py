@@ -8,8 +8,10 @@ sample size, so a daily re-run keeps its error rate.
 A guardrail with bad direction d and tolerance τ (on the absolute or relative scale) is tested twice,
 each one-sided, with b = the change in the bad direction:
 
-- harm: H0 b ≤ 0. Its sequential p-values are Holm-adjusted across guardrails (statsmodels
-  `multipletests(method="holm")`; GrowthBook Safe Rollouts' "threshold 0" test). ROLLBACK needs harm
+- harm: H0 b ≤ 0. Its sequential p-values (`sequential.one_sided_p_value`: the smallest level at which the
+  one-sided sequence, its ρ held at the configured alpha as gbstats holds it, excludes 0) are Holm-adjusted
+  across guardrails (statsmodels `multipletests(method="holm")`; GrowthBook Safe Rollouts' "threshold 0"
+  test). ROLLBACK needs harm
   AND b̂ > τ (the issue's rule: the bound excludes 0 on the bad side and the estimate exceeds the
   tolerance).
 - within tolerance: H0 b ≥ τ, rejected when b̂ + half-width < τ (a non-inferiority test at alpha; GO
@@ -29,39 +31,7 @@ from typing import Literal
 from rollctl.stats.closed_form import holm_adjusted
 from rollctl.stats.power import TestDesign, Variances, sample_size_total
 from rollctl.stats.ratio import Difference, RatioMoments
-from rollctl.stats.sequential import multiplier
-
-P_MIN, P_MAX = 1e-5, 0.4999
-
-
-def sequential_p_value_one_sided(z_bad: float, n: float, tuning_n: float) -> float:
-    """One-sided sequential p-value of H0 "no harm": the smallest alpha at which the harm bound excludes 0.
-
-    z_bad = estimate in the bad direction / SE. Found by bisection on alpha as gbstats does (range
-    [1e-5, 0.4999], tolerance 1e-6). The one-sided sequence's multiplier is not monotone in alpha near 0.5
-    (its ρ uses 2α, and ρ → 0 as 2α → 1), so the bisection runs on [1e-5, α_min], where α_min minimises
-    the multiplier; a z below that minimum means no evidence of harm at any level (p reported as 0.5).
-    """
-    if not math.isfinite(z_bad) or n <= 0:
-        return 0.5
-    grid = [P_MIN + (P_MAX - P_MIN) * i / 200 for i in range(201)]
-    values = [multiplier(n, a, tuning_n, one_sided=True) for a in grid]
-    k = min(range(len(grid)), key=lambda i: values[i])
-    a_min = grid[k]
-    if z_bad <= values[k]:
-        return 0.5
-    if z_bad >= values[0]:
-        return P_MIN
-    lo, hi = P_MIN, a_min  # multiplier decreases in alpha here: find alpha with multiplier = z_bad
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if multiplier(n, mid, tuning_n, one_sided=True) > z_bad:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-7:
-            break
-    return hi
+from rollctl.stats.sequential import multiplier, one_sided_multiplier_at, one_sided_p_value, rho
 
 
 @dataclass(frozen=True)
@@ -114,7 +84,7 @@ def evaluate_guardrails(inputs: Sequence[GuardrailInput], *, alpha: float, n: fl
         sign = 1.0 if g.bad_direction == "increase" else -1.0
         stats[i] = (est, se, sign)
         usable.append(i)
-        p_values.append(sequential_p_value_one_sided(sign * est / se, n, tuning_n))
+        p_values.append(one_sided_p_value(sign * est / se, n, tuning_n, alpha))
     reject: list[bool] = [False] * len(usable)
     adjusted: list[float] = list(p_values)
     step_alpha: dict[int, float] = {}
@@ -124,6 +94,7 @@ def evaluate_guardrails(inputs: Sequence[GuardrailInput], *, alpha: float, n: fl
         order = sorted(range(len(usable)), key=lambda k: p_values[k])
         for rank, k in enumerate(order):
             step_alpha[usable[k]] = alpha / (len(usable) - rank)
+    mixture_rho = rho(alpha, tuning_n, one_sided=True)
     out: list[GuardrailTest] = []
     for i, g in enumerate(inputs):
         if i not in stats:
@@ -135,8 +106,10 @@ def evaluate_guardrails(inputs: Sequence[GuardrailInput], *, alpha: float, n: fl
         k = usable.index(i)
         a_i = step_alpha[i]
         bad = sign * est
-        harm_bound = bad - se * multiplier(n, a_i, tuning_n, one_sided=True)
-        tol_bound = bad + se * multiplier(n, alpha, tuning_n, one_sided=True)
+        # Both bounds with ρ held at the configured alpha, as the p-values are: the harm bound at the Holm
+        # step's level then excludes 0 exactly when the Holm test rejects.
+        harm_bound = bad - se * one_sided_multiplier_at(n, a_i, mixture_rho)
+        tol_bound = bad + se * one_sided_multiplier_at(n, alpha, mixture_rho)
         harm = reject[k]
         if harm and bad > g.tolerance:
             status: Literal["breached", "within_tolerance", "inconclusive", "not_computable"] = "breached"

@@ -45,6 +45,44 @@ def multiplier(n: float, alpha: float, tuning_n: float, *, one_sided: bool) -> f
     return math.sqrt(width_sq)
 
 
+def one_sided_multiplier_at(n: float, alpha: float, mixture_rho: float) -> float:
+    """The one-sided multiplier (eq. 134) at level `alpha` with the mixture parameter held at `mixture_rho`.
+
+    With ρ held fixed the sequences at different levels are nested (the multiplier falls as alpha grows), which
+    is what makes a p-value out of them well defined; `multiplier` instead re-tunes ρ for every level.
+    """
+    nr2 = n * mixture_rho * mixture_rho
+    return math.sqrt(2 * (nr2 + 1) / nr2 * math.log(1 + math.sqrt(nr2 + 1) / (2 * alpha)))
+
+
+def one_sided_p_value(z_bad: float, n: float, tuning_n: float, alpha: float) -> float:
+    """Anytime-valid one-sided p-value of H0 "no change in the bad direction", with ρ held at the configured
+    `alpha` (tuned at `tuning_n`), the construction GrowthBook's gbstats uses for its one-sided sequential
+    tests (a bisection on alpha over [1e-5, 0.4999] with ρ fixed): the smallest level at which the one-sided
+    sequence excludes 0, p = sqrt(Nρ²+1) / (2 (exp(z² Nρ² / (2 (Nρ²+1))) − 1)), solved in closed form instead of
+    by bisection. `z_bad` = estimate in the bad direction / SE. Clamped to [P_MIN, P_MAX]: 0.5 (no evidence)
+    when the estimate is not in the bad direction or no level below 0.5 excludes 0.
+
+    Why this one: every sequence of the family shares ρ, so they are nested and p ≤ a exactly when the
+    bound reported at level a (with the same ρ) excludes 0; re-tuning ρ for every level (rollctl's earlier
+    construction) is also valid but not monotone in alpha near 0.5, and returned 0.5 early in a stage where
+    this gives a finite value.
+    """
+    if not math.isfinite(z_bad) or n <= 0 or z_bad <= 0:
+        return P_MAX
+    r = rho(alpha, tuning_n, one_sided=True)
+    nr2 = n * r * r
+    exponent = z_bad * z_bad * nr2 / (2 * (nr2 + 1))
+    if exponent > 700:  # exp overflows: the bound excludes 0 at every level in range
+        return P_MIN
+    level = math.sqrt(nr2 + 1) / (2 * math.expm1(exponent))
+    return min(max(level, P_MIN), P_MAX)
+
+
+P_MIN, P_MAX = 1e-5, 0.5
+"""The p-values' range: gbstats' bisection floor, and 0.5 for "no evidence of harm at any level"."""
+
+
 def half_width(se: float, n: float, alpha: float, tuning_n: float, *, one_sided: bool) -> float:
     """Half-width of the confidence sequence for an estimate with standard error `se` at `n` observations."""
     return se * multiplier(n, alpha, tuning_n, one_sided=one_sided)

@@ -28,6 +28,8 @@ step plan check sample_traces/rollout.toml
 step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
 step assign u_971384 u_771876 --plan sample_traces/rollout.toml --stage 25
 
-# The shareable HTML report (self-contained, opens offline).
-step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5 --html report.html
-if [ -s report.html ]; then printf '\nHTML report written to: %s\n' "$(pwd)/report.html"; fi
+# The shareable HTML report (self-contained, opens offline), written outside the repository.
+OUT="${TMPDIR:-/tmp}/rollctl-demo"
+mkdir -p "$OUT"
+step decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5 --html "$OUT/report.html"
+if [ -s "$OUT/report.html" ]; then printf '\nHTML report written to: %s\n' "$OUT/report.html"; fi

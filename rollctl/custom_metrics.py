@@ -23,7 +23,6 @@ import ast
 import math
 from collections.abc import Callable
 
-from rollctl.db import quote_identifier
 from rollctl.errors import PlanError
 from rollctl.load.canonical import TRACE_FIELDS
 from rollctl.load.expressions import SqlParams
@@ -182,6 +181,8 @@ def _type(node: ast.AST, expr: str, key: str) -> str:
 
 def to_sql(node: ast.expr, params: SqlParams) -> str:
     """SQL for an allow-listed tree: identifiers quoted, literals bound as parameters."""
+    from rollctl.db import quote_identifier  # here: parsing a plan must not import DuckDB (`rollctl --help` reads none)
+
     if isinstance(node, ast.Name):
         return quote_identifier(node.id)
     if isinstance(node, ast.Constant):

@@ -14,13 +14,22 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
 
 from rollctl.errors import InputError, UsageError
 
-DuckDBError = duckdb.Error
+
+def __getattr__(name: str) -> Any:
+    # DuckDB is imported when a command first needs it, not by a module that only quotes an identifier (the plan
+    # and the SQL builders): `rollctl --help` and the argument checks do not pay for it.
+    if name == "DuckDBError":
+        import duckdb
+
+        return duckdb.Error
+    raise AttributeError(f"module 'rollctl.db' has no attribute {name!r}")
 
 # A parameter reference `$name` outside string literals and quoted identifiers (both skipped whole, with
 # their doubled-quote escapes), for `Database.create_view`.
@@ -154,6 +163,8 @@ class Database:
 
 def engine_version() -> str:
     """DuckDB's version: part of what an ingested export's fingerprint depends on (its readers and casts)."""
+    import duckdb
+
     return str(duckdb.__version__)
 
 
@@ -178,6 +189,8 @@ NO_NETWORK_CONFIG = {
 
 def connect(path: str | Path | None = None, *, read_only: bool = False) -> Database:
     """Open an in-memory database, or a `.duckdb` file written by `rollctl ingest`."""
+    import duckdb
+
     try:
         connection = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only and path is not None,
                                     config=dict(NO_NETWORK_CONFIG))

@@ -10,21 +10,21 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.text import Text
 
 from rollctl.config import Config, load_config
 from rollctl.core.results import SCHEMA_VERSION
-from rollctl.db import Database, DuckDBError, connect, error_line
 from rollctl.errors import InputError, PlanError, RollctlError, UsageError
 from rollctl.exit_codes import ExitCode, exit_code_for
-from rollctl.load import LoadOptions
-from rollctl.load.loader import input_files
-from rollctl.load.mapping import parse_mapping
 from rollctl.render.console import progress_status, stderr_console, stdout_console
 from rollctl.render.jsonout import dumps
+
+if TYPE_CHECKING:
+    from rollctl.db import Database
+    from rollctl.load.types import LoadOptions
 
 T = TypeVar("T")
 
@@ -74,6 +74,9 @@ def load_options(
     baseline_name: str = "baseline",
     candidate_name: str = "candidate",
 ) -> LoadOptions:
+    from rollctl.load.mapping import parse_mapping
+    from rollctl.load.types import LoadOptions
+
     mapping = parse_mapping(maps or [], config.mapping)
     return LoadOptions(
         mapping=mapping,
@@ -125,6 +128,8 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
     # several commands in one process (the tests).
     gc.freeze()
     try:
+        from rollctl.db import DuckDBError, connect, error_line  # DuckDB loads when a command has work for it
+
         db = connect()
         try:
             with progress_status(message, enabled=not json_mode):
@@ -149,6 +154,9 @@ def check_inputs(paths: Sequence[str]) -> None:
     """The input paths exist (or their globs match), checked before a command imports its heavy libraries:
     a mistyped path costs a fraction of a second, not the import of scipy and pandas. Same errors as the load."""
     if paths:
+        from rollctl.load.loader import input_files
+        from rollctl.load.types import LoadOptions
+
         input_files(list(paths), LoadOptions())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -24,8 +24,10 @@ from rollctl.cli.common import (
     open_config,
     run,
 )
-from rollctl.core.ingest import IngestResult, ingest
 from rollctl.exit_codes import EXIT_CODE_HELP
+
+if TYPE_CHECKING:
+    from rollctl.core.ingest import IngestResult
 
 
 @app.command(name="ingest", epilog=EXIT_CODE_HELP)
@@ -49,6 +51,8 @@ def ingest_command(
     """
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from)
+    from rollctl.core.ingest import ingest  # here, not at start-up: it imports DuckDB and the loader
+
     result = run(lambda db: ingest(db, paths, db_path, options), json_mode=json_output, message="Ingesting…")
     if json_output:
         emit_json(result)

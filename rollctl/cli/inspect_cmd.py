@@ -20,9 +20,7 @@ from rollctl.cli.common import (
     run,
 )
 from rollctl.cli.html_option import HtmlOpt, write_html
-from rollctl.core.inspect import inspect_inputs
 from rollctl.exit_codes import EXIT_CODE_HELP
-from rollctl.render.inspect_view import render_inspect
 
 
 @app.command(epilog=EXIT_CODE_HELP)
@@ -51,6 +49,9 @@ def inspect(
     check_outputs([*paths, config], html=html)
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, keep_text=False, variant_from=variant_from)
+    from rollctl.core.inspect import inspect_inputs  # here, not at start-up: it imports DuckDB and the loader
+    from rollctl.render.inspect_view import render_inspect
+
     result = run(lambda db: inspect_inputs(db, paths, options), json_mode=json_output, message="Reading inputs…")
     if html is not None:
         from rollctl.render.reports.inspect import build_inspect_context  # plotly loads only for --html

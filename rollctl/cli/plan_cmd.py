@@ -11,7 +11,6 @@ import typer
 
 from rollctl.cli import app
 from rollctl.cli.common import JsonOpt, check_outputs, emit_json, human
-from rollctl.core.plan_check import check_plan
 from rollctl.exit_codes import EXIT_CODE_HELP
 from rollctl.plan import template
 from rollctl.render.decide_view import render_plan_check
@@ -71,6 +70,8 @@ def plan_check(
 
         rollctl plan check sample_traces/rollout.toml
     """
+    from rollctl.core.plan_check import check_plan  # here, not at start-up: it imports the metrics' SQL
+
     result = check_plan(plan)
     if json_output:
         emit_json(result)

@@ -210,14 +210,22 @@ def _load(ctx: LoadContext, probe: Probe) -> FileReport:
     )
     value_key = params.add("gen_ai.evaluation.score.value")
     name_key = params.add("gen_ai.evaluation.name")
-    content_columns = [
-        f"{_event_attribute(params.add(event), params.add(key))} AS event_{canonical}"
+    # Content the older conventions carry elsewhere (events, indexed attributes) and the exception event: one
+    # struct, NULL for a span that has neither events nor an indexed prompt or completion (every span of an
+    # export in the current conventions), so such exports stage one empty column instead of five.
+    first_prompt, first_completion = params.add("gen_ai.prompt.0.content"), params.add("gen_ai.completion.0.content")
+    legacy_fields = [
+        f"event_{canonical} := {_event_attribute(params.add(event), params.add(key))}"
         for canonical, (event, key) in _CONTENT_EVENTS.items()
     ]
-    content_columns += [
-        f"{_indexed_messages(params.add('gen_ai.prompt.'), params.add('gen_ai.prompt.0.content'))} AS indexed_input",
-        f"map_extract_value(sattrs, {params.add('gen_ai.completion.0.content')}) AS indexed_output",
-        f"{_event_attribute(params.add('exception'), params.add('exception.type'))} AS exception_type",
+    legacy_fields += [
+        f"indexed_input := {_indexed_messages(params.add('gen_ai.prompt.'), first_prompt)}",
+        f"indexed_output := map_extract_value(sattrs, {first_completion})",
+        f"exception_type := {_event_attribute(params.add('exception'), params.add('exception.type'))}",
+    ]
+    content_columns = [
+        f"(CASE WHEN len(s.events) > 0 OR map_contains(sattrs, {first_prompt}) OR map_contains(sattrs, "
+        f"{first_completion}) THEN struct_pack({', '.join(legacy_fields)}) END) AS legacy"
     ]
     stage_sql = f"""
         SELECT {_hex('s.traceId')} AS trace_id, {_hex('s.spanId')} AS span_id,
@@ -265,7 +273,7 @@ class _Columns:
                 f"ELSE {legacy} END, CASE WHEN {self.request_model} IS NOT NULL THEN 'chat' END))")
 
     def error(self) -> str:
-        return (f"coalesce({error_class(f'coalesce({self.error_type}, exception_type)')}, "
+        return (f"coalesce({error_class(f'coalesce({self.error_type}, legacy.exception_type)')}, "
                 "CASE WHEN status_code IN ('2', 'STATUS_CODE_ERROR', 'ERROR') THEN 'error' END)")
 
 
@@ -298,13 +306,14 @@ def _insert(
     params = SqlParams()
     error_sql = columns.error()
     if "input" in values and "input" not in ctx.options.mapping:
-        values["input"] = RawValue(f"coalesce({values['input'].sql}, indexed_input, event_input)", "VARCHAR")
+        values["input"] = RawValue(f"coalesce({values['input'].sql}, legacy.indexed_input, legacy.event_input)",
+                                   "VARCHAR")
         descriptions["input"] += (", else indexed gen_ai.prompt.N.role|content, "
                                   "else event gen_ai.content.prompt")
     if "output" in values and "output" not in ctx.options.mapping:
         values["output"] = RawValue(
-            f"coalesce({_message_text(columns.output_messages)}, {values['output'].sql}, indexed_output, "
-            "event_output)", "VARCHAR")
+            f"coalesce({_message_text(columns.output_messages)}, {values['output'].sql}, legacy.indexed_output, "
+            "legacy.event_output)", "VARCHAR")
         descriptions["output"] = (f"text parts of span attribute {_OUTPUT_MESSAGES}, else span attribute "
                                   "gen_ai.completion, else gen_ai.completion.0.content, "
                                   "else event gen_ai.content.completion")

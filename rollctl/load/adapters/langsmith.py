@@ -16,6 +16,7 @@ Times are ISO strings; latency and time to first token come from `end_time − s
 from __future__ import annotations
 
 from rollctl.db import quote_identifier
+from rollctl.errors import InputError
 from rollctl.load.adapters.support import (
     apply_mapping,
     drop,
@@ -187,6 +188,10 @@ def _insert(ctx: LoadContext, probe: Probe, cols: dict[str, str], reader: Reader
     source = f"(SELECT r.*{_lent_columns(ctx, join)} FROM {_TABLE} AS r {join})" if join else _TABLE
     rows = insert_rows(ctx, probe, "traces", selection, Reader(sql=source, params={}), params, where_sql=where)
     total = int(ctx.db.fetchone(f"SELECT count(*) FROM {_TABLE}")[0])
+    if llm_rows and rows == 0 and total > 0:
+        raise InputError(f"these {total:,} LangSmith runs are all child runs (parent_run_id set) and none is an llm "
+                         "run: no run here is a model call", path=probe.file.path,
+                         fix="export the traces' root runs (or their llm runs), e.g. list_runs(is_root=True)")
     if total > rows:
         kept = "llm runs" if llm_rows else "root runs, parent_run_id null,"
         notes.append(f"{total - rows:,} other run(s) skipped (only {kept} are calls)")

@@ -277,12 +277,21 @@ class _Columns:
                 "CASE WHEN status_code IN ('2', 'STATUS_CODE_ERROR', 'ERROR') THEN 'error' END)")
 
 
-def _some_span_lacks(ctx: LoadContext, table: str, value_sql: str) -> bool:
-    """Whether a span without the value shares its trace with a span that has it (a cheap grouped scan)."""
-    row = ctx.db.fetchone(
-        f"SELECT count(*) FROM (SELECT trace_id FROM {quote_identifier(table)} GROUP BY trace_id "
-        f"HAVING count(*) FILTER (WHERE {value_sql} IS NULL) > 0 AND count({value_sql}) > 0)")
-    return int(row[0]) > 0
+def _lacking_in_some_trace(ctx: LoadContext, table: str, values: dict[str, str]) -> list[str]:
+    """The fields (name -> SQL) some span lacks while another span of its trace has them: one grouped scan,
+    skipped when no span lacks any of them."""
+    if not values:
+        return []
+    spans = quote_identifier(table)
+    missing = ctx.db.fetchone(f"SELECT {', '.join(f'bool_or(({v}) IS NULL)' for v in values.values())} FROM {spans}")
+    candidates = {name: sql for (name, sql), some_null in zip(values.items(), missing, strict=True) if some_null}
+    if not candidates:
+        return []
+    per_trace = ", ".join(f"count(*) FILTER (WHERE ({v}) IS NULL) > 0 AND count({v}) > 0 AS l{i}"
+                          for i, v in enumerate(candidates.values()))
+    row = ctx.db.fetchone(f"SELECT {', '.join(f'bool_or(l{i})' for i in range(len(candidates)))} FROM "
+                          f"(SELECT {per_trace} FROM {spans} GROUP BY trace_id)")
+    return [name for name, lacks in zip(candidates, row, strict=True) if lacks]
 
 
 def _shared_by_trace(value_sql: str) -> str:
@@ -325,7 +334,7 @@ def _insert(
                                  "(not for a failed call: the alias asked for is not what served)")
     shared = [name for name in _TRACE_SHARED if name in values and name not in ctx.options.mapping]
     # The window over each trace sorts every span: worth it only when a span lacks the value its trace has.
-    lacking = [name for name in shared if _some_span_lacks(ctx, table, values[name].sql)]
+    lacking = _lacking_in_some_trace(ctx, table, {name: values[name].sql for name in shared})
     trace_columns = "".join(f", {_shared_by_trace(f'({values[name].sql})')} AS _trace_{name}" for name in lacking)
     trace_columns += "".join(f", {values[name].sql} AS _trace_{name}" for name in shared if name not in lacking)
     for name in shared:

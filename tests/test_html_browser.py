@@ -29,7 +29,7 @@ def test_every_chart_shape_draws_in_chromium(chromium: str, tmp_path: Path) -> N
 
     report = render_gallery(tmp_path / "gallery.html")
     [probe] = check_in_browser(chromium, report, tmp_path, View("charts", size="1280,2600"))
-    assert probe["plots"] == 5
+    assert probe["plots"] == 4
 
 
 def test_the_browser_check_catches_markup_that_escaped_escaping(chromium: str, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from rollctl.render.charts import bar_chart, heatmap_chart, interval_chart, line_chart, quantile_box_chart
+from rollctl.render.charts import bar_chart, heatmap_chart, interval_chart, line_chart
 from rollctl.render.html import Chart, ReportInputs, ReportMeta, environment, render_template, report_meta
 from rollctl.render.jsonout import round_significant
 from tests.html_parse import parse_report
@@ -35,10 +35,6 @@ def gallery() -> Gallery:
                    hlines={EVIL_IMG: 0.03}, reference=0.0),
         heatmap_chart("matrix", "matrix", "", rows=["pass", EVIL], columns=["pass", "fail"],
                       values=[[100, 2], [5, None]], x_title="candidate", y_title="baseline"),
-        quantile_box_chart("boxes", "boxes", "", arms=["control", EVIL],
-                           quantiles=[{"p5": 100, "p25": 300, "p50": 500, "p75": 900, "p95": 2000},
-                                      {"p5": 90, "p25": 280, "p50": 520, "p75": 1000, "p95": 2600}],
-                           axis_title="ms", log=True),
     )
     meta = report_meta(title=EVIL, command="gallery", verdict="hold", exit_code=3, reasons=(),
                        inputs=ReportInputs(files=(), row_counts=(), first=None, last=None, plan=None, plan_hash=None))
@@ -66,7 +62,7 @@ def _strings(value: Any) -> list[str]:
 
 def test_chart_payloads_escape_every_label_and_keep_numbers(tmp_path: Path) -> None:
     parsed = parse_report(render_gallery(tmp_path / "g.html"))
-    assert set(parsed.charts) == {"forest", "bars", "lines", "matrix", "boxes"}
+    assert set(parsed.charts) == {"forest", "bars", "lines", "matrix"}
     for chart_id in parsed.charts:
         figure = parsed.chart(chart_id)
         for text in _strings(figure):
@@ -78,6 +74,26 @@ def test_chart_payloads_escape_every_label_and_keep_numbers(tmp_path: Path) -> N
     assert forest["y"][0] == "&lt;script&gt;alert(1)&lt;/script&gt;"
     bars = parsed.chart("bars")["data"]
     assert bars[1]["y"] == [3, None]
-    assert parsed.chart("matrix")["data"][0]["z"] == [[100, 2], [5, None]]
+    matrix = parsed.chart("matrix")
+    cells = matrix["data"][0]
+    assert cells["type"] == "scatter"  # the reports inline plotly's basic bundle: scatter and bar only
+    assert list(zip(cells["y"], cells["x"], cells["text"], strict=True)) == [
+        ("pass", "pass", "100"), ("pass", "fail", "2"), ("&lt;script&gt;alert(1)&lt;/script&gt;", "pass", "5")]
+    assert matrix["layout"]["xaxis"]["categoryarray"] == ["pass", "fail"]  # the empty cell keeps its column
     # The page title (a hostile string here too) is text.
     assert EVIL in parsed.all_text
+
+
+def test_reports_use_only_the_traces_of_the_inlined_bundle_which_matches_plotly(tmp_path: Path) -> None:
+    """The vendored basic bundle draws scatter, bar and pie only; it is the version the plotly package ships."""
+    import re
+
+    from plotly.offline import get_plotlyjs
+
+    from rollctl.render.html import _plotly_js
+
+    version = re.compile(r"plotly\.js \(?[a-z -]*\)? ?v(\d+\.\d+\.\d+)")
+    assert version.search(_plotly_js()[:300]).group(1) == version.search(get_plotlyjs()[:300]).group(1)  # type: ignore[union-attr]
+    parsed = parse_report(render_gallery(tmp_path / "g.html"))
+    kinds = {trace.get("type", "scatter") for chart_id in parsed.charts for trace in parsed.chart(chart_id)["data"]}
+    assert kinds <= {"scatter", "bar", "pie"}

@@ -45,7 +45,10 @@ def test_eval_gate_report_matches_json(tmp_path: Path, flipped: list[str], code:
     matrix = parsed.table_values("transitions")
     assert {r[0]: [_num(v) for v in r[1:]] for r in matrix} == {
         k: list(v.values()) for k, v in data["transitions"].items()}
-    assert parsed.chart("transition-chart")["data"][0]["z"] == [list(v.values()) for v in data["transitions"].values()]
+    cells = parsed.chart("transition-chart")["data"][0]
+    assert list(zip(cells["y"], cells["x"], cells["text"], strict=True)) == [
+        (row, column, f"{count:,}") for row, counts in data["transitions"].items() for column, count in counts.items()
+        if count is not None]
     assert [r[0] for r in parsed.table_values("changed-cases")] == [c["case_id"] for c in data["changed_cases"]]
     assert f"({data['changed_cases_total']})" in parsed.all_text
     forest = parsed.chart("pass-rate-chart")["data"][0]

@@ -179,10 +179,12 @@ def test_plotly_bundle_is_inlined_once_and_nothing_is_fetched(tmp_path: Path,
     page = render_report("inspect", report_contexts["inspect"])
     assert page.count("<script>") == 2
     parsed = parse_report(page)
-    from plotly.offline import get_plotlyjs
+    from importlib import resources
 
-    bundle = get_plotlyjs().replace("</", "<\\/")
-    assert [s for s in parsed.scripts if len(s) > 100_000] == [bundle]
+    from rollctl.render.html import PLOTLY_BUNDLE
+
+    bundle = resources.files("rollctl").joinpath("templates", PLOTLY_BUNDLE).read_text(encoding="utf-8")
+    assert [s for s in parsed.scripts if len(s) > 100_000] == [bundle.replace("</", "<\\/")]
     for tag, attrs in parsed.tags:
         for name, value in attrs:
             if name in ("src", "href", "action", "srcset", "poster", "data"):
@@ -200,3 +202,11 @@ def test_generated_at_honours_source_date_epoch(monkeypatch: pytest.MonkeyPatch)
     assert generated_at() == "2026-11-18T11:06:40Z"
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     assert generated_at().endswith("Z") and generated_at() != "2026-11-18T11:06:40Z"
+
+
+def test_every_report_stays_under_one_and_a_half_megabytes(report_contexts: dict[str, Any]) -> None:
+    """A report is shared as one file (a PR comment attachment, an email): the inlined plotly.js is its bulk,
+    so reports inline plotly's basic bundle (1.2 MB), not the full one (4.8 MB)."""
+    for kind, context in report_contexts.items():
+        size = len(render_report(kind, context).encode("utf-8"))
+        assert size < 1_500_000, (kind, size)

@@ -116,28 +116,25 @@ def line_chart(chart_id: str, title: str, caption: str, *, x: Sequence[object],
 
 def heatmap_chart(chart_id: str, title: str, caption: str, *, rows: Sequence[object], columns: Sequence[object],
                   values: Sequence[Sequence[Number]], x_title: str, y_title: str) -> Chart:
-    """A labelled matrix (e.g. pass/fail transitions), the count written in each cell."""
-    fig = go.Figure(go.Heatmap(
-        z=[list(r) for r in values], x=_labels(columns), y=_labels(rows), colorscale="Blues", showscale=False,
-        text=[["" if v is None else f"{v:,}" for v in r] for r in values], texttemplate="%{text}",
-        hovertemplate="%{y} → %{x}: %{z}<extra></extra>",
+    """A labelled matrix (e.g. pass/fail transitions), the count written in each cell.
+
+    Drawn as square scatter markers shaded by count (the reports inline plotly's basic bundle, which has no
+    heatmap trace); an empty cell (None) gets no marker."""
+    row_labels, column_labels = _labels(rows), _labels(columns)
+    cells = [(column_labels[j], row_labels[i], v) for i, r in enumerate(values) for j, v in enumerate(r)
+             if v is not None]
+    counts = [v for _, _, v in cells]
+    top = max(counts, default=0) or 1
+    fig = go.Figure(go.Scatter(
+        x=[c for c, _, _ in cells], y=[r for _, r, _ in cells], mode="markers+text",
+        marker={"symbol": "square", "size": 54, "color": counts, "colorscale": "Blues", "cmin": 0, "cmax": top,
+                "line": {"width": 1, "color": "#ccc"}},
+        text=[f"{v:,}" for v in counts], textfont={"color": ["#fff" if v > top / 2 else "#000" for v in counts]},
+        hovertemplate="%{y} → %{x}: %{text}<extra></extra>", showlegend=False,
     ))
     fig.update_layout(height=max(240, 60 * len(rows) + 120), margin={**_MARGIN, "l": 110},
-                      xaxis={**_axis(x_title), "type": "category", "side": "top"},
-                      yaxis={**_axis(y_title), "type": "category", "autorange": "reversed"})
-    return make_chart(chart_id, title, caption, fig)
-
-
-def quantile_box_chart(chart_id: str, title: str, caption: str, *, arms: Sequence[object],
-                       quantiles: Sequence[Mapping[str, Number]], axis_title: str, log: bool = False) -> Chart:
-    """Distributions per arm from summary quantiles (p5/p25/p50/p75/p95 keys), so the report never carries
-    raw per-request values: a 1 M-row input still makes a small chart."""
-    fig = go.Figure()
-    for arm, q in zip(arms, quantiles, strict=True):
-        fig.add_trace(go.Box(
-            name=plot_text(arm), x=[plot_text(arm)], q1=[q.get("p25")], median=[q.get("p50")], q3=[q.get("p75")],
-            lowerfence=[q.get("p5")], upperfence=[q.get("p95")], boxpoints=False,
-        ))
-    fig.update_layout(height=340, margin=_MARGIN, showlegend=False,
-                      yaxis={**_axis(axis_title), **({"type": "log"} if log else {})})
+                      xaxis={**_axis(x_title), "type": "category", "side": "top", "categoryorder": "array",
+                             "categoryarray": column_labels},
+                      yaxis={**_axis(y_title), "type": "category", "autorange": "reversed",
+                             "categoryorder": "array", "categoryarray": row_labels})
     return make_chart(chart_id, title, caption, fig)

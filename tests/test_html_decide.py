@@ -38,6 +38,8 @@ def test_decide_report_matches_json(canary: tuple[Path, Path], tmp_path: Path) -
     assert parsed.verdict == "ROLLBACK"
     assert parsed.reasons == [r["code"] for r in data["reasons"]]
     assert data["plan"]["sha256"] in parsed.all_text
+    # decide does not know its files' formats or row counts: those columns are left out, never shown blank.
+    assert [len(row) for row in parsed.table_values("input-files")] == [2]
     metrics = {r[0]: r for r in parsed.table_values("metrics")}
     for m in data["metrics"]:
         row = metrics[m["name"]]

@@ -82,3 +82,20 @@ def test_eval_gate_report_in_chromium(chromium: str, tmp_path: Path) -> None:
     invoke(["eval-gate", a, b, "--html", str(report)], expect=1)
     [probe] = check_in_browser(chromium, report, tmp_path, View("eval_gate", size="1280,2600"))
     assert probe["plots"] == 3
+
+
+def test_transition_matrix_colours_regressions_and_fixes_apart_from_unchanged_cells() -> None:
+    """A regression (pass → fail) must not look like fail → fail: red for worse, green for better, whatever the
+    count."""
+    from rollctl.render.charts import TONES, heatmap_chart
+
+    chart = heatmap_chart("m", "m", "", rows=["pass", "fail", "flaky"], columns=["pass", "fail"],
+                          values=[[50, 1], [2, 50], [0, 0]], x_title="c", y_title="b",
+                          tones=[[None, "worse"], ["better", None], ["worse", "better"]])
+    import json
+
+    cells = json.loads(str(chart.payload).replace("\\u003c", "<").replace("\\u003e", ">"))["data"][0]
+    colour = {(y, x): c for y, x, c in zip(cells["y"], cells["x"], cells["marker"]["color"], strict=True)}
+    assert colour[("pass", "fail")] == TONES["worse"] and colour[("fail", "pass")] == TONES["better"]
+    assert colour[("pass", "pass")] == colour[("fail", "fail")] not in TONES.values()
+    assert colour[("flaky", "pass")] not in TONES.values()  # no case changed that way: no colour for it

@@ -114,22 +114,35 @@ def line_chart(chart_id: str, title: str, caption: str, *, x: Sequence[object],
     return make_chart(chart_id, title, caption, fig)
 
 
+TONES = {"worse": "#c62828", "better": "#2e7d32"}
+"""Cell colours that say which way a change went, whatever its count (a regression is never a pale cell)."""
+
+
+def _blue(share: float) -> str:
+    """A shade from pale to deep blue for a count's share of the largest count."""
+    low, high = (239, 243, 255), (8, 81, 156)
+    return "#" + "".join(f"{round(a + (b - a) * share):02x}" for a, b in zip(low, high, strict=True))
+
+
 def heatmap_chart(chart_id: str, title: str, caption: str, *, rows: Sequence[object], columns: Sequence[object],
-                  values: Sequence[Sequence[Number]], x_title: str, y_title: str) -> Chart:
+                  values: Sequence[Sequence[Number]], x_title: str, y_title: str,
+                  tones: Sequence[Sequence[str | None]] | None = None) -> Chart:
     """A labelled matrix (e.g. pass/fail transitions), the count written in each cell.
 
-    Drawn as square scatter markers shaded by count (the reports inline plotly's basic bundle, which has no
-    heatmap trace); an empty cell (None) gets no marker."""
+    Drawn as square scatter markers (the reports inline plotly's basic bundle, which has no heatmap trace); an
+    empty cell (None) gets no marker. A non-zero cell whose tone is "worse" or "better" (`tones`, same shape as
+    `values`) is red or green; the others are shaded blue by count."""
     row_labels, column_labels = _labels(rows), _labels(columns)
-    cells = [(column_labels[j], row_labels[i], v) for i, r in enumerate(values) for j, v in enumerate(r)
-             if v is not None]
-    counts = [v for _, _, v in cells]
-    top = max(counts, default=0) or 1
+    cells = [(column_labels[j], row_labels[i], v, tones[i][j] if tones else None)
+             for i, r in enumerate(values) for j, v in enumerate(r) if v is not None]
+    top = max((v for _, _, v, _ in cells), default=0) or 1
+    # A tone needs a case to show: an empty "regression" cell is no regression.
+    colours = [(TONES.get(tone or "", "") if v else "") or _blue(v / top) for _, _, v, tone in cells]
+    dark = [(tone in TONES and bool(v)) or v > top / 2 for _, _, v, tone in cells]
     fig = go.Figure(go.Scatter(
-        x=[c for c, _, _ in cells], y=[r for _, r, _ in cells], mode="markers+text",
-        marker={"symbol": "square", "size": 54, "color": counts, "colorscale": "Blues", "cmin": 0, "cmax": top,
-                "line": {"width": 1, "color": "#ccc"}},
-        text=[f"{v:,}" for v in counts], textfont={"color": ["#fff" if v > top / 2 else "#000" for v in counts]},
+        x=[c for c, _, _, _ in cells], y=[r for _, r, _, _ in cells], mode="markers+text",
+        marker={"symbol": "square", "size": 54, "color": colours, "line": {"width": 1, "color": "#ccc"}},
+        text=[f"{v:,}" for _, _, v, _ in cells], textfont={"color": ["#fff" if d else "#000" for d in dark]},
         hovertemplate="%{y} → %{x}: %{text}<extra></extra>", showlegend=False,
     ))
     fig.update_layout(height=max(240, 60 * len(rows) + 120), margin={**_MARGIN, "l": 110},

@@ -136,10 +136,12 @@ def build_eval_gate_context(result: EvalGateResult) -> EvalGateReportContext:
         statuses.index(k) if k in statuses else len(statuses), k))
     transition_chart = heatmap_chart(
         "transition-chart", "Transitions per case",
-        "Rows: the case's status in the baseline; columns: in the candidate. Off the diagonal is what changed.",
+        ("Rows: the case's status in the baseline; columns: in the candidate. Red: worse (a regression), "
+         "green: better (a fix)."),
         rows=statuses, columns=columns,
         values=[[result.transitions[r].get(k, 0) for k in columns] for r in statuses],
         x_title=f"candidate ({c.name})", y_title=f"baseline ({b.name})",
+        tones=[[_tone(r, k) for k in columns] for r in statuses],
     )
     transitions = Table(
         id="transitions", caption="Transition matrix (cases)",
@@ -171,3 +173,14 @@ def build_eval_gate_context(result: EvalGateResult) -> EvalGateReportContext:
         case_lists=tuple((name, ids) for name, ids in lists if ids),
         changed_cases=changed_cases, changed_cases_total=len(changed),
     )
+
+
+_RANK = {"pass": 0, "flaky": 1, "fail": 2, "missing": 2}
+"""How good a case's status is, for colouring its transitions (a missing case counts as a failing one)."""
+
+
+def _tone(baseline_status: str, candidate_status: str) -> str | None:
+    before, after = _RANK.get(baseline_status), _RANK.get(candidate_status)
+    if before is None or after is None or before == after:
+        return None
+    return "worse" if after > before else "better"

@@ -144,3 +144,17 @@ def test_hostile_trace_text_is_inert_everywhere(tmp_path: Path) -> None:
 def test_report_path_parents_are_created(tmp_path: Path, traces_file: Path, name: str) -> None:
     invoke(["inspect", str(traces_file), "--html", str(tmp_path / name)], expect=0)
     assert (tmp_path / name).stat().st_size > 1_000_000  # the plotly bundle is inside
+
+
+def test_the_banner_carries_the_answer(tmp_path: Path, report_contexts: dict[str, Any]) -> None:
+    """inspect and power have no verdict: their banner says what was found (rows, users, arms, span) and what the
+    plan needs, instead of just the command's name."""
+    from rollctl.render.html import render_report
+
+    for kind in ("inspect", "power"):
+        page = render_report(kind, report_contexts[kind])
+        banner = page.split('<section id="verdict"', 1)[1].split("</section>", 1)[0]
+        assert 'id="headline"' in banner, kind
+        headline = report_contexts[kind].headline
+        assert headline and headline in banner.replace("&gt;", ">").replace("&#39;", "'"), kind
+    assert "trace rows from" in report_contexts["inspect"].headline

@@ -35,6 +35,7 @@ class InspectReportContext:
     coverage: tuple[Table, ...] = documented("Field coverage tables, one per canonical table present.")
     evals: Table | None = documented("Per eval variant: rows, cases, repeats, passed rows, error rows.")
     judgements: Table | None = documented("Per judge: rows, requests, baseline-first, candidate-first, errors.")
+    headline: str = documented("What the inputs hold, in one sentence (the banner's answer).")
 
 
 def _coverage_table(table_id: str, caption: str, coverage: tuple[FieldCoverage, ...]) -> Table:
@@ -134,4 +135,18 @@ def build_inspect_context(result: InspectResult, *, title: str = "rollctl inspec
                                     "field ask for --map.", fig)
     return InspectReportContext(meta=meta, overview=overview, variants=variants, variant_chart=variant_chart,
                                 coverage_chart=coverage_chart, coverage=tuple(coverage), evals=evals,
-                                judgements=judgements)
+                                judgements=judgements, headline=_headline(result))
+
+
+def _headline(result: InspectResult) -> str:
+    """Rows, users, arms and time span of the traces, then eval rows and judgements: what inspect found."""
+    parts: list[str] = []
+    t = result.traces
+    if t is not None:
+        span = f", {t.first} → {t.last}" if t.first and t.last else ", no timestamps"
+        parts.append(f"{t.rows:,} trace rows from {t.users:,} users in {len(t.variants)} variant(s){span}")
+    if result.evals is not None:
+        parts.append(f"{result.evals.rows:,} eval rows in {len(result.evals.variants)} variant(s)")
+    if result.judgements is not None:
+        parts.append(f"{result.judgements.rows:,} judge verdicts from {len(result.judgements.judges)} judge(s)")
+    return "; ".join(parts) + "." if parts else "No rows."

@@ -49,3 +49,17 @@ def test_power_report_in_chromium(chromium: str, tmp_path: Path) -> None:
     invoke([*ARGS, "--html", str(report)], expect=0)
     [probe] = check_in_browser(chromium, report, tmp_path, View("power", size="1280,2600"))
     assert probe["plots"] == 3
+
+
+def test_power_report_from_traces_shows_their_time_range(tmp_path: Path) -> None:
+    """A plan measured on a week of traces says which week, not "no timestamps"."""
+    from tests.conftest import SAMPLE_TRACES
+
+    out = tmp_path / "plan.html"
+    data = invoke(["power", "--from-traces", str(SAMPLE_TRACES / "canary" / "traces.jsonl.gz"), "--metric-name",
+                   "thumbs_down_rate", "--canary-percent", "5", "--mde", "0.2", "--relative", "--sides", "1",
+                   "--html", str(out), "--json"], expect=0).json()
+    first, last = data["estimates"]["first"], data["estimates"]["last"]
+    assert first < last and first.startswith("2026-11-16")
+    page = out.read_text(encoding="utf-8")
+    assert f"{first} → {last}" in page and "no timestamps" not in page

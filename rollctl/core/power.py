@@ -97,6 +97,9 @@ class TraceEstimates:
     users_all_arms: int
     baseline_daily_users: float | None
     """New users per day of the baseline arm alone (the plan uses all arms: the traffic a canary splits)."""
+    first: str | None = None
+    """The first and last served request's time (UTC, ISO-8601): the window the estimates come from."""
+    last: str | None = None
 
 
 @dataclass(frozen=True)
@@ -415,6 +418,7 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
         sd_per_request=math.sqrt(var_request), unit_variance=unit_var, design_effect=deff, icc=icc,
         response_variance_share=share, repeated_inputs=rep.inputs, daily_users=daily,
         days_observed=traffic.days, users_all_arms=traffic.users, baseline_daily_users=base_daily,
+        first=_iso(traffic.first), last=_iso(traffic.last),
     )
     used_share = share or 0.0
     if metric.is_proportion and used_share > 0:
@@ -891,3 +895,10 @@ def plan_eval(db: Database | None, req: EvalRequest, options: LoadOptions | None
                 "repeats": req.repeats, "power": power_target, "alpha": req.alpha, "sides": req.sides},
         estimated=estimated,
     )
+
+
+def _iso(value: object) -> str | None:
+    """A timestamp from the traces as UTC ISO-8601 (None when the traces have none)."""
+    if value is None or not hasattr(value, "isoformat"):
+        return None
+    return str(value.isoformat()).replace("+00:00", "Z")

@@ -57,7 +57,8 @@ def build_power_context(result: PowerResult) -> PowerReportContext:
                   for p in (r.estimates.paths if r.estimates is not None else ()))
     inputs = ReportInputs(files=files, row_counts=(("requests", r.estimates.requests),
                                                    ("users", r.estimates.users)) if r.estimates else (),
-                          first=None, last=None, plan=None, plan_hash=None)
+                          first=r.estimates.first if r.estimates else None,
+                          last=r.estimates.last if r.estimates else None, plan=None, plan_hash=None)
     meta = report_meta(title=f"power: {metric_name}", command="power", verdict=None, exit_code=r.exit_code,
                        reasons=r.reasons, inputs=inputs)
     n = r.n_per_arm or {}

@@ -95,3 +95,15 @@ def test_shadow_report_in_chromium(chromium: str, tmp_path: Path) -> None:
             str(evals), "--segment-by", "metadata.intent", "--html", str(report)])
     [probe] = check_in_browser(chromium, report, tmp_path, View("shadow_report", size="1280,4000"))
     assert probe["plots"] >= 4
+
+
+def test_quantiles_are_drawn_as_separate_bars_not_a_line(tmp_path: Path) -> None:
+    """p50, p95 and p99 are three summaries: a line through them would draw a distribution never measured."""
+    from tests.conftest import SAMPLE_TRACES
+
+    out = tmp_path / "shadow.html"
+    invoke(["shadow-report", str(SAMPLE_TRACES / "shadow" / "pairs.jsonl.gz"), "--baseline", "control",
+            "--candidate", "treatment", "--html", str(out)])
+    latency = parse_report(out).chart("metric-latency")
+    assert {trace["type"] for trace in latency["data"]} == {"bar"}
+    assert latency["data"][0]["x"] == ["p50", "p95", "p99"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rollctl.core.shadow_report import Example, JudgeResult, MetricDelta, ShadowReportResult
-from rollctl.render.charts import interval_chart, line_chart
+from rollctl.render.charts import bar_chart, interval_chart
 from rollctl.render.html import (
     Chart,
     Column,
@@ -82,11 +82,13 @@ def _metric_chart(m: MetricDelta, baseline: str, candidate: str) -> Chart:
     labels = [f"p{q.q * 100:g}" for q in m.quantiles]
     unit = _METRIC_UNITS.get(m.metric, "")
     name = m.metric.replace("_", " ")
-    return line_chart(
+    # Bars, not a line: p50, p95 and p99 are three separate summaries, and a line between them would draw a
+    # distribution that was never measured.
+    return bar_chart(
         f"metric-{m.metric}", f"{name.capitalize()} per arm",
         f"Quantiles over {m.pairs:,} pairs; means: {baseline} {fmt_num(m.baseline_mean)}, {candidate} "
         f"{fmt_num(m.candidate_mean)} {unit} ({fmt_pct(m.relative, signed=True)}).",
-        x=labels, x_title="quantile", axis_title=f"{name} ({unit})",
+        categories=labels, axis_title=f"{name} ({unit})",
         series={baseline: [q.baseline for q in m.quantiles], candidate: [q.candidate for q in m.quantiles]},
     )
 

@@ -47,7 +47,20 @@ window.addEventListener("load", function () {
         return p.querySelector("svg.main-svg g.trace, svg.main-svg g.hm") !== null;
       }).length,
       charts: document.querySelectorAll("script[data-chart]").length,
-      images: document.images.length
+      images: document.images.length,
+      clipped: Array.prototype.filter.call(document.querySelectorAll(".table-wrap"), function (w) {
+        return w.offsetParent !== null && w.scrollWidth > w.clientWidth + 1;  /* shown, and scrolls sideways */
+      }).map(function (w) {
+        var t = w.querySelector("table");
+        return (t ? t.id : "?") + ":" + w.scrollWidth + "/" + w.clientWidth;
+      }),
+      /* A wide table may scroll inside its .table-wrap on a phone; the boxes themselves must not run off. */
+      overflowing: Array.prototype.filter.call(
+        document.querySelectorAll("div.chart, .table-wrap, details.section, #verdict"), function (e) {
+          return e.getBoundingClientRect().right > document.documentElement.clientWidth + 1;
+        }).map(function (e) {
+          return (e.id || e.className || e.tagName) + ":" + Math.round(e.getBoundingClientRect().right);
+        })
     });
     document.body.appendChild(out);
   }, 300);

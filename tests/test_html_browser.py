@@ -43,3 +43,18 @@ def test_the_browser_check_catches_markup_that_escaped_escaping(chromium: str, t
         check_in_browser(chromium, report, tmp_path, View("injected"))
     assert "script problems" in str(caught.value) and "csp" in str(caught.value)
     (ARTIFACTS / "injected.png").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("kind", ["decide", "shadow_report", "eval_gate", "power", "inspect"])
+def test_every_report_fits_a_desktop_and_a_phone(chromium: str, tmp_path: Path, kind: str,
+                                                 report_contexts: dict[str, object]) -> None:
+    """At 1400 px no table needs sideways scrolling (decide's metrics table lost its p column); at phone width
+    (headless Chromium lays out at least 500 px) nothing runs off the right edge."""
+    from rollctl.render.html import render_report
+
+    report = tmp_path / f"{kind}.html"
+    report.write_text(render_report(kind, report_contexts[kind]), encoding="utf-8")
+    desktop, phone = check_in_browser(chromium, report, tmp_path, View(f"{kind}-1400", size="1400,2400"),
+                                      View(f"{kind}-phone", size="500,2400"))
+    assert desktop["clipped"] == [], desktop["clipped"]
+    assert phone["overflowing"] == [], phone["overflowing"]

@@ -805,11 +805,6 @@ def _pairing(counts: dict[str, Any], sp: dict[str, Any]) -> Pairing:
     )
 
 
-def _finite_mean(values: NDArray[np.float32]) -> float | None:
-    v = values[np.isfinite(values)]
-    return float(v.mean()) if v.size else None
-
-
 def _diffs(total: dict[str, Any], dist: NDArray[np.float32], expect_json: bool | None) -> TextDiffs:
     pairs = int(total["pairs"])
     finite = dist[np.isfinite(dist)]

@@ -104,7 +104,6 @@ EVAL_FIELDS: tuple[CanonicalField, ...] = (
     CanonicalField("cluster", "string", "cases sharing a source document or conversation"),
 )
 
-TableName = Literal["traces", "judgements", "evals"]
 
 TABLE_FIELDS: dict[str, tuple[CanonicalField, ...]] = {
     "traces": TRACE_FIELDS,

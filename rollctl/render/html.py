@@ -335,10 +335,6 @@ def generated_at() -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def report_meta(*, title: str, command: str, verdict: str | None, exit_code: int | None,
                 reasons: Sequence[Reason], inputs: ReportInputs) -> ReportMeta:
     return ReportMeta(title=title, command=command, verdict=verdict, exit_code=exit_code, reasons=tuple(reasons),

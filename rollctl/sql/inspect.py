@@ -33,11 +33,6 @@ def trace_overview(db: Database) -> dict[str, Any]:
     return row
 
 
-def per_file(db: Database, table: str) -> list[tuple[str, int]]:
-    return [(str(f), int(n)) for f, n in db.fetchall(
-        f"SELECT _file, count(*) FROM {quote_identifier(table)} GROUP BY _file ORDER BY _file")]
-
-
 def per_variant(db: Database) -> list[dict[str, Any]]:
     return db.fetch_dicts(
         """

@@ -47,3 +47,16 @@ def test_the_cli_starts_without_duckdb_or_the_loader() -> None:
              "print(sorted(m for m in ('duckdb', 'rollctl.load.loader', 'rollctl.load.adapters') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_statsmodels_is_a_test_reference_only() -> None:
+    """statsmodels is in the `test` extra, not a runtime dependency: no rollctl module may import it."""
+    import ast
+
+    importers = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "rollctl").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            importers += [path.name for name in names if name.split(".")[0] == "statsmodels"]
+    assert importers == []

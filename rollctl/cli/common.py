@@ -122,10 +122,9 @@ def open_config(path: Path | None) -> Config:
 
 def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Working…") -> T:
     """Run core work on a fresh in-memory database behind the error edge and a progress spinner."""
-    # What is alive now is mostly the imported modules (110 k objects with scipy and statsmodels loaded): out of
-    # the collector's way while the work runs. statsmodels' Holm correction runs a full collection on every call,
-    # 33 ms each over those objects (shadow-report calls it five times). Unfrozen after, for a caller that runs
-    # several commands in one process (the tests).
+    # What is alive now is mostly the imported modules (scipy, pandas, pyarrow): frozen out of the cyclic
+    # collector's way while the work allocates. Unfrozen after, for a caller that runs several commands in one
+    # process (the tests).
     gc.freeze()
     try:
         from rollctl.db import DuckDBError, connect, error_line  # DuckDB loads when a command has work for it

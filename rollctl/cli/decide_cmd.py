@@ -84,7 +84,7 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     """
     check_outputs([*paths, plan, config], html=html, log=log)
     check_inputs(paths)
-    from rollctl.core.decide import append_decision_log, decide  # scipy/statsmodels: only when deciding
+    from rollctl.core.decide import append_decision_log, decide  # scipy and DuckDB: only when deciding
 
     cfg = open_config(config)
     parsed = load_plan(plan)

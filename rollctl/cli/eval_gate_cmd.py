@@ -132,7 +132,7 @@ def eval_gate_command(
 
         rollctl eval-gate results.jsonl --baseline main --candidate pr-481 --json
     """
-    # scipy, pandas and statsmodels load here, not at import: `rollctl --help` stays fast.
+    # scipy, pandas and DuckDB load here, not at import: `rollctl --help` stays fast.
     md_target, append = markdown, False
     if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
         md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True

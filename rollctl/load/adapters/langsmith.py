@@ -66,17 +66,23 @@ def _llm_values(cols: dict[str, str], params: SqlParams) -> dict[str, RawValue]:
     alias it asked for is not what served: it records none (a false "several models" warning otherwise)."""
     found: dict[str, RawValue] = {}
     for canonical, names in _LLM_SOURCES.items():
+        if canonical == "model":
+            continue
         hit = pick_all(cols, names, params)
         if hit is not None:
             found[canonical] = hit[0]
-    response = pick(cols, ("outputs.model",), params)
+    response = pick(cols, _LLM_SOURCES["model"][:1], params)
     requested = pick_all(cols, _LLM_SOURCES["model"][1:], params)
+    if requested is None:
+        if response is not None:
+            found["model"] = response[0]
+        return found
     error = pick(cols, ("error",), params)
-    if requested is not None and error is not None:
-        failed = f"nullif(trim({as_text(error[0])}), '') IS NOT NULL"
-        response_sql = as_text(response[0]) if response is not None else "NULL"
-        found["model"] = RawValue(
-            f"coalesce({response_sql}, CASE WHEN NOT ({failed}) THEN {as_text(requested[0])} END)", "VARCHAR")
+    alias = as_text(requested[0])
+    if error is not None:
+        alias = f"CASE WHEN nullif(trim({as_text(error[0])}), '') IS NULL THEN {alias} END"
+    response_sql = as_text(response[0]) if response is not None else "NULL"
+    found["model"] = RawValue(f"coalesce({response_sql}, {alias})", "VARCHAR")
     return found
 
 
@@ -92,8 +98,9 @@ _LLM_SOURCES: dict[str, tuple[str, ...]] = {
 """Where an `llm` run keeps what the root run of its trace lacks (the API's computed columns first)."""
 
 
-def _trace_llm_join(ctx: LoadContext, cols: dict[str, str]) -> str | None:
-    """Stage per trace what its `llm` runs say (last model, summed tokens); the JOIN that lends it to roots."""
+def _trace_llm_join(ctx: LoadContext, cols: dict[str, str]) -> tuple[str, list[str]] | None:
+    """Stage per trace what its `llm` runs say (last model, summed tokens): the JOIN that lends it to roots, and
+    the fields it lends (`llm_model`, `llm_input_tokens`, ...)."""
     params = SqlParams()
     run_type, trace = pick(cols, ("run_type",), params), pick(cols, ("trace_id",), params)
     if run_type is None or trace is None:
@@ -101,21 +108,23 @@ def _trace_llm_join(ctx: LoadContext, cols: dict[str, str]) -> str | None:
     own = _llm_values(cols, params)
     start = pick(cols, ("start_time",), params)
     order = as_text(start[0]) if start else "0"
-    parts = [f"{as_text(trace[0])} AS trace_key"]
+    lent: dict[str, str] = {}
     if "model" in own:
-        parts.append(f"arg_max({as_text(own['model'])}, {order}) AS llm_model")
+        lent["model"] = f"arg_max({as_text(own['model'])}, {order})"
     for name in ("input_tokens", "output_tokens", "cached_tokens"):
         if name in own:
-            parts.append(f"sum(TRY_CAST({as_text(own[name])} AS DOUBLE)) AS llm_{name}")
-    if len(parts) == 1:
+            lent[name] = f"sum(TRY_CAST({as_text(own[name])} AS DOUBLE))"
+    if not lent:
         return None
+    parts = [f"{as_text(trace[0])} AS trace_key", *(f"{sql} AS llm_{name}" for name, sql in lent.items())]
     sql = (f"SELECT {', '.join(parts)} FROM {quote_identifier(_TABLE)} "
            f"WHERE lower({as_text(run_type[0])}) = 'llm' GROUP BY ALL")
     stage(ctx, _LLM_TABLE, sql, referenced_params(sql, params.values), InputFile(_TABLE, "table"))
     join_params = SqlParams()
     root_trace = pick(cols, ("trace_id",), join_params, "r")
     assert root_trace is not None and not join_params.values
-    return f"LEFT JOIN {quote_identifier(_LLM_TABLE)} AS llm ON llm.trace_key = {as_text(root_trace[0])}"
+    join = f"LEFT JOIN {quote_identifier(_LLM_TABLE)} AS llm ON llm.trace_key = {as_text(root_trace[0])}"
+    return join, list(lent)
 
 
 def _insert(ctx: LoadContext, probe: Probe, cols: dict[str, str], reader: Reader) -> FileReport:
@@ -143,9 +152,9 @@ def _insert(ctx: LoadContext, probe: Probe, cols: dict[str, str], reader: Reader
     take("output", "outputs")
     take("cost_usd", "total_cost")
     own = _llm_values(cols, params)
-    join = "" if llm_rows else (_trace_llm_join(ctx, cols) or "")
+    join, lent_fields = (None if llm_rows else _trace_llm_join(ctx, cols)) or ("", [])
     for canonical, raw in own.items():
-        lent = f"llm_{canonical}" if join and f"llm_{canonical}" in _staged_columns(ctx, join) else None
+        lent = f"llm_{canonical}" if canonical in lent_fields else None
         if lent is None:
             values[canonical] = raw
             desc[canonical] = " or ".join(_LLM_SOURCES[canonical])
@@ -185,7 +194,8 @@ def _insert(ctx: LoadContext, probe: Probe, cols: dict[str, str], reader: Reader
         notes.append("no root run in the file (parent_run_id null): each llm run is one call")
     else:
         where = f"WHERE {is_root}"
-    source = f"(SELECT r.*{_lent_columns(ctx, join)} FROM {_TABLE} AS r {join})" if join else _TABLE
+    lent_columns = "".join(f", llm.llm_{name}" for name in lent_fields)
+    source = f"(SELECT r.*{lent_columns} FROM {_TABLE} AS r {join})" if join else _TABLE
     rows = insert_rows(ctx, probe, "traces", selection, Reader(sql=source, params={}), params, where_sql=where)
     total = int(ctx.db.fetchone(f"SELECT count(*) FROM {_TABLE}")[0])
     if llm_rows and rows == 0 and total > 0:
@@ -198,17 +208,6 @@ def _insert(ctx: LoadContext, probe: Probe, cols: dict[str, str], reader: Reader
     return FileReport(path=probe.file.path, format="langsmith", kind="traces", rows={"traces": rows},
                       columns=tuple(probe.columns), sources=selection.sources, skipped_lines=reader.skipped_lines,
                       notes=tuple(notes))
-
-
-def _staged_columns(ctx: LoadContext, join: str) -> set[str]:
-    if not join:
-        return set()
-    return {str(r[0]) for r in ctx.db.fetchall(f"DESCRIBE {quote_identifier(_LLM_TABLE)}")}
-
-
-def _lent_columns(ctx: LoadContext, join: str) -> str:
-    """The trace's llm-run values as columns beside the run's own (`llm.llm_model`, ...)."""
-    return "".join(f", llm.{quote_identifier(c)}" for c in sorted(_staged_columns(ctx, join)) if c != "trace_key")
 
 
 def _feedback(

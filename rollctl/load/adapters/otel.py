@@ -119,8 +119,8 @@ def _attribute_map(kv_list: str) -> str:
 
 def _event_attribute(event_param: str, key_param: str) -> str:
     """An attribute of the span's first event of one name (NULL when there is none)."""
-    return (f"(CASE WHEN len(s.events) > 0 THEN list_transform(list_filter(s.events, lambda e: e.name = "
-            f"{event_param}), lambda e: {_attribute('e.attributes', key_param)})[1] END)")
+    return (f"list_transform(list_filter(s.events, lambda e: e.name = {event_param}), "
+            f"lambda e: {_attribute('e.attributes', key_param)})[1]")
 
 
 def _indexed_messages(prefix_param: str, first_param: str) -> str:
@@ -313,7 +313,6 @@ def _insert(
     score_name: str | None,
 ) -> FileReport:
     params = SqlParams()
-    error_sql = columns.error()
     if "input" in values and "input" not in ctx.options.mapping:
         values["input"] = RawValue(f"coalesce({values['input'].sql}, legacy.indexed_input, legacy.event_input)",
                                    "VARCHAR")
@@ -328,7 +327,7 @@ def _insert(
                                   "else event gen_ai.content.completion")
     if "model" in values and "model" not in ctx.options.mapping:
         values["model"] = RawValue(
-            f"coalesce({columns.response_model}, CASE WHEN ({error_sql}) IS NULL THEN {columns.request_model} END)",
+            f"coalesce({columns.response_model}, CASE WHEN _error IS NULL THEN {columns.request_model} END)",
             "VARCHAR")
         descriptions["model"] = (f"span attribute {_RESPONSE_MODEL}, else {_REQUEST_MODEL} "
                                  "(not for a failed call: the alias asked for is not what served)")
@@ -346,7 +345,7 @@ def _insert(
         "latency_ms": RawValue("CAST(end_ns - start_ns AS DOUBLE) / 1e6", "DOUBLE"),
         "ttft_ms": RawValue(f"TRY_CAST({columns.ttft} AS DOUBLE) * 1000", "DOUBLE"),
         "served": RawValue("true", "BOOLEAN"),
-        "error": RawValue(error_sql, "VARCHAR"),
+        "error": RawValue("_error", "VARCHAR"),
         "judge_score": RawValue("evaluation_score", "DOUBLE"),
         "cache_hit": RawValue(f"TRY_CAST({values['cached_tokens'].sql} AS DOUBLE) > 0", "BOOLEAN")
         if "cached_tokens" in values else RawValue("NULL", "BOOLEAN"),
@@ -371,7 +370,8 @@ def _insert(
                                  descriptions=descriptions)
     ops = params.add(list(LLM_OPERATIONS))
     where = f"WHERE list_contains({ops}, {columns.operation()})"
-    spans = f"(SELECT *{trace_columns} FROM {quote_identifier(table)})"
+    # The error class is computed once per span here: the model reads it too.
+    spans = f"(SELECT *, {columns.error()} AS _error{trace_columns} FROM {quote_identifier(table)})"
     rows = insert_rows(ctx, probe, "traces", selection, Reader(sql=spans, params={}), params, where_sql=where)
     notes = _notes(ctx, table, columns.operation())
     return FileReport(

@@ -195,9 +195,9 @@ def unwrap_pages(ctx: LoadContext, table: str, array_column: str, source: InputF
             "WHERE json_type(d) = 'OBJECT' ORDER BY k")]
         params = SqlParams()
         # A JSON null inside the page is no value (SQL NULL), as it is when DuckDB reads the same record from JSONL.
-        select = ", ".join(
-            f"(CASE WHEN json_type(d, {params.add(_key_path(k))}) <> 'NULL' THEN json_extract(d, "
-            f"{params.add(_key_path(k))}) END) AS {quote_identifier(k)}" for k in keys)
+        paths = {k: params.add(_key_path(k)) for k in keys}
+        select = ", ".join(f"(CASE WHEN json_type(d, {path}) <> 'NULL' THEN json_extract(d, {path}) END) "
+                           f"AS {quote_identifier(k)}" for k, path in paths.items())
         return stage(ctx, table, f"SELECT {select or 'NULL AS d'} FROM {quote_identifier(pages + '_items')}",
                      params.values, source)
     finally:

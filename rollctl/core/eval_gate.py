@@ -379,7 +379,7 @@ def _status(rows: npt.NDArray[np.float64], results: npt.NDArray[np.float64], err
     return status
 
 
-_TRANSITIONS = {
+TRANSITIONS = {
     ("pass", "fail"): "regression", ("pass", "missing"): "regression",
     ("fail", "pass"): "fix", ("missing", "pass"): "fix",
     ("pass", "flaky"): "pass_to_flaky", ("flaky", "fail"): "flaky_to_fail", ("flaky", "missing"): "flaky_to_fail",
@@ -433,7 +433,7 @@ def _decide(
         if not base_present:
             transition = "new_case"
         else:
-            transition = _TRANSITIONS[(b_arm.status, c_arm.status)]
+            transition = TRANSITIONS[(b_arm.status, c_arm.status)]
             transitions[b_arm.status][c_arm.status] += 1
         cases.append(CaseOutcome(
             case_id=cid, tags=tags, cluster=cluster, baseline=b_arm, candidate=c_arm, transition=transition,

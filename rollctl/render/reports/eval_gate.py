@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rollctl.core.eval_gate import CaseArm, EvalGateResult
+from rollctl.core.eval_gate import TRANSITIONS, CaseArm, EvalGateResult
 from rollctl.core.results import Reason
 from rollctl.render.charts import heatmap_chart, interval_chart
 from rollctl.render.eval_gate_view import MAX_JSON_CASES
@@ -175,12 +175,11 @@ def build_eval_gate_context(result: EvalGateResult) -> EvalGateReportContext:
     )
 
 
-_RANK = {"pass": 0, "flaky": 1, "fail": 2, "missing": 2}
-"""How good a case's status is, for colouring its transitions (a missing case counts as a failing one)."""
+_WORSE = frozenset({"regression", "pass_to_flaky", "flaky_to_fail"})
+_BETTER = frozenset({"fix", "fail_to_flaky", "flaky_to_pass"})
+"""The core's transitions (`TRANSITIONS`) that make a case worse or better, for colouring the matrix."""
 
 
 def _tone(baseline_status: str, candidate_status: str) -> str | None:
-    before, after = _RANK.get(baseline_status), _RANK.get(candidate_status)
-    if before is None or after is None or before == after:
-        return None
-    return "worse" if after > before else "better"
+    transition = TRANSITIONS.get((baseline_status, candidate_status))
+    return "worse" if transition in _WORSE else "better" if transition in _BETTER else None

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from rollctl import __version__
 from rollctl.assignment import is_candidate
 from rollctl.checks import is_pinned_model
-from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, iso_utc, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import InputError, UsageError
 from rollctl.exit_codes import exit_code_for
@@ -178,12 +178,6 @@ class DecideResult:
     rollctl_version: str
     skipped_lines: int = 0
     """Malformed or wrong-typed lines `--on-bad-lines skip` left out."""
-
-
-def _iso(value: datetime | date | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def _pct(stage: float) -> str:
@@ -412,7 +406,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
         reasons=tuple(reasons), plan={"path": plan.path, "name": plan.name, "sha256": plan.sha256,
                                       "change": plan.change, "baseline": plan.baseline,
                                       "candidate": plan.candidate, "unit": plan.unit},
-        stage=stage, next_stage=plan.next_stage(stage), next_step=next_step, as_of=_iso(as_of), window=window,
+        stage=stage, next_stage=plan.next_stage(stage), next_step=next_step, as_of=iso_utc(as_of), window=window,
         checks=tuple(checks), metrics=tuple(results), traffic=traffic, srm=srm_fig, time_needed=time_needed,
         alpha=plan.alpha, tuning_n=tuning_n, units={"baseline": base.units, "candidate": cand.units,
                                                     "mixed_excluded": mixed_units},
@@ -516,7 +510,7 @@ def _time_checks(cov: dict[str, Any], plan: Plan, stage: float,
     hours = (end - first).total_seconds() / 3600 if first is not None and end is not None else 0.0
     days, weekend_days, weekday_days = int(cov["days"] or 0), int(cov["weekend_days"] or 0), \
         int(cov["weekday_days"] or 0)
-    window: dict[str, Any] = {"first": _iso(first), "last": _iso(last), "end": _iso(end), "hours": hours,
+    window: dict[str, Any] = {"first": iso_utc(first), "last": iso_utc(last), "end": iso_utc(end), "hours": hours,
                               "days": days, "weekend_days": weekend_days, "weekday_days": weekday_days}
     checks: list[Check] = []
     if cov.get("stray_requests"):
@@ -864,7 +858,7 @@ def _verdict(plan: Plan, stage: float, checks: list[Check], metrics: list[Metric
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime | date):
-        return _iso(value)
+        return iso_utc(value)
     if isinstance(value, timedelta):
         return value.total_seconds()
     return str(value)
@@ -880,8 +874,8 @@ def _fingerprint(details: dict[str, dict[str, Any]]) -> dict[str, Any]:
     stable = [{k: float(f"{x:.12g}") if isinstance(x, float) else x for k, x in arm.items()} for arm in arms]
     text = json.dumps(stable, sort_keys=True, default=_default)
     return {"rows": sum(int(a["requests"]) for a in arms),
-            "first": min((_iso(a["first"]) or "" for a in arms), default=None),
-            "last": max((_iso(a["last"]) or "" for a in arms), default=None),
+            "first": min((iso_utc(a["first"]) or "" for a in arms), default=None),
+            "last": max((iso_utc(a["last"]) or "" for a in arms), default=None),
             "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 

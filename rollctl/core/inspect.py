@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from rollctl.checks import is_pinned_model
-from rollctl.core.results import SCHEMA_VERSION, Reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, iso_utc
 from rollctl.db import Database
 from rollctl.load import LoadOptions, LoadReport, load_inputs
 from rollctl.load.canonical import TABLE_FIELDS
@@ -92,10 +91,6 @@ class InspectResult:
     warnings: tuple[Reason, ...]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def inspect_inputs(db: Database, paths: Sequence[str], options: LoadOptions | None = None) -> InspectResult:
     """Load the inputs (text fields as presence only) and summarise them."""
     options = options or LoadOptions(keep_text=False)
@@ -140,7 +135,7 @@ def _trace_summary(db: Database, warnings: list[Reason]) -> TraceSummary:
         VariantSummary(
             variant=v["variant"], rows=int(v["rows"]), served_rows=int(v["served_rows"]),
             shadow_rows=int(v["shadow_rows"]), users=int(v["users"]), models=tuple(v["models"] or ()),
-            prompt_versions=tuple(v["prompt_versions"] or ()), first=_iso(v["first"]), last=_iso(v["last"]),
+            prompt_versions=tuple(v["prompt_versions"] or ()), first=iso_utc(v["first"]), last=iso_utc(v["last"]),
         )
         for v in q.per_variant(db)
     )
@@ -153,7 +148,7 @@ def _trace_summary(db: Database, warnings: list[Reason]) -> TraceSummary:
     return TraceSummary(
         rows=total, users=int(overview["users"]), sessions=int(overview["sessions"]),
         served_rows=int(overview["served_rows"]), shadow_rows=int(overview["shadow_rows"]),
-        first=_iso(first), last=_iso(last), hours=round(hours, 3) if hours is not None else None,
+        first=iso_utc(first), last=iso_utc(last), hours=round(hours, 3) if hours is not None else None,
         full_days=_full_days(hours),
         calendar_days=int(overview["distinct_days"]), variants=variants, coverage=coverage,
         duplicate_request_ids=dup_count, duplicate_examples=tuple(dup_examples),

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
+from rollctl.core.results import SCHEMA_VERSION, Reason, iso_utc, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import UsageError
 from rollctl.exit_codes import ExitCode
@@ -418,7 +418,7 @@ def _trace_model(db: Database, req: PowerRequest, options: LoadOptions, reasons:
         sd_per_request=math.sqrt(var_request), unit_variance=unit_var, design_effect=deff, icc=icc,
         response_variance_share=share, repeated_inputs=rep.inputs, daily_users=daily,
         days_observed=traffic.days, users_all_arms=traffic.users, baseline_daily_users=base_daily,
-        first=_iso(traffic.first), last=_iso(traffic.last),
+        first=iso_utc(traffic.first), last=iso_utc(traffic.last),
     )
     used_share = share or 0.0
     if metric.is_proportion and used_share > 0:
@@ -895,10 +895,3 @@ def plan_eval(db: Database | None, req: EvalRequest, options: LoadOptions | None
                 "repeats": req.repeats, "power": power_target, "alpha": req.alpha, "sides": req.sides},
         estimated=estimated,
     )
-
-
-def _iso(value: object) -> str | None:
-    """A timestamp from the traces as UTC ISO-8601 (None when the traces have none)."""
-    if value is None or not hasattr(value, "isoformat"):
-        return None
-    return str(value.isoformat()).replace("+00:00", "Z")

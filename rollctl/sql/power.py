@@ -8,6 +8,7 @@ randomness), and per-case repeat sums of eval scores. Plain SQL; values as param
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from rollctl.db import Database
 from rollctl.load.expressions import SqlParams
@@ -21,8 +22,8 @@ class Traffic:
 
     users: int
     days: int
-    first: object
-    last: object
+    first: datetime | None
+    last: datetime | None
 
 
 def traffic(db: Database, variant: str | None = None) -> Traffic:

@@ -64,31 +64,31 @@ def _children(ctx: LoadContext, cols: dict[str, str], not_root: str, score_name:
     key = pick(cols, ("root_span_id",), params)
     if key is None:
         return []
-    parts = [f"{as_text(key[0])} AS root_key"]
+    lent: dict[str, str] = {}  # staged column -> its aggregate over the root's child spans
     scores = pick(cols, ("scores",), params)
     if scores is not None:
         score_map = f"TRY_CAST(to_json({scores[0].sql}) AS MAP(VARCHAR, DOUBLE))"
         if score_name is not None:
             value = f"element_at({score_map}, {params.add(score_name)})[1]"
-            parts.append(f"avg({value}) AS child_score")
+            lent["child_score"] = f"avg({value})"
         else:
-            parts.append(f"avg(list_avg(list_filter(map_values({score_map}), lambda v: v IS NOT NULL))) "
-                         "AS child_score")
+            lent["child_score"] = f"avg(list_avg(list_filter(map_values({score_map}), lambda v: v IS NOT NULL)))"
     kind = pick(cols, ("span_attributes.type",), params)
     is_llm = f"lower({as_text(kind[0])}) = 'llm'" if kind else "false"
     start = pick(cols, ("metrics.start",), params)
     order = f"TRY_CAST({as_text(start[0])} AS DOUBLE)" if start else "0"
     model = pick(cols, ("metadata.model",), params)
     if model is not None:
-        parts.append(f"arg_max({as_text(model[0])}, {order}) FILTER (WHERE {is_llm}) AS child_model")
+        lent["child_model"] = f"arg_max({as_text(model[0])}, {order}) FILTER (WHERE {is_llm})"
     for name, source in (("input_tokens", "metrics.prompt_tokens"), ("output_tokens", "metrics.completion_tokens"),
                          ("cached_tokens", "metrics.prompt_cached_tokens")):
         hit = pick(cols, (source,), params)
         if hit is not None:
-            parts.append(f"sum(TRY_CAST({as_text(hit[0])} AS DOUBLE)) FILTER (WHERE {is_llm}) AS child_{name}")
+            lent[f"child_{name}"] = f"sum(TRY_CAST({as_text(hit[0])} AS DOUBLE)) FILTER (WHERE {is_llm})"
+    parts = [f"{as_text(key[0])} AS root_key", *(f"{sql} AS {name}" for name, sql in lent.items())]
     sql = f"SELECT {', '.join(parts)} FROM {_TABLE} WHERE {not_root} GROUP BY ALL"
     stage(ctx, _CHILDREN, sql, referenced_params(sql, params.values), InputFile(_TABLE, "table"))
-    return [p.rsplit(" AS ", 1)[1] for p in parts[1:]]
+    return list(lent)
 
 
 def _insert(ctx: LoadContext, probe: Probe, cols: dict[str, str], reader: Reader) -> FileReport:

@@ -3,7 +3,8 @@
 
 One paired row per request: `{request_id, user_id, session_id, timestamp, input, metadata: {intent},
 baseline: {...}, candidate: {...}, judgements: [2 orders]}` with responses of 200-1,200 characters, the
-candidate a light rewrite of the baseline. 1 M pairs is about 2 GB of JSONL. `--parquet` also writes
+candidate a light rewrite of the baseline. `--orders 1` keeps one inline judgement per pair (baseline shown
+first), the shape of most production judges. 1 M pairs is about 2 GB of JSONL. `--parquet` also writes
 the same rows as Parquet (converted by DuckDB, nested fields kept).
 
     python scripts/make_shadow_bench.py --pairs 1000000 --out bench_data/shadow_1m.jsonl --parquet
@@ -41,7 +42,7 @@ def _corpus(rng: random.Random, size: int = 2_000_000) -> str:
     return " ".join(out)
 
 
-def write_jsonl(path: Path, pairs: int, seed: int) -> None:
+def write_jsonl(path: Path, pairs: int, seed: int, orders: int = 2) -> None:
     rng = random.Random(seed)
     corpus = _corpus(rng)
     limit = len(corpus) - 1300
@@ -78,6 +79,8 @@ def write_jsonl(path: Path, pairs: int, seed: int) -> None:
                      "winner": judge_w if rng.random() < 0.7 else rng.choice(("baseline", "candidate", "tie"))},
                 ],
             }
+            if orders == 1:
+                row["judgements"] = row["judgements"][:1]
             fh.write(json.dumps(row, separators=(",", ":")))
             fh.write("\n")
 
@@ -99,10 +102,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=Path("bench_data/shadow_1m.jsonl"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--orders", type=int, choices=(1, 2), default=2,
+                        help="judgements per pair: both orders (2) or baseline first only (1)")
     parser.add_argument("--parquet", action="store_true", help="also write OUT with a .parquet suffix")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl(args.out, args.pairs, args.seed)
+    write_jsonl(args.out, args.pairs, args.seed, args.orders)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e9:.2f} GB, {args.pairs:,} pairs)")
     if args.parquet:
         pq = args.out.with_suffix(".parquet")

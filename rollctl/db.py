@@ -11,10 +11,10 @@ import itertools
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import duckdb
@@ -120,6 +120,31 @@ class Database:
         )
         return bool(row[0])
 
+    def attach(self, path: str, alias: str, *, read_only: bool = False) -> None:
+        """ATTACH a database file, waiting while another process holds a conflicting lock on it.
+
+        DuckDB lets one process write a database file, or any number read it, never both at once: a
+        `rollctl serve` reading a database while `rollctl ingest` appends to it (or the other way round) would
+        otherwise fail at once. The lock is held only while rows are copied, so waiting a little is enough;
+        after `lock_wait()` seconds the DuckDB error stands.
+        """
+        import time
+
+        import duckdb
+
+        deadline = time.monotonic() + lock_wait()
+        pause = 0.02
+        while True:
+            try:
+                self.execute(f"ATTACH $path AS {quote_identifier(alias)}{' (READ_ONLY)' if read_only else ''}",
+                             {"path": path})
+                return
+            except duckdb.IOException as exc:
+                if "Could not set lock" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
     def attached_table_exists(self, database: str, table: str) -> bool:
         """Whether the attached database `database` (an ATTACH alias) holds a table named `table`."""
         row = self.fetchone(
@@ -166,6 +191,16 @@ def engine_version() -> str:
     import duckdb
 
     return str(duckdb.__version__)
+
+
+def lock_wait() -> float:
+    """Seconds to wait for another process's lock on a database file (`ROLLCTL_LOCK_WAIT`, default 30)."""
+    text = os.environ.get("ROLLCTL_LOCK_WAIT", "").strip()
+    try:
+        return max(float(text), 0.0) if text else 30.0
+    except ValueError:
+        raise UsageError(f"ROLLCTL_LOCK_WAIT={text!r} is not a number of seconds", field="ROLLCTL_LOCK_WAIT",
+                         fix="set it to a number such as 30, or unset it") from None
 
 
 def memory_limit() -> str:
@@ -215,6 +250,32 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> Datab
                              field="ROLLCTL_THREADS", fix="set it to a whole number such as 2, or unset it")
         connection.execute("SET threads = ?", [int(threads)])
     return Database(connection=connection, path=None if path is None else str(path))
+
+
+T = TypeVar("T")
+
+# DuckDB's errors about the data it reads (not about a statement): an input error, never "internal".
+_INPUT_FAILURES = frozenset({"IOException", "InvalidInputException", "ConversionException", "SerializationException"})
+
+
+def in_fresh_database(work: Callable[[Database], T]) -> T:
+    """Run `work` on a new in-memory database, closed after; the one way the CLI and `rollctl serve` run core work.
+
+    A DuckDB error about the data it reads (a file that turns out corrupt only when a later pass reads it,
+    as Parquet is read in place; a database locked by another process for too long) becomes an InputError.
+    """
+    import duckdb
+
+    db = connect()
+    try:
+        return work(db)
+    except duckdb.Error as exc:
+        if type(exc).__name__ not in _INPUT_FAILURES:
+            raise
+        raise InputError(f"an input could not be read ({error_line(exc)})",
+                         fix="check that the input files are complete and not corrupt") from None
+    finally:
+        db.close()
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

@@ -27,7 +27,8 @@ class RollctlGroup(TyperGroup):
     """
 
     def invoke(self, ctx: Context) -> Any:
-        from rollctl.cli.common import error_code, report_error
+        from rollctl.cli.common import report_error
+        from rollctl.render.jsonout import error_code
 
         # The subcommand's arguments, not parsed yet (a usage error may be what is coming).
         json_mode = "--json" in [*getattr(ctx, "_protected_args", []), *ctx.args]
@@ -73,6 +74,7 @@ _COMMAND_MODULES = [  # in the order of a rollout, which is the order `rollctl -
     "rollctl.cli.plan_cmd",
     "rollctl.cli.decide_cmd",
     "rollctl.cli.assign_cmd",
+    "rollctl.cli.serve_cmd",
 ]
 for _module in _COMMAND_MODULES:
     importlib.import_module(_module)

@@ -16,11 +16,10 @@ import typer
 from rich.text import Text
 
 from rollctl.config import Config, load_config
-from rollctl.core.results import SCHEMA_VERSION
-from rollctl.errors import InputError, PlanError, RollctlError, UsageError
-from rollctl.exit_codes import ExitCode, exit_code_for
+from rollctl.errors import RollctlError, UsageError
+from rollctl.exit_codes import exit_code_for
 from rollctl.render.console import progress_status, stderr_console, stdout_console
-from rollctl.render.jsonout import dumps
+from rollctl.render.jsonout import dumps, error_object
 
 if TYPE_CHECKING:
     from rollctl.db import Database
@@ -89,24 +88,6 @@ def load_options(
     )
 
 
-def error_code(error: RollctlError) -> str:
-    """The reason code of an error in `--json`: INPUT_ERROR, USAGE_ERROR or PLAN_ERROR."""
-    if isinstance(error, UsageError):
-        return "USAGE_ERROR"
-    if isinstance(error, PlanError):
-        return "PLAN_ERROR"
-    return "INPUT_ERROR"
-
-
-def error_object(code: str, message: str, error: RollctlError | None = None) -> dict[str, Any]:
-    """The one JSON object printed with `--json` when a command could not evaluate (exit 2)."""
-    where: dict[str, str | int | None] = {"path": None, "line": None, "field": None, "fix": None}
-    if error is not None:
-        where = {"path": error.path, "line": error.line, "field": error.field, "fix": error.fix}
-    return {"schema_version": SCHEMA_VERSION, "verdict": None, "exit_code": int(ExitCode.ERROR),
-            "reasons": [{"code": code, "message": message}], "error": where}
-
-
 def report_error(code: str, message: str, *, json_mode: bool, error: RollctlError | None = None) -> None:
     """One line on stderr (`error: ...`, never read as markup); with --json, also the one object on stdout."""
     line = Text.assemble(("error:", "bold red"), " ", message)
@@ -127,26 +108,15 @@ def run(work: Callable[[Database], T], *, json_mode: bool, message: str = "Worki
     # process (the tests).
     gc.freeze()
     try:
-        from rollctl.db import DuckDBError, connect, error_line  # DuckDB loads when a command has work for it
+        from rollctl.db import in_fresh_database  # DuckDB loads when a command has work for it
 
-        db = connect()
-        try:
+        def with_progress(db: Database) -> T:
             with progress_status(message, enabled=not json_mode):
                 return work(db)
-        except DuckDBError as exc:
-            if type(exc).__name__ not in _INPUT_FAILURES:
-                raise
-            # A file that turns out corrupt only when a later pass reads it (Parquet is read in place).
-            raise InputError(f"an input could not be read ({error_line(exc)})",
-                             fix="check that the input files are complete and not corrupt") from None
-        finally:
-            db.close()
+
+        return in_fresh_database(with_progress)
     finally:
         gc.unfreeze()
-
-
-# DuckDB's errors about the data it reads (not about a statement): an input error, never "internal".
-_INPUT_FAILURES = frozenset({"IOException", "InvalidInputException", "ConversionException", "SerializationException"})
 
 
 def check_inputs(paths: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,8 +30,12 @@ from rollctl.cli.common import (
 from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.errors import UsageError
 from rollctl.exit_codes import EXIT_CODE_HELP
-from rollctl.plan import load_plan
+from rollctl.plan import Plan, load_plan
 from rollctl.render.decide_view import render_decide
+
+if TYPE_CHECKING:
+    from rollctl.config import Config
+    from rollctl.load.types import LoadOptions
 
 
 def parse_as_of(value: str | None) -> datetime | None:
@@ -48,6 +52,15 @@ def parse_as_of(value: str | None) -> datetime | None:
         raise UsageError(f"--as-of {value!r} is not an ISO-8601 time", field="--as-of",
                          fix="e.g. --as-of 2026-11-19 or --as-of 2026-11-19T12:00:00Z") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def decide_load_options(plan: Plan, cfg: Config, maps: list[str] | None, on_bad_lines: BadLines, fmt: str | None,
+                        variant_from: str | None) -> LoadOptions:
+    """The load options for deciding on `plan`: the answers' text is kept only when a metric reads it (it is most
+    of a trace's bytes). Shared with `rollctl serve`, which must decide exactly as this command does."""
+    names = [g.metric for g in plan.guardrails] + [p.metric for p in plan.primary]
+    needs_text = any(f in ("output", "final_text") for n in names for f in plan.metric(n).required_fields)
+    return load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=needs_text)
 
 
 @app.command(name="decide", epilog="Exit codes: 0 GO, 1 ROLLBACK, 2 bad input or plan, 3 HOLD. " + EXIT_CODE_HELP)
@@ -89,11 +102,7 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
     cfg = open_config(config)
     parsed = load_plan(plan)
     moment = parse_as_of(as_of)
-    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
-    names = [g.metric for g in parsed.guardrails] + [p.metric for p in parsed.primary]
-    metrics_need_text = any(f in ("output", "final_text") for n in names for f in parsed.metric(n).required_fields)
-    if metrics_need_text:
-        options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
+    options = decide_load_options(parsed, cfg, maps, on_bad_lines, fmt, variant_from)
     result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options,
                                    daily_sequences=daily or html is not None),
                  json_mode=json_output, message="Deciding…")

@@ -216,7 +216,7 @@ def _stream_into(
     """
     created = not os.path.exists(target)
     try:
-        db.execute(f"ATTACH $path AS {quote_identifier(_TARGET)}", {"path": target})
+        db.attach(target, _TARGET)
     except DuckDBError:
         return None
     committed = False
@@ -320,7 +320,7 @@ def _via_temp_tables(
     # loading: line numbers in load errors rely on the reader's order.
     db.execute("SET preserve_insertion_order = false")
     try:
-        db.execute(f"ATTACH $path AS {quote_identifier(_TARGET)}", {"path": target})
+        db.attach(target, _TARGET)
     except DuckDBError as exc:
         raise InputError(f"cannot open or create the database ({str(exc).splitlines()[0]})", path=target,
                          fix="check the path and that no other process holds it") from None
@@ -354,7 +354,7 @@ def _already_ingested(db: Database, target: str, fingerprint: _Fingerprint) -> I
     input (restoring what is missing) and reports errors in its usual order.
     """
     try:
-        db.execute(f"ATTACH $path AS {quote_identifier(_TARGET)}", {"path": target})
+        db.attach(target, _TARGET)
     except DuckDBError:
         return None
     try:

@@ -199,7 +199,7 @@ def _load_database(ctx: LoadContext, f: InputFile) -> FileReport:
     db = ctx.db
     alias = f"src{abs(hash(f.path)) % 10_000_000}"
     try:
-        db.execute(f"ATTACH $path AS {quote_identifier(alias)} (READ_ONLY)", {"path": f.path})
+        db.attach(f.path, alias, read_only=True)
     except DuckDBError as exc:
         raise InputError(f"cannot open DuckDB database ({error_line(exc)})",
                          path=f.path, fix="pass a file written by `rollctl ingest`") from None

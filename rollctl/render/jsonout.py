@@ -9,6 +9,10 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
+from rollctl.core.results import SCHEMA_VERSION
+from rollctl.errors import PlanError, RollctlError, UsageError
+from rollctl.exit_codes import ExitCode
+
 SIGNIFICANT_DIGITS = 12
 
 
@@ -48,3 +52,21 @@ def to_jsonable(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), ensure_ascii=False, allow_nan=False, indent=2)
+
+
+def error_code(error: RollctlError) -> str:
+    """The reason code of an error in `--json`: INPUT_ERROR, USAGE_ERROR or PLAN_ERROR."""
+    if isinstance(error, UsageError):
+        return "USAGE_ERROR"
+    if isinstance(error, PlanError):
+        return "PLAN_ERROR"
+    return "INPUT_ERROR"
+
+
+def error_object(code: str, message: str, error: RollctlError | None = None) -> dict[str, Any]:
+    """The one JSON object printed with `--json` when a command could not evaluate (exit 2)."""
+    where: dict[str, str | int | None] = {"path": None, "line": None, "field": None, "fix": None}
+    if error is not None:
+        where = {"path": error.path, "line": error.line, "field": error.field, "fix": error.fix}
+    return {"schema_version": SCHEMA_VERSION, "verdict": None, "exit_code": int(ExitCode.ERROR),
+            "reasons": [{"code": code, "message": message}], "error": where}

@@ -37,15 +37,15 @@ from starlette.routing import Route
 
 from rollctl.errors import RollctlError, UsageError
 from rollctl.render.jsonout import error_code, error_object
-from rollctl.serve.decisions import Answer, DecisionService
+from rollctl.serve.decisions import Answer, DecisionService, encode
 
 ACCESS_LOG = logging.getLogger("rollctl.serve.access")
 MAX_WEBHOOK_BYTES = 64 * 1024
 """Flagger's payloads are a few hundred bytes; anything far bigger is not Flagger's."""
 
 
-def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    text = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
+def _json(body: dict[str, Any] | str, status: int, headers: dict[str, str] | None = None) -> Response:
+    text = body if isinstance(body, str) else encode(body)
     return Response(text, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -74,6 +74,14 @@ def create_app(service: DecisionService, *, token: str | None = None) -> Starlet
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
+    async def answer_for(plan: str, stage: str | None) -> Answer:
+        """A cache hit on the event loop; a computation (seconds of DuckDB) on a worker thread."""
+        hit = service.cached(plan, stage)
+        if hit is not None:
+            return hit
+        answer: Answer = await run_in_threadpool(service.verdict, plan, stage)
+        return answer
+
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok", "plans": sorted(service.plans)}, 200)
 
@@ -86,13 +94,13 @@ def create_app(service: DecisionService, *, token: str | None = None) -> Starlet
         request.state.plan = plan if plan in service.plans else None
         stage = request.query_params.get("stage")
         try:
-            answer = await run_in_threadpool(service.verdict, plan, stage)
+            answer = await answer_for(plan, stage)
         except RollctlError as exc:
             return _error(_status_for(exc), exc)
         request.state.stage = stage
         request.state.verdict = answer.body.get("verdict")
         request.state.cache = answer.cache
-        return _json(answer.body, 200, _answer_headers(answer))
+        return _json(answer.text, 200, _answer_headers(answer))
 
     async def flagger(request: Request, wanted: str) -> Response:
         raw = await request.body()
@@ -118,14 +126,15 @@ def create_app(service: DecisionService, *, token: str | None = None) -> Starlet
         request.state.plan = plan
         stage = metadata.get("stage")
         try:
-            answer = await run_in_threadpool(service.verdict, plan, None if stage is None else str(stage))
+            stage_text = None if stage is None else str(stage)
+            answer = await answer_for(plan, stage_text)
         except RollctlError as exc:
             return _error(_status_for(exc), exc)
         verdict = answer.body.get("verdict")
         request.state.stage = stage
         request.state.verdict = verdict
         request.state.cache = answer.cache
-        return _json(answer.body, 200 if verdict == wanted else 412, _answer_headers(answer))
+        return _json(answer.text, 200 if verdict == wanted else 412, _answer_headers(answer))
 
     async def confirm_promotion(request: Request) -> Response:
         return await flagger(request, "go")

@@ -10,6 +10,7 @@ A database is opened read-only, and only while its rows are copied (see `Databas
 from __future__ import annotations
 
 import glob
+import json
 import os
 import threading
 import time
@@ -36,6 +37,8 @@ class Answer:
     """One verdict as served: the `decide --json` object, and where it came from."""
 
     body: dict[str, Any]
+    text: str
+    """`body` as sent: encoded once per computation, not once per request."""
     cache: str
     """"hit" (from the cache), "miss" (computed for this request) or "stale" (the sources could not be read
     now, e.g. locked by an ingest for longer than the lock wait: the last verdict, marked as such)."""
@@ -46,6 +49,7 @@ class Answer:
 class _Entry:
     signature: tuple[tuple[str, int, int], ...]
     body: dict[str, Any]
+    text: str
     computed_at: float
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -110,6 +114,24 @@ class DecisionService:
                              fix="stages: " + ", ".join(f"{s:g}" for s in served.plan.stages))
         return value
 
+    def cached(self, name: str, stage_text: str | None) -> Answer | None:
+        """The cached verdict if it is still good, without waiting for anything (None otherwise): the server
+        answers a hit on its event loop, and only a computation goes to a worker thread."""
+        served = self.plan(name)
+        entry = self._entries.get((name, self.stage(served, stage_text)))
+        if entry is None or not entry.lock.acquire(blocking=False):
+            return None
+        try:
+            if self._fresh(entry, source_signature(self.sources)):
+                return Answer(entry.body, entry.text, "hit", entry.computed_at)
+            return None
+        finally:
+            entry.lock.release()
+
+    def _fresh(self, entry: _Entry, signature: tuple[tuple[str, int, int], ...]) -> bool:
+        return bool(entry.body) and entry.signature == signature and \
+            time.monotonic() - entry.computed_at < self.cache_seconds
+
     def verdict(self, name: str, stage_text: str | None) -> Answer:
         served = self.plan(name)
         stage = self.stage(served, stage_text)
@@ -117,21 +139,26 @@ class DecisionService:
         with self._guard:
             entry = self._entries.get(key)
             if entry is None:
-                entry = self._entries[key] = _Entry(signature=(), body={}, computed_at=float("-inf"))
+                entry = self._entries[key] = _Entry(signature=(), body={}, text="", computed_at=float("-inf"))
         with entry.lock:
             signature = source_signature(self.sources)
-            now = time.monotonic()
-            if entry.body and entry.signature == signature and now - entry.computed_at < self.cache_seconds:
-                return Answer(entry.body, "hit", entry.computed_at)
+            if self._fresh(entry, signature):
+                return Answer(entry.body, entry.text, "hit", entry.computed_at)
             try:
                 body = self._compute(self.sources, served, stage)
             except RollctlError:
                 if entry.body:
-                    return Answer(entry.body, "stale", entry.computed_at)
+                    return Answer(entry.body, entry.text, "stale", entry.computed_at)
                 raise
             # The signature read before computing: a change made during the computation is seen next time.
-            entry.signature, entry.body, entry.computed_at = signature, body, time.monotonic()
-            return Answer(body, "miss", entry.computed_at)
+            entry.signature, entry.body, entry.text = signature, body, encode(body)
+            entry.computed_at = time.monotonic()
+            return Answer(body, entry.text, "miss", entry.computed_at)
+
+
+def encode(body: dict[str, Any]) -> str:
+    """JSON as `decide --json` prints it (indented, UTF-8, no NaN)."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
 
 
 def compute_with_decide(sources: Sequence[str], served: ServedPlan, stage: float | None) -> dict[str, Any]:

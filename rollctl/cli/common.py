@@ -62,6 +62,33 @@ VariantFromOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
 
 
+class Emit(StrEnum):
+    slack = "slack"
+    github = "github"
+
+
+EmitOpt = Annotated[Emit | None, typer.Option(
+    "--emit", help="Print the verdict for a pipeline to pass on instead of the tables: slack (Block Kit JSON for a "
+                   "webhook) or github (workflow annotations). Nothing is sent.", show_default=False)]
+
+
+def check_emit(json_output: bool, emit: Emit | None) -> None:
+    """`--emit` replaces the terminal view; `--json` already replaces it: asking for both is a usage error."""
+    if json_output and emit is not None:
+        raise UsageError("--json and --emit both choose what stdout gets", field="--emit",
+                         fix="keep one: --json for the full object, --emit for a message built from it")
+
+
+def emit_notification(emit: Emit, command: str, result: Any) -> None:
+    """Print `--emit`'s message, built from the command's --json object."""
+    from rollctl.render.jsonout import to_jsonable
+    from rollctl.render.notify import notification
+
+    body = result if isinstance(result, dict) else to_jsonable(result)
+    sys.stdout.write(notification(emit.value, command, body))
+    sys.stdout.flush()
+
+
 def load_options(
     config: Config,
     maps: list[str] | None,

@@ -13,14 +13,17 @@ from rollctl.cli.common import (
     BadLines,
     BadLinesOpt,
     ConfigOpt,
+    EmitOpt,
     FormatOpt,
     JsonOpt,
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_emit,
     check_inputs,
     check_outputs,
     emit_json,
+    emit_notification,
     finish,
     human,
     load_options,
@@ -83,6 +86,7 @@ def decide_cmd(
                                         "day (`sequence` in --json; always on with --html). Costs a second, "
                                         "per-unit-per-day pass over the traces.")] = False,
     json_output: JsonOpt = False,
+    emit: EmitOpt = None,
     html: HtmlOpt = None,
 ) -> None:
     """Decide whether to ramp the canary: GO (next stage), HOLD (why, and how long), ROLLBACK (which rule fired).
@@ -95,6 +99,7 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
 
         rollctl decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
     """
+    check_emit(json_output, emit)
     check_outputs([*paths, plan, config], html=html, log=log)
     check_inputs(paths)
     from rollctl.core.decide import append_decision_log, decide  # scipy and DuckDB: only when deciding
@@ -112,6 +117,8 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
         write_html("decide", lambda: build_decide_context(result, paths=paths), html)
     if json_output:
         emit_json(result)
+    elif emit is not None:
+        emit_notification(emit, "decide", result)
     else:
         render_decide(result, human())
     if log is not None:

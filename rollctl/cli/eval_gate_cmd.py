@@ -14,13 +14,16 @@ from rollctl.cli.common import (
     BadLines,
     BadLinesOpt,
     ConfigOpt,
+    EmitOpt,
     FormatOpt,
     JsonOpt,
     MapOpt,
     VariantFromOpt,
+    check_emit,
     check_inputs,
     check_outputs,
     emit_json,
+    emit_notification,
     finish,
     human,
     load_options,
@@ -117,6 +120,7 @@ def eval_gate_command(
     fmt: FormatOpt = None,
     variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
+    emit: EmitOpt = None,
     html: HtmlOpt = None,
 ) -> None:
     """Gate a prompt or model change on its offline eval results: pass, fail or inconclusive.
@@ -136,6 +140,7 @@ def eval_gate_command(
     md_target, append = markdown, False
     if md_target is None and os.environ.get("GITHUB_STEP_SUMMARY"):
         md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
+    check_emit(json_output, emit)
     check_outputs([*paths, config, protect], html=html, junit=junit, markdown=md_target)
     check_inputs(paths)
     from rollctl.core.eval_gate import EvalGateOptions, InconclusivePolicy, eval_gate, read_protect_file
@@ -190,6 +195,8 @@ def eval_gate_command(
         write_html("eval_gate", lambda: build_eval_gate_context(result), html)
     if json_output:
         emit_json(eval_gate_json(result))
+    elif emit is not None:
+        emit_notification(emit, "eval-gate", eval_gate_json(result))
     else:
         render_eval_gate(result, human())
     finish(_exit_verdict(result.verdict, result.settings.inconclusive))

@@ -11,14 +11,17 @@ from rollctl.cli.common import (
     BadLines,
     BadLinesOpt,
     ConfigOpt,
+    EmitOpt,
     FormatOpt,
     JsonOpt,
     MapOpt,
     PathsArg,
     VariantFromOpt,
+    check_emit,
     check_inputs,
     check_outputs,
     emit_json,
+    emit_notification,
     finish,
     human,
     load_options,
@@ -64,6 +67,7 @@ def shadow_report_command(
     fmt: FormatOpt = None,
     variant_from: VariantFromOpt = None,
     json_output: JsonOpt = False,
+    emit: EmitOpt = None,
     html: HtmlOpt = None,
 ) -> None:
     """What shadow traffic says about the candidate: paired diffs, judge preference, cost, latency, tails.
@@ -74,6 +78,7 @@ def shadow_report_command(
         --eval-set sample_traces/evals/baseline.jsonl --segment-by metadata.intent
     """
     # Imported here: scipy, statsmodels and rapidfuzz load only when the command runs, not for --help.
+    check_emit(json_output, emit)
     check_outputs([*paths, *(judgements or []), eval_set, config], html=html)
     check_inputs([*paths, *(judgements or []), *([eval_set] if eval_set else [])])
     from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
@@ -97,6 +102,8 @@ def shadow_report_command(
         write_html("shadow_report", lambda: build_shadow_report_context(result, paths=paths), html)
     if json_output:
         emit_json(result)
+    elif emit is not None:
+        emit_notification(emit, "shadow-report", result)
     else:
         render_shadow_report(result, human())
     finish(result.verdict)

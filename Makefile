@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_manifest_validators.sh $(VENV)/manifest-validators
 	$(BIN)/ruff check rollctl tests scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -130,6 +130,8 @@ def run_action(given: dict[str, str], tmp: Path, github: FakeGitHub, event: dict
     for step in action["runs"]["steps"]:
         if not condition_holds(step.get("if"), inputs):
             continue
+        added = files["path.txt"].read_text(encoding="utf-8").split()  # GITHUB_PATH: for the later steps
+        base_env["PATH"] = os.pathsep.join([*reversed(added), os.environ["PATH"]]) if added else base_env["PATH"]
         env = {**base_env, **{k: substitute(str(v), inputs, context) for k, v in (step.get("env") or {}).items()}}
         done = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, cwd=tmp, capture_output=True, text=True)
         codes[step["name"]] = done.returncode
@@ -196,6 +198,14 @@ def test_outside_a_pull_request_no_comment_is_made(github: FakeGitHub, tmp_path:
     done = run_action({"install": "false", "baseline": str(EVALS / "baseline.jsonl"),
                        "candidate": str(EVALS / "candidate_improved.jsonl")}, tmp_path, github, {"push": {}})
     assert done["codes"]["Gate"] == 0 and github.calls == [] and "PASS" in done["summary"]
+
+
+@pytest.mark.slow
+def test_the_install_step_installs_rollctl_from_the_actions_own_revision(github: FakeGitHub, tmp_path: Path) -> None:
+    done = run_action({"baseline": str(EVALS / "baseline.jsonl"), "candidate": str(EVALS / "candidate_improved.jsonl"),
+                       "python": sys.executable}, tmp_path, github, PR_EVENT)
+    assert done["codes"] == {"Install rollctl": 0, "Gate": 0}
+    assert (tmp_path / "rollctl-venv" / "bin" / "rollctl").exists() and done["outputs"]["verdict"] == "pass"
 
 
 def test_action_metadata_is_complete() -> None:

@@ -60,3 +60,55 @@ def test_statsmodels_is_a_test_reference_only() -> None:
                      else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
             importers += [path.name for name in names if name.split(".")[0] == "statsmodels"]
     assert importers == []
+
+
+# The layers of rollctl, bottom up: a module imports only from its own part or from a lower layer. A new part
+# (a package or a top-level module) must be placed here deliberately; the test names the ones that are not.
+LAYERS: list[set[str]] = [
+    {"rollctl", "errors", "exit_codes"},                       # the package's version, errors, exit codes
+    {"stats", "config", "db"},                                 # pure statistics; settings; the DuckDB edge
+    {"load"},                                                  # the one way in for data
+    {"metrics", "custom_metrics", "assignment", "checks"},     # domain pieces over the canonical tables
+    {"plan"},                                                  # the rollout plan names metrics
+    {"sql"},                                                   # reductions to sufficient statistics
+    {"text_distance"},                                         # edit distances over Arrow batches of a query
+    {"core"},                                                  # one function per command
+    {"render"},                                                # views of core results
+    {"serve", "integrations"},                                 # other edges: HTTP, the GitHub Action's driver
+    {"cli"},                                                   # the command line
+    {"__main__"},
+]
+
+
+def _part(module: str) -> str:
+    """`rollctl.load.adapters.otel` -> `load`; `rollctl.plan` -> `plan`; `rollctl` -> `rollctl`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "rollctl"
+
+
+def test_no_module_imports_upward() -> None:
+    """The layer rule, checked on every import statement (type-only imports included: they couple too)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "rollctl"
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    unplaced, upward = set(), []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(path.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__")
+        source = _part(module)
+        if source not in layer:
+            unplaced.add(source)
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+                       else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for target in (t for t in targets if t == "rollctl" or t.startswith("rollctl.")):
+                part = _part(target)
+                if part == source:
+                    continue
+                if part not in layer:
+                    unplaced.add(part)
+                elif layer[part] >= layer[source]:
+                    upward.append(f"{module} imports {target} ({part} is not below {source})")
+    assert unplaced == set(), f"place these parts in LAYERS: {sorted(unplaced)}"
+    assert upward == []

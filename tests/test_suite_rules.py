@@ -80,6 +80,16 @@ LAYERS: list[set[str]] = [
 ]
 
 
+# Third-party libraries a part must not import: the core and everything below it never touch the terminal or
+# templates, and the statistics never touch a database.
+FORBIDDEN = {
+    **{part: {"typer", "rich", "jinja2", "starlette", "uvicorn"}
+       for part in ("core", "sql", "load", "db", "stats", "metrics", "custom_metrics", "plan", "assignment",
+                    "checks", "text_distance", "config")},
+    "stats": {"typer", "rich", "jinja2", "starlette", "uvicorn", "duckdb", "pyarrow", "pandas"},
+}
+
+
 def _part(module: str) -> str:
     """`rollctl.load.adapters.otel` -> `load`; `rollctl.plan` -> `plan`; `rollctl` -> `rollctl`."""
     parts = module.split(".")
@@ -102,6 +112,8 @@ def test_no_module_imports_upward() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             targets = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
                        else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            forbidden = [t for t in targets if t.split(".")[0] in FORBIDDEN.get(source, set())]
+            upward += [f"{module} imports {t} (not allowed in {source})" for t in forbidden]
             for target in (t for t in targets if t == "rollctl" or t.startswith("rollctl.")):
                 part = _part(target)
                 if part == source:

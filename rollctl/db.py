@@ -48,6 +48,22 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def utc_day_number(timestamp_sql: str) -> str:
+    """SQL for the UTC calendar day of a TIMESTAMPTZ, as whole days since 1970-01-01 (an integer).
+
+    Integer arithmetic on the epoch, instead of `CAST(ts AS DATE)`: DuckDB's cast goes through ICU's calendar
+    even in UTC, and on 10 M rows it made decide's per-day pass twice as long (1.69 s against 0.84 s). Group
+    by this number and turn the few results into dates with `day_from_number`. Division truncates toward zero,
+    which is the floor here: every timestamp rollctl reads is checked to lie in 2000-2100.
+    """
+    return f"(epoch_us({timestamp_sql}) // 86400000000)"
+
+
+def day_from_number(day_number_sql: str) -> str:
+    """SQL turning a `utc_day_number` back into a DATE (cheap on a grouped result, not on every row)."""
+    return f"(DATE '1970-01-01' + CAST({day_number_sql} AS INTEGER))"
+
+
 @dataclass
 class Database:
     """A DuckDB connection with the settings rollctl relies on."""

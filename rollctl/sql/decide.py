@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from rollctl.db import Database, quote_identifier
+from rollctl.db import Database, day_from_number, quote_identifier, utc_day_number
 from rollctl.load.expressions import SqlParams
 from rollctl.load.select import referenced_params
 from rollctl.metrics import Metric
@@ -29,6 +29,9 @@ from rollctl.stats.ratio import RatioMoments
 
 MIXED_TABLE = "decide_mixed_units"
 UNITS = "decide_units"
+
+DAY_NUMBER = utc_day_number('"timestamp"')
+"""A trace's UTC day as a number: what the per-day queries group by (see `utc_day_number`)."""
 
 
 @dataclass(frozen=True)
@@ -81,17 +84,19 @@ def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
     params = {**params, "d_as_of": scope.as_of}
     rows = db.fetch_dicts(
         f"""
-        SELECT variant, CAST("timestamp" AS DATE) AS day, model, prompt_version,
-               coalesce(({where}), FALSE) AS analysed,
-               count(*) AS rows,
-               count(*) FILTER (WHERE served = FALSE) AS shadow_rows,
-               count(*) FILTER (WHERE {scope.unit_sql} IS NULL) AS no_unit,
-               count(*) FILTER (WHERE $d_as_of IS NOT NULL AND "timestamp" > $d_as_of) AS after_as_of,
-               count(*) FILTER (WHERE "timestamp" IS NULL) AS no_timestamp,
-               sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
-               sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors,
-               min("timestamp") AS first, max("timestamp") AS last
-        FROM traces GROUP BY ALL
+        SELECT * EXCLUDE (day_number), {day_from_number("day_number")} AS day FROM (
+            SELECT variant, {DAY_NUMBER} AS day_number, model, prompt_version,
+                   coalesce(({where}), FALSE) AS analysed,
+                   count(*) AS rows,
+                   count(*) FILTER (WHERE served = FALSE) AS shadow_rows,
+                   count(*) FILTER (WHERE {scope.unit_sql} IS NULL) AS no_unit,
+                   count(*) FILTER (WHERE $d_as_of IS NOT NULL AND "timestamp" > $d_as_of) AS after_as_of,
+                   count(*) FILTER (WHERE "timestamp" IS NULL) AS no_timestamp,
+                   sum(coalesce(thumbs, 0)) AS thumbs_sum, sum(coalesce(latency_ms, 0)) AS latency_sum,
+                   sum(coalesce(cost_usd, 0)) AS cost_sum, count(error) AS errors,
+                   min("timestamp") AS first, max("timestamp") AS last
+            FROM traces GROUP BY ALL
+        )
         """,
         params,
     )
@@ -202,7 +207,7 @@ def build_units(db: Database, scope: AnalysisScope, layout: UnitSums) -> None:
     db.execute(
         f"""CREATE OR REPLACE TEMP TABLE {UNITS} AS
             SELECT variant, {scope.unit_sql} AS unit, count(*) AS requests,
-                   CAST(min("timestamp") AS DATE) AS first_day{layout.select()}
+                   {day_from_number(f"min({DAY_NUMBER})")} AS first_day{layout.select()}
             FROM traces WHERE {where}
             GROUP BY variant, {scope.unit_sql}""",
         {**layout.params, **params},
@@ -365,9 +370,9 @@ def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
     sums = "".join(f", sum(dy{i}), sum(dyy{i}), sum(dn{i}), sum(dnn{i}), sum(dyn{i})" for i in range(len(ratio)))
     sql = f"""
         WITH ud AS (
-            SELECT variant, {scope.unit_sql} AS unit, CAST("timestamp" AS DATE) AS day{per_day}
+            SELECT variant, {scope.unit_sql} AS unit, {DAY_NUMBER} AS day{per_day}
             FROM traces WHERE {where} AND "timestamp" IS NOT NULL
-            GROUP BY variant, {scope.unit_sql}, CAST("timestamp" AS DATE)
+            GROUP BY variant, {scope.unit_sql}, {DAY_NUMBER}
         ),
         run AS (
             SELECT *{running} FROM ud
@@ -375,7 +380,7 @@ def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
         d AS (
             SELECT variant, day{deltas} FROM run
         )
-        SELECT day, variant{sums} FROM d GROUP BY day, variant ORDER BY day, variant
+        SELECT {day_from_number("day")} AS day, variant{sums} FROM d GROUP BY day, variant ORDER BY day, variant
         """
     rows = db.fetchall(sql, referenced_params(sql, {**layout.params, **params}))
     # n is each day's cumulative units (`daily_traffic`), filled in by the caller.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollctl.db import Database, quote_identifier
+from rollctl.db import Database, quote_identifier, utc_day_number
 from rollctl.load.canonical import TABLE_FIELDS
 
 
@@ -18,7 +18,7 @@ def coverage(db: Database, table: str) -> tuple[int, dict[str, int]]:
 
 def trace_overview(db: Database) -> dict[str, Any]:
     row = db.fetch_dicts(
-        """
+        f"""
         SELECT count(DISTINCT user_id) AS users,
                count(DISTINCT session_id) AS sessions,
                min("timestamp") AS first,
@@ -26,7 +26,7 @@ def trace_overview(db: Database) -> dict[str, Any]:
                count(*) FILTER (WHERE served) AS served_rows,
                count(*) FILTER (WHERE NOT served) AS shadow_rows,
                count(*) FILTER (WHERE "timestamp" > now() + INTERVAL 5 MINUTE) AS future_rows,
-               count(DISTINCT CAST("timestamp" AS DATE)) AS distinct_days
+               count(DISTINCT {utc_day_number('"timestamp"')}) AS distinct_days
         FROM traces
         """
     )[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rollctl.db import Database
+from rollctl.db import Database, utc_day_number
 from rollctl.load.expressions import SqlParams
 from rollctl.metrics import Metric
 from rollctl.stats.power import CaseMoments
@@ -29,8 +29,8 @@ class Traffic:
 def traffic(db: Database, variant: str | None = None) -> Traffic:
     """Distinct users and calendar days of served traffic, of one variant or of all."""
     row = db.fetchone(
-        """
-        SELECT count(DISTINCT user_id), count(DISTINCT CAST("timestamp" AS DATE)), min("timestamp"),
+        f"""
+        SELECT count(DISTINCT user_id), count(DISTINCT {utc_day_number('"timestamp"')}), min("timestamp"),
                max("timestamp")
         FROM traces WHERE user_id IS NOT NULL AND coalesce(served, TRUE) AND ($variant IS NULL OR variant = $variant)
         """,

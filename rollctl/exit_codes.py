@@ -7,6 +7,7 @@ exit 1 means "evaluated, and the change is not safe", exit 2 means "could not ev
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Literal
 
 
 class ExitCode(IntEnum):
@@ -39,6 +40,14 @@ EXIT_CODE_HELP = (
 )
 
 
-def exit_code_for(verdict: str) -> ExitCode:
-    """Map a verdict string to its exit code; an unknown verdict is a programming error."""
+InconclusivePolicy = Literal["exit3", "pass", "fail"]
+"""eval-gate's `--inconclusive`: what an inconclusive gate exits with (3, or as a pass 0, or as a fail 1)."""
+INCONCLUSIVE_POLICIES: tuple[InconclusivePolicy, ...] = ("exit3", "pass", "fail")
+
+
+def exit_code_for(verdict: str, inconclusive: InconclusivePolicy = "exit3") -> ExitCode:
+    """Map a verdict string to its exit code; an unknown verdict is a programming error. `inconclusive` is the
+    policy for an inconclusive verdict: a team may choose to let an undecided gate pass or fail its CI step."""
+    if verdict == "inconclusive" and inconclusive != "exit3":
+        return VERDICT_EXIT_CODES[inconclusive]
     return VERDICT_EXIT_CODES[verdict]

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from rollctl.config import Config, load_config
 from rollctl.errors import RollctlError, UsageError
-from rollctl.exit_codes import exit_code_for
+from rollctl.exit_codes import InconclusivePolicy, exit_code_for
 from rollctl.render.console import progress_status, stderr_console, stdout_console
 from rollctl.render.jsonout import dumps, error_object
 
@@ -197,8 +197,8 @@ def emit_json(result: Any) -> None:
     sys.stdout.flush()
 
 
-def finish(verdict: str) -> NoReturn:
-    raise typer.Exit(code=int(exit_code_for(verdict)))
+def finish(verdict: str, inconclusive: InconclusivePolicy = "exit3") -> NoReturn:
+    raise typer.Exit(code=int(exit_code_for(verdict, inconclusive)))
 
 
 human = stdout_console

@@ -33,7 +33,7 @@ from rollctl.cli.common import (
 from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.config import Config
 from rollctl.errors import PlanError, UsageError
-from rollctl.exit_codes import EXIT_CODE_HELP
+from rollctl.exit_codes import EXIT_CODE_HELP, INCONCLUSIVE_POLICIES, InconclusivePolicy
 
 
 class Inconclusive(StrEnum):
@@ -143,7 +143,7 @@ def eval_gate_command(
     check_emit(json_output, emit)
     check_outputs([*paths, config, protect], html=html, junit=junit, markdown=md_target)
     check_inputs(paths)
-    from rollctl.core.eval_gate import EvalGateOptions, InconclusivePolicy, eval_gate, read_protect_file
+    from rollctl.core.eval_gate import EvalGateOptions, eval_gate, read_protect_file
     from rollctl.render.eval_gate_view import eval_gate_json, render_eval_gate
     from rollctl.render.junit import write_junit
     from rollctl.render.markdown import write_markdown
@@ -156,7 +156,7 @@ def eval_gate_command(
         protect_path = str(Path(cfg.path).parent / protect_path)
     policy: InconclusivePolicy = (inconclusive.value if inconclusive is not None
                                   else section.get("inconclusive", "exit3"))
-    if policy not in ("exit3", "pass", "fail"):
+    if policy not in INCONCLUSIVE_POLICIES:
         raise PlanError("[eval_gate] inconclusive must be exit3, pass or fail", path=cfg.path,
                         field="inconclusive", fix='e.g. inconclusive = "exit3"')
     options = EvalGateOptions(
@@ -199,8 +199,4 @@ def eval_gate_command(
         emit_notification(emit, "eval-gate", eval_gate_json(result))
     else:
         render_eval_gate(result, human())
-    finish(_exit_verdict(result.verdict, result.settings.inconclusive))
-
-
-def _exit_verdict(verdict: str, policy: str) -> str:
-    return policy if verdict == "inconclusive" and policy != "exit3" else verdict
+    finish(result.verdict, policy)

@@ -34,7 +34,7 @@ import pandas as pd
 from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import DuplicateRowsError, InputError, MissingFieldError, UsageError
-from rollctl.exit_codes import exit_code_for
+from rollctl.exit_codes import InconclusivePolicy, exit_code_for
 from rollctl.load import LoadOptions, load_inputs, require_fields
 from rollctl.load.files import expand_paths
 from rollctl.sql import eval_gate as q
@@ -51,7 +51,6 @@ from rollctl.stats.paired import (
     power_plan,
 )
 
-InconclusivePolicy = Literal["exit3", "pass", "fail"]
 Status = Literal["pass", "fail", "flaky", "missing"]
 STATUSES: tuple[Status, ...] = ("pass", "flaky", "fail", "missing")
 
@@ -499,9 +498,6 @@ def _decide(
     reasons, verdict = _verdict(options, diff, base, cand, strict_violations, protected_failed, paired_cases)
     notes = _notes(options, regressions, fixes, flaky, newly_flaky, new_cases, implicit_repeats, plan, n,
                    values_binary, diff)
-    effective = verdict
-    if verdict == "inconclusive" and options.inconclusive != "exit3":
-        effective = options.inconclusive
     metric = "pass_rate" if binary else "mean_score"
     settings = GateSettings(
         alpha=alpha, margin=margin, strict=options.strict, strict_tags=tuple(options.strict_tags),
@@ -510,7 +506,8 @@ def _decide(
         mode="two_file" if two_file else "one_file",
     )
     return EvalGateResult(
-        verdict=verdict, exit_code=int(exit_code_for(effective)), reasons=tuple(reasons), notes=tuple(notes),
+        verdict=verdict, exit_code=int(exit_code_for(verdict, options.inconclusive)), reasons=tuple(reasons),
+        notes=tuple(notes),
         settings=settings, n_cases=n, baseline=base, candidate=cand, difference=diff,
         bootstrap=BootstrapInterval(
             None if boot is None else boot[0], None if boot is None else boot[1], options.bootstrap,

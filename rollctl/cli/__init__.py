@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Annotated, Any
 
@@ -64,20 +63,18 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# One module per command; each registers itself on `app` when imported.
-_COMMAND_MODULES = [  # in the order of a rollout, which is the order `rollctl --help` lists them
-    "rollctl.cli.inspect_cmd",
-    "rollctl.cli.ingest_cmd",
-    "rollctl.cli.eval_gate_cmd",
-    "rollctl.cli.shadow_report_cmd",
-    "rollctl.cli.power_cmd",
-    "rollctl.cli.plan_cmd",
-    "rollctl.cli.decide_cmd",
-    "rollctl.cli.assign_cmd",
-    "rollctl.cli.serve_cmd",
-]
-for _module in _COMMAND_MODULES:
-    importlib.import_module(_module)
+# One module per command; each registers itself on `app` when imported. Imported here, after `app` exists, by
+# name (not through a loop over strings) so readers and tools see every command, in the order of a rollout,
+# which is the order `rollctl --help` lists them.
+from rollctl.cli import inspect_cmd  # noqa: E402, F401, I001
+from rollctl.cli import ingest_cmd  # noqa: E402, F401
+from rollctl.cli import eval_gate_cmd  # noqa: E402, F401
+from rollctl.cli import shadow_report_cmd  # noqa: E402, F401
+from rollctl.cli import power_cmd  # noqa: E402, F401
+from rollctl.cli import plan_cmd  # noqa: E402, F401
+from rollctl.cli import decide_cmd  # noqa: E402, F401
+from rollctl.cli import assign_cmd  # noqa: E402, F401
+from rollctl.cli import serve_cmd  # noqa: E402, F401
 
 
 def _version(value: bool) -> None:

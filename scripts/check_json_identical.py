@@ -5,8 +5,11 @@ against another revision: the check a refactoring runs at each step ("behaviour 
     python scripts/check_json_identical.py [--against REF] [--with-bench]
 
 Checks out REF (default HEAD, i.e. the last commit) into a temporary git worktree, runs the same commands with
-that tree's code and with the working tree's, and compares stdout and exit codes. Prints one line per command;
-exits 1 on any difference. Run from the repository root with the venv's python.
+that tree's code and with the working tree's, and compares stdout and exit codes. Each side runs `--runs` times:
+a command whose output varies from run to run on the same code (DuckDB sums floats in parallel, and a last
+digit can flip even at 12 significant digits) is reported UNSTABLE and counts as the same when the two sides
+share an output. Prints one line per command; exits 1 on any difference. Run from the repository root with the
+venv's python.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--against", default="HEAD")
     parser.add_argument("--with-bench", action="store_true", help="also the benchmark inputs that exist")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each command on each side")
     args = parser.parse_args()
     commands = COMMANDS + [c for c in BENCH if args.with_bench and (ROOT / c[1]).exists()]
     differ = 0
@@ -67,10 +71,13 @@ def main() -> int:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.against], cwd=ROOT, check=True)
         try:
             for command in commands:
-                before, after = run(base, command), run(ROOT, command)
-                same = before == after
+                before = {run(base, command) for _ in range(args.runs)}
+                after = {run(ROOT, command) for _ in range(args.runs)}
+                same = bool(before & after)
                 differ += not same
-                print(f"{'same   ' if same else 'DIFFERS'} exit {before[0]}/{after[0]}  rollctl {' '.join(command)}")
+                label = "DIFFERS" if not same else "UNSTABLE" if len(before | after) > 1 else "same"
+                codes = f"{sorted({c for c, _ in before})}/{sorted({c for c, _ in after})}"
+                print(f"{label:8s} exit {codes}  rollctl {' '.join(command)}")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=True)
     print(f"{len(commands) - differ} of {len(commands)} byte-identical against {args.against}")

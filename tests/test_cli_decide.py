@@ -236,7 +236,7 @@ def test_sample_canary_replayed_rolls_back_on_day_one() -> None:
 def test_the_data_fingerprint_ignores_the_last_bits_of_parallel_float_sums() -> None:
     """DuckDB's parallel sums differ in their last bits from run to run (seen on 3 M rows): the same data must
     give the same fingerprint, or a replayed decision looks like one on other data."""
-    from rollctl.core.decide import _fingerprint
+    from rollctl.core.decide.log import fingerprint as _fingerprint
 
     arm = {"variant": "control", "requests": 10, "first": None, "last": None, "thumbs_sum": -3.0,
            "latency_sum": 12345.678901234567, "cost_sum": 0.1 + 0.2, "errors": 1, "models": ["m"],

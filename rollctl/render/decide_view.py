@@ -9,11 +9,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from rollctl.core.decide.results import DecideResult, MetricResult
 from rollctl.render.console import VERDICT_STYLES
 
-if TYPE_CHECKING:  # the result types only; importing core.decide at run time would pull in scipy for --help
+if TYPE_CHECKING:  # the other commands' result types: their modules import the analysis
     from rollctl.core.assign import AssignResult
-    from rollctl.core.decide import DecideResult, MetricResult
     from rollctl.core.plan_check import PlanCheckResult
 
 _STATUS_STYLES = {

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
-import rollctl.core.shadow_report as core
+import rollctl.core.shadow_report.pairing as core
 from rollctl import text_distance
 from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_report
 from rollctl.db import connect

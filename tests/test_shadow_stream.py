@@ -20,6 +20,7 @@ from rollctl.core.shadow_report import ShadowOptions, ShadowSettings, shadow_rep
 from rollctl.db import connect
 from rollctl.load import LoadOptions, paired_row_sources
 from rollctl.render.jsonout import dumps
+from rollctl.sql.shadow import pairs as sql_pairs
 from tests.conftest import REPO_ROOT, invoke, write_jsonl
 from tests.shadow_fixtures import as_parquet, eval_rows, make_pairs
 
@@ -259,16 +260,16 @@ def test_text_features_read_an_answer_as_their_definitions_do(answer: str | None
     stripped."""
     db = connect()
     try:
-        features = core.q._text_features("o", "", with_hash=False)
+        features = core.q.text_features("o", "", with_hash=False)
         got = db.fetch_dicts(f"SELECT {features} FROM (SELECT CAST($o AS VARCHAR) AS o)",
-                             {"o": answer, **core.q._text_params(None, "zzz")})[0]
+                             {"o": answer, **core.q.text_params(None, "zzz")})[0]
         plain = db.fetch_dicts(
             "SELECT coalesce(trim(o) <> '', FALSE) AS has_out, "
             "coalesce(o <> '' AND regexp_matches(left(o, 64), $json_like), FALSE) AS json_like, "
             "coalesce(o <> '' AND regexp_matches(left(o, 64), $json_like) "
             "AND json_valid(regexp_replace(o, $fence, '', 'g')), FALSE) AS json_ok "
             "FROM (SELECT CAST($o AS VARCHAR) AS o)",
-            {"o": answer, "json_like": core.q._JSON_LIKE, "fence": core.q._FENCE_STRIP})[0]
+            {"o": answer, "json_like": sql_pairs._JSON_LIKE, "fence": sql_pairs._FENCE_STRIP})[0]
     finally:
         db.close()
     assert {k: got[k] for k in plain} == plain

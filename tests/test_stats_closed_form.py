@@ -94,3 +94,18 @@ def test_logistic_mle_on_separated_data_runs_away_instead_of_failing() -> None:
     y = (x[:, 1] > 0).astype(float)
     got = _logistic_mle(y, x, np.ones(40))
     assert got is not None and abs(got[0][1]) > 20
+
+
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(0, 200))
+def test_the_one_mcnemar_is_statsmodels_exact_test_with_the_wald_interval(worse: int, better: int, same: int) -> None:
+    n = worse + better + same
+    if n == 0:
+        return
+    p, delta, se, low, high = cf.mcnemar_exact_test(worse, better, n, alpha=0.05)
+    table = [[same, worse], [better, 0]]
+    expected_p = mcnemar(table, exact=True).pvalue if worse + better else 1.0
+    assert p == pytest.approx(expected_p, rel=1e-9, abs=1e-300)
+    assert delta == pytest.approx((worse - better) / n)
+    expected_se = np.sqrt(max(worse + better - (worse - better) ** 2 / n, 0.0)) / n
+    assert se == pytest.approx(expected_se) and low == pytest.approx(delta - stats.norm.ppf(0.975) * expected_se)
+    assert high == pytest.approx(delta + stats.norm.ppf(0.975) * expected_se)

@@ -47,6 +47,24 @@ def sign_test_p_value(successes: int, trials: int) -> float:
     return min(1.0, 2.0 * float(bdtr(smaller, trials, 0.5)))
 
 
+def mcnemar_exact_test(worse: int, better: int, n: int, *, alpha: float = 0.05) -> tuple[float, float, float, float,
+                                                                                      float]:
+    """McNemar's exact test on n pairs, `worse` and `better` the two kinds of discordant pair: (p, delta, se,
+    lower, upper) with delta = (worse − better) / n and its Wald interval at 1 − alpha.
+
+    p is the exact two-sided binomial test of `worse` among the discordant pairs at 1/2 (`sign_test_p_value`,
+    statsmodels `mcnemar(table, exact=True)`; 1 with no discordant pair); SE = sqrt(b + c − (b − c)² / n) / n
+    (Agresti, Categorical Data Analysis, §10.1). The one McNemar of rollctl: eval-gate's stable cases and
+    shadow-report's binary tails both call it. n must be positive.
+    """
+    discordant = worse + better
+    p = sign_test_p_value(worse, discordant) if discordant else 1.0
+    delta = (worse - better) / n
+    se = math.sqrt(max(discordant - (worse - better) ** 2 / n, 0.0)) / n
+    z = normal_ppf(1 - alpha / 2)
+    return p, delta, se, delta - z * se, delta + z * se
+
+
 def wilson_interval(successes: float, n: float, *, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson (1927) score interval for a proportion (statsmodels `proportion_confint(method="wilson")`).
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from rollctl.stats.closed_form import wilson_interval
+from rollctl.stats.closed_form import mcnemar_exact_test, wilson_interval
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -54,17 +54,13 @@ def mcnemar_exact(b: int, c: int, n: int, alpha: float) -> McNemarResult:
     """McNemar's exact test and the paired difference of proportions (c − b)/n with its Wald interval.
 
     The p-value is the exact binomial test of c among b + c discordant pairs at 1/2 (scipy `binomtest`);
-    with no discordant pairs there is no evidence of change and p = 1.
+    with no discordant pairs there is no evidence of change and p = 1. `closed_form.mcnemar_exact_test`
+    computes it; the interval is clipped to [−1, 1] here, where it is a difference of two pass rates.
     """
     if n <= 0:
         return McNemarResult(b, c, n, None, None, None, None, None)
-    m = b + c
-    p_value = 1.0 if m == 0 else float(stats.binomtest(c, m, 0.5, alternative="two-sided").pvalue)
-    diff = (c - b) / n
-    var_num = max(m - (c - b) ** 2 / n, 0.0)
-    se = math.sqrt(var_num) / n
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    return McNemarResult(b, c, n, min(p_value, 1.0), diff, se, max(diff - z * se, -1.0), min(diff + z * se, 1.0))
+    p_value, diff, se, low, high = mcnemar_exact_test(c, b, n, alpha=alpha)
+    return McNemarResult(b, c, n, min(p_value, 1.0), diff, se, max(low, -1.0), min(high, 1.0))
 
 
 @dataclass(frozen=True)

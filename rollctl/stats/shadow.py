@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from rollctl.stats.closed_form import (
     benjamini_hochberg_adjusted,
     holm_adjusted,
-    sign_test_p_value,
+    mcnemar_exact_test,
     t_quantile,
     t_two_sided_p,
 )
@@ -118,16 +118,12 @@ def mcnemar(n: int, baseline_count: int, candidate_count: int, new_only: int, fi
     """
     if n == 0:
         return McNemar(0, 0, 0, None, None, 0, 0, None, None, None, None)
-    # The exact test is the sign test of the discordant pairs (statsmodels `mcnemar(table, exact=True)`).
-    p = sign_test_p_value(new_only, new_only + fixed_only) if new_only + fixed_only else 1.0
-    delta = (new_only - fixed_only) / n
-    se = math.sqrt(max(new_only + fixed_only - (new_only - fixed_only) ** 2 / n, 0.0)) / n
-    z = normal_ppf(1 - alpha / 2)
+    p, delta, _se, low, high = mcnemar_exact_test(new_only, fixed_only, n, alpha=alpha)
     return McNemar(
         n=n, baseline_count=baseline_count, candidate_count=candidate_count,
         baseline_rate=baseline_count / n, candidate_rate=candidate_count / n,
         new_only=new_only, fixed_only=fixed_only, p_value=p,
-        delta=delta, ci_low=delta - z * se, ci_high=delta + z * se,
+        delta=delta, ci_low=low, ci_high=high,
     )
 
 

@@ -255,3 +255,17 @@ def test_captured_output_is_wide_enough_for_the_tables(monkeypatch: pytest.Monke
     for name in ("thumbs_down_rate", "task_completion_rate", "SAMPLE_NOT_REACHED", "within tolerance"):
         assert name in out
     assert max(len(line) for line in out.splitlines()) <= 160
+
+
+def test_a_plan_value_the_statistics_refuse_is_a_plan_error_naming_the_key(data: dict[str, Path],
+                                                                           tmp_path: Path) -> None:
+    """alpha = 0.3 passes the plan's range check but is too large for a peek-safe test with one guardrail: the
+    error names the plan and its key, not a command-line option decide does not have."""
+    plan = tmp_path / "plan.toml"
+    rollout = PLAN.format(stage=50).split("[[guardrails]]")[0].replace("planned_units = 3000\n", "")
+    plan.write_text(rollout + 'alpha = 0.3\n\n[[guardrails]]\nmetric = "thumbs_down_rate"\n'
+                    'max_relative_increase = 0.5\n', encoding="utf-8")
+    result = invoke(["decide", str(data["aa"]), "--plan", str(plan), "--json"], expect=2).json()
+    assert result["reasons"][0]["code"] == "PLAN_ERROR"
+    assert result["error"] == {"path": str(plan), "line": None, "field": "alpha",
+                               "fix": "use alpha below 0.25 one-sided / 0.5 two-sided"}

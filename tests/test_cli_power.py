@@ -281,3 +281,11 @@ def test_sample_canary_worked_example() -> None:
     assert est["design_effect"] > 1.3 and est["daily_users"] == pytest.approx(20_000 / 7, rel=0.05)
     assert data["days_rounded"] % 7 == 0 and data["days_rounded"] >= data["days"]
     assert data["inflation"]["total"] > 3
+
+
+def test_a_range_error_from_the_statistics_names_the_option() -> None:
+    """The statistics name the parameter (`mde`); `rollctl power` words it as its own option."""
+    result = invoke(["power", "--metric", "proportion", "--baseline-rate", "0.08", "--mde", "0.95", "--json"],
+                    expect=2).json()
+    assert result["error"] == {"path": None, "line": None, "field": "mde", "fix": "use a smaller --mde"}
+    assert "is outside (0, 1)" in result["reasons"][0]["message"]

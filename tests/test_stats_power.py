@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from statsmodels.stats.power import NormalIndPower, TTestIndPower, normal_sample_size_one_tail
 from statsmodels.stats.proportion import proportion_effectsize, samplesize_proportions_2indep_onetail
 
-from rollctl.errors import UsageError
 from rollctl.stats import power as pw
 from rollctl.stats.sequential import multiplier
 
@@ -134,9 +133,13 @@ def test_days_take_the_slower_arm() -> None:
         lambda: pw.response_variance_factor(1.0),
     ],
 )
-def test_impossible_requests_are_usage_errors(call) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(UsageError):
+def test_impossible_requests_name_the_parameter_not_an_option(call) -> None:  # type: ignore[no-untyped-def]
+    """The statistics do not know the command line: the error names the parameter, and its hint has a place for
+    the caller's name of it (an option, a plan key)."""
+    with pytest.raises(pw.PlanningInputError) as caught:
         call()
+    assert "--" not in caught.value.message and "--" not in (caught.value.hint or "")
+    assert caught.value.parameter.replace("_", "").isalpha()
 
 
 def test_miller_worked_example() -> None:

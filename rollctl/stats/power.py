@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from rollctl.errors import UsageError
 from rollctl.stats import sequential
 
 # Solving for N: the search range in total units (both arms).
@@ -68,24 +67,45 @@ class TestDesign:
         return self.alpha / self.guardrails
 
 
+class PlanningInputError(ValueError):
+    """A planning input outside its domain, named by its parameter (`alpha`, `mde`, `daily_users`, ...).
+
+    The statistics do not know where a value came from, an option of `rollctl power` or a key of a rollout
+    plan, so `hint` holds `{name}` where the caller's name for the parameter goes; the core words it for its
+    user (`rollctl power`: a `UsageError` naming the option; decide: a `PlanError` naming the plan key).
+    """
+
+    def __init__(self, message: str, parameter: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.parameter, self.hint = message, parameter, hint
+
+    def fix_for(self, name: str) -> str | None:
+        return None if self.hint is None else self.hint.format(name=name)
+
+    @property
+    def option(self) -> str:
+        """The parameter as a command-line option (`daily_users` -> `--daily-users`)."""
+        return "--" + self.parameter.replace("_", "-")
+
+
 def check_design(alpha: float | None, power: float | None, sides: int, guardrails: int, treatment_share: float,
                  *, sequential_test: bool = False) -> None:
-    """Refuse impossible requests with a UsageError naming the option and the fix."""
+    """Refuse impossible requests, naming the parameter and how to fix it."""
     if alpha is not None and not 0 < alpha < 1:
-        raise UsageError(f"alpha must be between 0 and 1 (got {alpha})", field="alpha", fix="e.g. --alpha 0.05")
+        raise PlanningInputError(f"alpha must be between 0 and 1 (got {alpha})", "alpha", "e.g. {name} 0.05")
     if alpha is not None and sequential_test and alpha / guardrails >= (0.25 if sides == 1 else 0.5):
-        raise UsageError("alpha is too large for a peek-safe test", field="alpha",
-                         fix="use --alpha below 0.25 one-sided / 0.5 two-sided")
+        raise PlanningInputError("alpha is too large for a peek-safe test", "alpha",
+                                "use {name} below 0.25 one-sided / 0.5 two-sided")
     if power is not None and not 0 < power < 1:
-        raise UsageError(f"power must be strictly between 0 and 1 (got {power}); a power of 1 needs infinitely "
-                         "many users", field="power", fix="e.g. --power 0.8")
+        raise PlanningInputError(f"power must be strictly between 0 and 1 (got {power}); a power of 1 needs "
+                                "infinitely many users", "power", "e.g. {name} 0.8")
     if sides not in (1, 2):
-        raise UsageError(f"sides must be 1 or 2 (got {sides})", field="sides", fix="--sides 1 for a guardrail")
+        raise PlanningInputError(f"sides must be 1 or 2 (got {sides})", "sides", "{name} 1 for a guardrail")
     if guardrails < 1:
-        raise UsageError(f"the number of guardrails must be at least 1 (got {guardrails})", field="guardrails")
+        raise PlanningInputError(f"the number of guardrails must be at least 1 (got {guardrails})", "guardrails")
     if not 0 < treatment_share < 1:
-        raise UsageError("each arm needs a positive share of the units (an allocation of 0 % never finishes)",
-                         field="ratio", fix="e.g. --ratio 5:95")
+        raise PlanningInputError("each arm needs a positive share of the units (an allocation of 0 % never finishes)",
+                                "ratio", "e.g. {name} 5:95")
 
 
 # The standard normal from the standard library (Wichura's AS241 inverse, erfc tails: the same values as
@@ -162,7 +182,7 @@ def sample_size_total(delta: float, v: Variances, design: TestDesign) -> float:
     multiplier turns out constant, so this converges at once, but it stays correct if the tuning changes.
     """
     if delta == 0 or not math.isfinite(delta):
-        raise UsageError("the minimum detectable effect must be non-zero", field="mde", fix="e.g. --mde 0.2 --relative")
+        raise PlanningInputError("the minimum detectable effect must be non-zero", "mde", "e.g. {name} 0.2")
     k = _k(v, delta, design)
     zb = z_power(design.power)
     if v.null is not None and not design.sequential:
@@ -220,14 +240,14 @@ def proportion_variances(baseline_rate: float, *, inflation: float = 1.0, direct
     """Bernoulli per-observation variances p(1 − p) of both arms, treatment at p + δ, times `inflation`."""
     p = baseline_rate
     if not 0 < p < 1:
-        raise UsageError(f"the baseline rate must be strictly between 0 and 1 (got {p}); a rate of 0 or 1 has "
-                         "no variance to plan with", field="baseline_rate", fix="e.g. --baseline-rate 0.08")
+        raise PlanningInputError(f"the baseline rate must be strictly between 0 and 1 (got {p}); a rate of 0 or 1 "
+                                "has no variance to plan with", "baseline_rate", "e.g. {name} 0.08")
 
     def treatment(delta: float) -> float:
         q = p + delta
         if not 0 < q < 1:
-            raise UsageError(f"the treatment rate {q:g} (baseline {p:g} + effect {delta:g}) is outside (0, 1)",
-                             field="mde", fix="use a smaller --mde")
+            raise PlanningInputError(f"the treatment rate {q:g} (baseline {p:g} + effect {delta:g}) is outside (0, 1)",
+                                    "mde", "use a smaller {name}")
         return q * (1 - q) * inflation
 
     return Variances(treatment=treatment, control=p * (1 - p) * inflation)
@@ -248,8 +268,8 @@ def pooled_null_proportion_variances(baseline_rate: float, design: TestDesign) -
 def constant_variances(unit_variance: float) -> Variances:
     """Equal per-unit variance in both arms (means, ratio metrics): the effect shifts the mean only."""
     if not unit_variance > 0 or not math.isfinite(unit_variance):
-        raise UsageError("the metric has no variance to plan with (SD 0 or unknown)", field="sd",
-                         fix="give --sd > 0, or traces in which the metric varies")
+        raise PlanningInputError("the metric has no variance to plan with (SD 0 or unknown)", "sd",
+                                "give {name} > 0, or traces in which the metric varies")
     return Variances(treatment=lambda _d: unit_variance, control=unit_variance)
 
 
@@ -264,9 +284,9 @@ def effective_cluster_size(sum_m: float, sum_m2: float) -> float:
 def design_effect(m_eff: float, icc: float) -> float:
     """Kish's design effect 1 + (m̄_eff − 1)·ICC for m̄_eff observations per unit correlated by ICC."""
     if m_eff < 1:
-        raise UsageError(f"requests per user must be at least 1 (got {m_eff:g})", field="requests_per_user")
+        raise PlanningInputError(f"requests per user must be at least 1 (got {m_eff:g})", "requests_per_user")
     if not 0 <= icc <= 1:
-        raise UsageError(f"the ICC must be between 0 and 1 (got {icc:g})", field="icc", fix="e.g. --icc 0.05")
+        raise PlanningInputError(f"the ICC must be between 0 and 1 (got {icc:g})", "icc", "e.g. {name} 0.05")
     return 1 + (m_eff - 1) * icc
 
 
@@ -280,8 +300,8 @@ def icc_from_design_effect(deff: float, m_eff: float) -> float:
 def response_variance_factor(share: float) -> float:
     """1/(1 − s): the per-observation variance when random answers add the share s of it."""
     if not 0 <= share < 1:
-        raise UsageError(f"--response-variance-share must be in [0, 1) (got {share:g})",
-                         field="response_variance_share", fix="e.g. 0.25")
+        raise PlanningInputError(f"the response-variance share must be in [0, 1) (got {share:g})",
+                                "response_variance_share", "e.g. {name} 0.25")
     return 1 / (1 - share)
 
 
@@ -326,7 +346,7 @@ def days_needed(n_treatment: float, n_control: float, daily_users: float, treatm
                 control_traffic: float) -> float:
     """Days for both arms to collect their users, each getting its share of the new users per day."""
     if daily_users <= 0:
-        raise UsageError("daily users must be positive", field="daily_users", fix="e.g. --daily-users 20000")
+        raise PlanningInputError("daily users must be positive", "daily_users", "e.g. {name} 20000")
     return max(n_treatment / (daily_users * treatment_traffic), n_control / (daily_users * control_traffic))
 
 
@@ -366,7 +386,7 @@ def eval_cases_needed(delta: float, var: EvalVariance, *, alpha: float = 0.05, p
                       sides: int = 2) -> int:
     """Miller's n = (z_{α/2} + z_β)²·(ω² + σ²_A/K_A + σ²_B/K_B)/δ², rounded up."""
     if delta == 0:
-        raise UsageError("the difference to detect must be non-zero", field="mde", fix="e.g. --mde 0.05")
+        raise PlanningInputError("the difference to detect must be non-zero", "mde", "e.g. {name} 0.05")
     n = _eval_z(alpha, power, sides) ** 2 * var.per_case() / (delta * delta)
     return max(2, math.ceil(n - 1e-9))
 

@@ -31,7 +31,7 @@ from rollctl.core.decide.results import (
 from rollctl.core.decide.verdict import decide_verdict
 from rollctl.core.results import SCHEMA_VERSION, iso_utc, skipped_lines_reason
 from rollctl.db import Database
-from rollctl.errors import InputError, UsageError
+from rollctl.errors import InputError, PlanError, UsageError
 from rollctl.exit_codes import exit_code_for
 from rollctl.load import LoadOptions, load_inputs
 from rollctl.load.require import require_fields
@@ -46,6 +46,7 @@ from rollctl.stats.guardrails import (
     quantile_difference,
     quantile_rank_levels,
 )
+from rollctl.stats.power import PlanningInputError
 from rollctl.stats.ratio import Difference, RatioMoments, difference
 from rollctl.stats.srm import srm_check
 from rollctl.text_distance import MAX_COMPARED_CHARS, StreamedEditDistances, edit_distance_moments
@@ -86,8 +87,12 @@ def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | Non
     fields = [plan.unit, "variant", "timestamp"] + sorted({f for m in metrics for f in m.required_fields})
     require_fields(report, "traces", fields, command="decide")
     has_cache = "cache_hit" in report.found_fields("traces")
-    result = analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache,
-                     daily_sequences=daily_sequences)
+    try:
+        result = analyse(db, plan, stage=stage, as_of=as_of, metrics=metrics, has_cache=has_cache,
+                         daily_sequences=daily_sequences)
+    except PlanningInputError as exc:  # a plan value the statistics cannot plan with: name the plan's key
+        raise PlanError(exc.message, path=plan.path, field=exc.parameter,
+                        fix=exc.fix_for(exc.parameter)) from None
     if report.skipped_lines:
         result = replace(result, skipped_lines=report.skipped_lines,
                          reasons=(*result.reasons, skipped_lines_reason(report.skipped_lines)))

@@ -17,6 +17,7 @@ from rollctl.core.power.results import (
     SimulationCheck,
     SolvedFor,
     require_finite,
+    worded_for_options,
 )
 from rollctl.core.power.trace_model import MetricModel, model_from_options, model_from_traces, model_variances
 from rollctl.core.results import SCHEMA_VERSION, Reason
@@ -81,6 +82,7 @@ def parse_ratio(text: str) -> tuple[float, float]:
         raise UsageError(f"--ratio {text!r} is not treatment:control", field="ratio", fix="e.g. --ratio 5:95")
     return values[0], values[1]
 
+@worded_for_options
 def plan_power(db: Database | None, req: PowerRequest, options: LoadOptions | None = None) -> PowerResult:
     """Solve for whichever of users, MDE or power is left out, with every inflation shown."""
     require_finite(req)

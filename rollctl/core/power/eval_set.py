@@ -6,7 +6,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from rollctl.core.power.results import BASELINE_NAMES, EvalPowerResult, EvalRequest, SolvedFor, require_finite
+from rollctl.core.power.results import (
+    BASELINE_NAMES,
+    EvalPowerResult,
+    EvalRequest,
+    SolvedFor,
+    require_finite,
+    worded_for_options,
+)
 from rollctl.core.results import SCHEMA_VERSION, Reason, skipped_lines_reason
 from rollctl.db import Database
 from rollctl.errors import UsageError
@@ -34,6 +41,7 @@ def _pick_eval_variant(names: Sequence[str], wanted: str | None, role: str, excl
     return rest[0] if len(rest) == 1 else None
 
 
+@worded_for_options
 def plan_eval(db: Database | None, req: EvalRequest, options: LoadOptions | None = None) -> EvalPowerResult:
     """Cases, MDE or power of a paired eval comparison, and the repeats per case that would help."""
     require_finite(req)

@@ -4,12 +4,15 @@ run time), and the one check every request passes: its numbers are finite."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 from rollctl.core.results import Reason
 from rollctl.errors import UsageError
+from rollctl.stats.power import PlanningInputError
 
 MetricKind = Literal["proportion", "mean", "ratio"]
 SolvedFor = Literal["n", "mde", "power"]
@@ -220,3 +223,21 @@ def require_finite(req: PowerRequest | EvalRequest) -> None:
             flag = "--" + f.name.rstrip("_").replace("_", "-")
             raise UsageError(f"{flag} must be a finite number (got {value})", field=f.name,
                              fix=f"pass a number, e.g. {flag} 0.05")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def worded_for_options(planner: Callable[P, R]) -> Callable[P, R]:
+    """A planner whose statistics' range errors reach the user as usage errors naming `rollctl power`'s options
+    (`--daily-users`, `--mde`): the statistics name parameters only, and here they are options."""
+
+    @functools.wraps(planner)
+    def planning(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return planner(*args, **kwargs)
+        except PlanningInputError as exc:
+            raise UsageError(exc.message, field=exc.parameter, fix=exc.fix_for(exc.option)) from None
+
+    return planning

@@ -77,7 +77,7 @@ def shadow_report_command(
         rollctl shadow-report sample_traces/shadow/pairs.jsonl.gz --baseline control --candidate treatment
         --eval-set sample_traces/evals/baseline.jsonl --segment-by metadata.intent
     """
-    # Imported here: scipy, statsmodels and rapidfuzz load only when the command runs, not for --help.
+    # Imported here: DuckDB, pyarrow, scipy and rapidfuzz load only when the command runs, not for --help.
     check_emit(json_output, emit)
     check_outputs([*paths, *(judgements or []), eval_set, config], html=html)
     check_inputs([*paths, *(judgements or []), *([eval_set] if eval_set else [])])

@@ -218,7 +218,10 @@ def main(env: dict[str, str] | None = None) -> int:
             token = env.get("GITHUB_TOKEN", "")
             if not token:
                 raise ActionError("no token for the comment: set github-token, or the input comment to false")
-            github = GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), env["GITHUB_REPOSITORY"], token)
+            repository = env.get("GITHUB_REPOSITORY", "")
+            if "/" not in repository:
+                raise ActionError("GITHUB_REPOSITORY is not set (owner/name): run the action in a GitHub workflow")
+            github = GitHub(env.get("GITHUB_API_URL", "https://api.github.com"), repository, token)
             note = stale_baseline_note(inputs, github, (pull.get("base") or {}).get("sha"))
             marker = MARKER.format(id=inputs.comment_id)
             url = github.upsert_comment(int(pull["number"]), marker, comment_body(marker, gate, note))

@@ -84,8 +84,7 @@ def emit_notification(emit: Emit, command: str, result: Any) -> None:
     from rollctl.render.jsonout import to_jsonable
     from rollctl.render.notify import notification
 
-    body = result if isinstance(result, dict) else to_jsonable(result)
-    sys.stdout.write(notification(emit.value, command, body))
+    sys.stdout.write(notification(emit.value, command, to_jsonable(result)))
     sys.stdout.flush()
 
 

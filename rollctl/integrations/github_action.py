@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rollctl.render.markdown import markdown_text
+
 MARKER = "<!-- rollctl:{id} -->"
 COMMENT_LIMIT = 65_000
 """GitHub refuses comment bodies over 65,536 characters; the summary is cut below that with a pointer."""
@@ -97,12 +99,8 @@ def run_gate(inputs: Inputs, workdir: Path) -> Gate:
     text = markdown.read_text(encoding="utf-8") if markdown.exists() else ""
     if not text:  # eval-gate could not evaluate: say why instead of a summary
         reasons = "; ".join(str(r.get("message", "")) for r in body.get("reasons", []) if isinstance(r, dict))
-        text = f"### ⚠️ rollctl eval-gate could not evaluate (exit {done.returncode})\n\n{_md_escape(reasons)}\n"
+        text = f"### ⚠️ rollctl eval-gate could not evaluate (exit {done.returncode})\n\n{markdown_text(reasons)}\n"
     return Gate(done.returncode, body, text)
-
-
-def _md_escape(text: str) -> str:
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~" else c for c in text)
 
 
 class GitHub:

@@ -17,7 +17,7 @@ MAX_ROWS = 20
 _PUNCTUATION = frozenset("\\`*_{}[]()#!|<>~:&")
 
 
-def _cell(text: str) -> str:
+def markdown_text(text: str) -> str:
     """Text from a user's file (a message quoting a case id or a tag) as plain Markdown text: the punctuation
     that makes Markdown live backslash-escaped (CommonMark allows it for any ASCII mark), so `![x](https://…)` stays
     text instead of becoming an image fetched when the PR is viewed, `[x](…)` a link, `<b>` HTML, `|` a
@@ -35,7 +35,7 @@ def _code(text: str) -> str:
 def eval_gate_markdown(result: EvalGateResult) -> str:
     s = result.settings
     lines = [f"### {_ICONS.get(result.verdict, '')} rollctl eval-gate: **{result.verdict.upper()}**", ""]
-    lines += [f"- {_cell(r.message)}" for r in result.reasons]
+    lines += [f"- {markdown_text(r.message)}" for r in result.reasons]
     lines += ["", "| arm | variant | pass rate | CI | pass | flaky | fail | missing | errors |",
               "|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for label, arm in (("baseline", result.baseline), ("candidate", result.candidate)):
@@ -50,7 +50,7 @@ def eval_gate_markdown(result: EvalGateResult) -> str:
                   f"gained {result.mcnemar.c}."]
     if result.mde is not None:
         lines.append(f"This {result.n_cases}-case set detects only drops of **{result.mde * 100:.1f} points** or "
-                     f"more ({result.power.power:.0%} power); {_cell(sizing_sentence(result))}.")
+                     f"more ({result.power.power:.0%} power); {markdown_text(sizing_sentence(result))}.")
     for title, cases in (
         ("Regressions", [c for c in result.cases if c.transition == "regression"]),
         ("Fixes", [c for c in result.cases if c.transition == "fix"]),
@@ -59,7 +59,7 @@ def eval_gate_markdown(result: EvalGateResult) -> str:
         lines += _cases(title, cases)
     other = [n for n in result.notes if n.code not in ("MINIMUM_DETECTABLE_EFFECT", "CASE_CHANGES", "FLAKY_CASES")]
     if other:
-        lines += ["", *[f"> {_cell(n.message)}" for n in other]]
+        lines += ["", *[f"> {markdown_text(n.message)}" for n in other]]
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,6 @@ A database is opened read-only, and only while its rows are copied (see `Databas
 from __future__ import annotations
 
 import glob
-import json
 import os
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any
 from rollctl.errors import RollctlError, UsageError
 from rollctl.load.types import LoadOptions
 from rollctl.plan import Plan
+from rollctl.render.jsonout import dumps, to_jsonable
 
 
 @dataclass(frozen=True)
@@ -157,15 +157,14 @@ class DecisionService:
 
 
 def encode(body: dict[str, Any]) -> str:
-    """JSON as `decide --json` prints it (indented, UTF-8, no NaN)."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
+    """The object as `decide --json` prints it (`render.jsonout.dumps`), with its final newline."""
+    return dumps(body) + "\n"
 
 
 def compute_with_decide(sources: Sequence[str], served: ServedPlan, stage: float | None) -> dict[str, Any]:
     """The `decide --json` object for `served` at `stage`, on a fresh in-memory database."""
     from rollctl.core.decide import decide
     from rollctl.db import in_fresh_database
-    from rollctl.render.jsonout import to_jsonable
 
     result = in_fresh_database(lambda db: decide(db, sources, served.plan, stage=stage, options=served.options))
     body: dict[str, Any] = to_jsonable(result)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import duckdb
@@ -62,6 +62,22 @@ def utc_day_number(timestamp_sql: str) -> str:
 def day_from_number(day_number_sql: str) -> str:
     """SQL turning a `utc_day_number` back into a DATE (cheap on a grouped result, not on every row)."""
     return f"(DATE '1970-01-01' + CAST({day_number_sql} AS INTEGER))"
+
+
+Params = Sequence[Any] | dict[str, Any] | None
+
+
+class QueryEngine(Protocol):
+    """What the reductions (`rollctl.sql`) ask of an engine: run a statement, read a small result. `Database`
+    is one; `rollctl.engines.spark.SparkEngine` is the other, translating each statement for Spark."""
+
+    def execute(self, sql: str, params: Params = None) -> object: ...
+
+    def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]: ...
+
+    def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...]: ...
+
+    def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass

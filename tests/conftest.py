@@ -103,3 +103,11 @@ def report_contexts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from tests.report_samples import SAMPLES
 
     return {kind: build(tmp_path_factory.mktemp(kind)) for kind, build in SAMPLES.items()}
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    """The suite's one local Spark session (see `tests/spark_session.py`)."""
+    from tests.spark_session import spark_session
+
+    return spark_session()

@@ -67,6 +67,7 @@ def test_statsmodels_is_a_test_reference_only() -> None:
 LAYERS: list[set[str]] = [
     {"rollctl", "errors", "exit_codes"},                       # the package's version, errors, exit codes
     {"stats", "config", "db"},                                 # pure statistics; settings; the DuckDB edge
+    {"engines"},                                               # SQL dialects; the Spark edge
     {"load"},                                                  # the one way in for data
     {"metrics", "custom_metrics", "assignment", "checks"},     # domain pieces over the canonical tables
     {"plan"},                                                  # the rollout plan names metrics
@@ -84,7 +85,7 @@ LAYERS: list[set[str]] = [
 # templates, and the statistics never touch a database.
 FORBIDDEN = {
     **{part: {"typer", "rich", "jinja2", "starlette", "uvicorn"}
-       for part in ("core", "sql", "load", "db", "stats", "metrics", "custom_metrics", "plan", "assignment",
+       for part in ("core", "sql", "load", "db", "engines", "stats", "metrics", "custom_metrics", "plan", "assignment",
                     "checks", "text_distance", "config")},
     "stats": {"typer", "rich", "jinja2", "starlette", "uvicorn", "duckdb", "pyarrow", "pandas"},
 }

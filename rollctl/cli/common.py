@@ -23,6 +23,7 @@ from rollctl.render.jsonout import dumps, error_object
 
 if TYPE_CHECKING:
     from rollctl.db import Database
+    from rollctl.engines.spark import SparkEngine
     from rollctl.load.types import LoadOptions
 
 T = TypeVar("T")
@@ -38,6 +39,66 @@ PathsArg = Annotated[
     typer.Argument(help="Trace, judgement or eval files, directories or globs (.jsonl/.json/.parquet/.csv, "
                         "optionally .gz/.zst), or a .duckdb written by `rollctl ingest`.", show_default=False),
 ]
+InputsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Trace files, directories or globs (.jsonl/.json/.parquet/.csv, optionally .gz/.zst), "
+                        "or a .duckdb written by `rollctl ingest`; with --engine spark, Parquet or JSON-lines "
+                        "paths or URIs Spark reads (file:, s3a:, hdfs:, globs).", show_default=False),
+]
+
+
+class EngineName(StrEnum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+EngineOpt = Annotated[EngineName, typer.Option(
+    "--engine", help="Where the heavy reductions run: the embedded DuckDB, or Spark (pip install "
+    "'rollctl[spark]'; a local session unless --spark-remote). Same verdict, same --json.")]
+SparkRemoteOpt = Annotated[str | None, typer.Option(
+    "--spark-remote", help="With --engine spark: a Spark Connect server, sc://HOST:PORT (default: $SPARK_REMOTE, "
+    "else a local session).", show_default=False)]
+TableOpt = Annotated[str | None, typer.Option(
+    "--table", help="With --engine spark: a catalog table of canonical traces (db.traces), instead of paths.",
+    show_default=False)]
+
+
+def check_engine_inputs(engine: EngineName, paths: Sequence[str] | None, table: str | None,
+                        spark_remote: str | None) -> list[str]:
+    """The input paths for the engine: local paths are checked before anything heavy loads, URIs are Spark's
+    to read; `--table` and `--spark-remote` need `--engine spark`."""
+    given = list(paths or [])
+    if engine is EngineName.duckdb:
+        if table is not None or spark_remote is not None:
+            raise UsageError("--table and --spark-remote need --engine spark", field="--engine",
+                             fix="add --engine spark")
+        check_inputs(given)
+        return given
+    if table is not None and given:
+        raise UsageError("give input paths or --table, not both", field="--table")
+    if table is None and not given:
+        raise UsageError("no input given", fix="pass Parquet or JSON-lines paths, or --table NAME")
+    check_inputs([p for p in given if "://" not in p and not p.startswith("file:")])
+    return given
+
+
+def run_on_engine(work: Callable[[Database | SparkEngine], T], *, engine: EngineName, spark_remote: str | None,
+                  json_mode: bool, message: str = "Working…") -> T:
+    """`run` on the engine the user chose: a fresh DuckDB database, or a Spark session."""
+    if engine is EngineName.duckdb:
+        return run(work, json_mode=json_mode, message=message)
+    from rollctl.engines.spark import SparkEngine, SparkSettings, start_session
+
+    settings = SparkSettings.resolve(spark_remote)
+    with progress_status("Starting Spark…", enabled=not json_mode):
+        spark = SparkEngine(start_session(settings))
+    try:
+        with progress_status(message, enabled=not json_mode):
+            return work(spark)
+    finally:
+        spark.close()
+
+
 MapOpt = Annotated[
     list[str] | None,
     typer.Option("--map", help="canonical=source.path, repeatable (e.g. --map user_id=metadata.user.id).",

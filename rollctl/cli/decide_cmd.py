@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,13 +15,17 @@ from rollctl.cli.common import (
     BadLinesOpt,
     ConfigOpt,
     EmitOpt,
+    EngineName,
+    EngineOpt,
     FormatOpt,
+    InputsArg,
     JsonOpt,
     MapOpt,
-    PathsArg,
+    SparkRemoteOpt,
+    TableOpt,
     VariantFromOpt,
     check_emit,
-    check_inputs,
+    check_engine_inputs,
     check_outputs,
     emit_json,
     emit_notification,
@@ -28,7 +33,7 @@ from rollctl.cli.common import (
     human,
     load_options,
     open_config,
-    run,
+    run_on_engine,
 )
 from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.errors import UsageError
@@ -68,8 +73,8 @@ def decide_load_options(plan: Plan, cfg: Config, maps: list[str] | None, on_bad_
 
 @app.command(name="decide", epilog="Exit codes: 0 GO, 1 ROLLBACK, 2 bad input or plan, 3 HOLD. " + EXIT_CODE_HELP)
 def decide_cmd(
-    paths: PathsArg,
     plan: Annotated[Path, typer.Option("--plan", help="The rollout plan (TOML), written before the rollout.")],
+    paths: InputsArg = None,
     stage: Annotated[float | None, typer.Option("--stage", help="Percent of units on the candidate in these "
                                                 "traces (default: the plan's current_stage).")] = None,
     as_of: Annotated[str | None, typer.Option(
@@ -85,6 +90,9 @@ def decide_cmd(
     daily: Annotated[bool, typer.Option("--daily", help="Add each ratio metric's interval at the end of every "
                                         "day (`sequence` in --json; always on with --html). Costs a second, "
                                         "per-unit-per-day pass over the traces.")] = False,
+    engine: EngineOpt = EngineName.duckdb,
+    spark_remote: SparkRemoteOpt = None,
+    table: TableOpt = None,
     json_output: JsonOpt = False,
     emit: EmitOpt = None,
     html: HtmlOpt = None,
@@ -100,21 +108,21 @@ peek-safe one-sided confidence sequence: safe to re-run every day.
         rollctl decide sample_traces/canary/traces.jsonl.gz --plan sample_traces/rollout.toml --stage 5
     """
     check_emit(json_output, emit)
-    check_outputs([*paths, plan, config], html=html, log=log)
-    check_inputs(paths)
+    check_outputs([*(paths or []), plan, config], html=html, log=log)
+    inputs = check_engine_inputs(engine, paths, table, spark_remote)
     from rollctl.core.decide import append_decision_log, decide  # scipy and DuckDB: only when deciding
 
     cfg = open_config(config)
     parsed = load_plan(plan)
     moment = parse_as_of(as_of)
-    options = decide_load_options(parsed, cfg, maps, on_bad_lines, fmt, variant_from)
-    result = run(lambda db: decide(db, paths, parsed, stage=stage, as_of=moment, options=options,
-                                   daily_sequences=daily or html is not None),
-                 json_mode=json_output, message="Deciding…")
+    options = replace(decide_load_options(parsed, cfg, maps, on_bad_lines, fmt, variant_from), spark_table=table)
+    result = run_on_engine(lambda db: decide(db, inputs, parsed, stage=stage, as_of=moment, options=options,
+                                             daily_sequences=daily or html is not None),
+                           engine=engine, spark_remote=spark_remote, json_mode=json_output, message="Deciding…")
     if html is not None:
         from rollctl.render.reports.decide import build_decide_context  # plotly loads only for --html
 
-        write_html("decide", lambda: build_decide_context(result, paths=paths), html)
+        write_html("decide", lambda: build_decide_context(result, paths=inputs), html)
     if json_output:
         emit_json(result)
     elif emit is not None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from rollctl.db import Database, DuckDBError, error_line, quote_identifier
+from rollctl.engines.spark import SparkEngine
 from rollctl.errors import EmptyInputError, InputError, UsageError
 from rollctl.load.adapters import adapter_named, adapters, detected_adapter, is_envelope
 from rollctl.load.adapters.paired import PAIRED, paired_row_source
@@ -52,7 +53,7 @@ def create_empty_tables(db: Database, options: LoadOptions) -> None:
 
 
 def load_inputs(
-    db: Database,
+    db: Database | SparkEngine,
     paths: Sequence[str],
     options: LoadOptions | None = None,
     *,
@@ -70,6 +71,10 @@ def load_inputs(
     caller deletes those rows, and an export that mostly repeats what is there costs little to write.
     """
     options = options or LoadOptions()
+    if isinstance(db, SparkEngine):
+        from rollctl.load.spark_source import load_on_spark
+
+        return load_on_spark(db, paths, options, table=options.spark_table)
     if into is not None and options.trace_fields is not None:
         raise ValueError("loading into a database keeps every field")
     if not paths:

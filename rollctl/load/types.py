@@ -46,6 +46,9 @@ class LoadOptions:
     in a few passes, re-reading Parquet costs less than copying it (and spilling the copy past the
     memory cap). Other formats are still copied: re-parsing JSON or CSV for every pass would cost more."""
 
+    spark_table: str | None = None
+    """A catalog table holding canonical traces, read instead of paths (`--table`, with `--engine spark`)."""
+
     def fields_of(self, table: str) -> frozenset[str] | None:
         """The canonical fields loaded into `table` (None: all of them)."""
         return self.trace_fields if table == "traces" else None

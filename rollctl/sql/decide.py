@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from rollctl.db import Database, day_from_number, quote_identifier, utc_day_number
+from rollctl.db import QueryEngine, day_from_number, quote_identifier, utc_day_number
 from rollctl.load.expressions import SqlParams
 from rollctl.load.select import referenced_params
 from rollctl.metrics import Metric
@@ -72,7 +72,7 @@ class RowSummary:
     """Per UTC day, the first and last analysed timestamp (for the stage window from the bulk of the traffic)."""
 
 
-def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
+def arm_day_summary(db: QueryEngine, scope: AnalysisScope) -> RowSummary:
     """Everything decide reports per arm and per day, from one pass over all rows.
 
     The rows are grouped by (variant, day, model, prompt version, analysed or not): a few hundred groups
@@ -84,7 +84,8 @@ def arm_day_summary(db: Database, scope: AnalysisScope) -> RowSummary:
     params = {**params, "d_as_of": scope.as_of}
     rows = db.fetch_dicts(
         f"""
-        SELECT * EXCLUDE (day_number), {day_from_number("day_number")} AS day FROM (
+        SELECT variant, model, prompt_version, analysed, rows, shadow_rows, no_unit, after_as_of, no_timestamp,
+               thumbs_sum, latency_sum, cost_sum, errors, first, last, {day_from_number("day_number")} AS day FROM (
             SELECT variant, {DAY_NUMBER} AS day_number, model, prompt_version,
                    coalesce(({where}), FALSE) AS analysed,
                    count(*) AS rows,
@@ -197,7 +198,7 @@ def unit_sums(scope: AnalysisScope, metrics: Sequence[Metric],
                     params=params.values, below=below)
 
 
-def build_units(db: Database, scope: AnalysisScope, layout: UnitSums) -> None:
+def build_units(db: QueryEngine, scope: AnalysisScope, layout: UnitSums) -> None:
     """The one pass over the analysed rows: per (arm, unit), requests, the first UTC day seen and the sums.
 
     Units seen in both arms are still in it (`mark_mixed_units` finds them, `drop_mixed_units` removes them);
@@ -214,7 +215,7 @@ def build_units(db: Database, scope: AnalysisScope, layout: UnitSums) -> None:
     )
 
 
-def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
+def mark_mixed_units(db: QueryEngine, scope: AnalysisScope) -> dict[str, Any]:
     """Store the units seen in both arms in a temp table; return units per arm (served one arm only) and
     the mixed counts. The per-unit table has a row per (arm, unit), so a unit with two rows was mixed."""
     db.execute(
@@ -233,25 +234,25 @@ def mark_mixed_units(db: Database, scope: AnalysisScope) -> dict[str, Any]:
     }
 
 
-def drop_mixed_units(db: Database) -> None:
+def drop_mixed_units(db: QueryEngine) -> None:
     """Leave only units served one arm in the per-unit table (the analysed population)."""
     db.execute(f"DELETE FROM {UNITS} WHERE unit IN (SELECT unit FROM {MIXED_TABLE})")
 
 
-def unit_arms(db: Database) -> list[tuple[str, str, int]]:
+def unit_arms(db: QueryEngine) -> list[tuple[str, str, int]]:
     """(unit, variant, requests) for every unit and arm it was served (mixed units included, so call it
     before `drop_mixed_units`): the assignment audit's input."""
     return [(str(u), str(v), int(n)) for u, v, n in db.fetchall(f"SELECT unit, variant, requests FROM {UNITS}")]
 
 
-def unit_moments(db: Database, layout: UnitSums, metrics: Sequence[Metric]) -> dict[str, ArmMoments]:
+def unit_moments(db: QueryEngine, layout: UnitSums, metrics: Sequence[Metric]) -> dict[str, ArmMoments]:
     """Per arm, the per-unit moments (n, ΣY, ΣY², ΣN, ΣN², ΣYN) of summable ratio metrics over the units
     served one arm."""
     chosen = [m for m in metrics if m.kind == "ratio" and m.summable]
     return _arm_moments(db, {m.name: layout.ratio[m.name] for m in chosen})
 
 
-def _arm_moments(db: Database, pairs: dict[str, tuple[str, str]], where_sql: str = "") -> dict[str, ArmMoments]:
+def _arm_moments(db: QueryEngine, pairs: dict[str, tuple[str, str]], where_sql: str = "") -> dict[str, ArmMoments]:
     """Per arm, the moments over the per-unit table's rows of each (Y column, N column) pair."""
     sums = "".join(f", sum({y}), sum({y} * {y}), sum({n}), sum({n} * {n}), sum({y} * {n})" for y, n in pairs.values())
     rows = db.fetchall(
@@ -325,7 +326,7 @@ class DailyArm:
     """Cumulative per-unit moments up to the end of `day` (only when the daily sequences were asked for)."""
 
 
-def daily_traffic(db: Database, requests: dict[tuple[date, str], int]) -> list[DailyArm]:
+def daily_traffic(db: QueryEngine, requests: dict[tuple[date, str], int]) -> list[DailyArm]:
     """Per UTC day and arm: requests, units first seen that day (from the per-unit table), units so far."""
     new = {(d, str(v)): int(n) for d, v, n in db.fetchall(
         f"SELECT first_day, variant, count(*) FROM {UNITS} WHERE first_day IS NOT NULL GROUP BY ALL")}
@@ -340,7 +341,7 @@ def daily_traffic(db: Database, requests: dict[tuple[date, str], int]) -> list[D
     return out
 
 
-def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
+def daily_moments(db: QueryEngine, scope: AnalysisScope, layout: UnitSums,
                   metrics: Sequence[Metric]) -> dict[tuple[date, str], dict[str, RatioMoments]]:
     """Per day and arm, each ratio metric's moments over units, cumulated to the end of that day.
 
@@ -398,7 +399,7 @@ def daily_moments(db: Database, scope: AnalysisScope, layout: UnitSums,
     return out
 
 
-def quantile_counts(db: Database, scope: AnalysisScope, column: str) -> dict[str, float]:
+def quantile_counts(db: QueryEngine, scope: AnalysisScope, column: str) -> dict[str, float]:
     """Per arm: the number of non-null values of `column` in the analysed rows."""
     where, params = scope.where()
     rows = db.fetchall(f"SELECT variant, count({quote_identifier(column)}) FROM traces WHERE {where} "
@@ -406,14 +407,14 @@ def quantile_counts(db: Database, scope: AnalysisScope, column: str) -> dict[str
     return {str(v): float(n) for v, n in rows}
 
 
-def unit_indicator_moments(db: Database, layout: UnitSums, name: str, column: str) -> dict[str, RatioMoments]:
+def unit_indicator_moments(db: QueryEngine, layout: UnitSums, name: str, column: str) -> dict[str, RatioMoments]:
     """`indicator_moments` from the per-unit table, when its pass counted the values below the quantiles."""
     y, n = layout.below[name], layout.counts[column]
     arms = _arm_moments(db, {name: (y, n)}, f"WHERE {n} > 0")
     return {variant: am.metrics[name] for variant, am in arms.items()}
 
 
-def quantile_values(db: Database, scope: AnalysisScope, column: str, nu: float,
+def quantile_values(db: QueryEngine, scope: AnalysisScope, column: str, nu: float,
                     levels: dict[str, tuple[float, float]]) -> dict[str, dict[str, float]]:
     """Per arm: n non-null values and the values at the arm's lower outer-CI level, ν and upper level.
 
@@ -436,7 +437,7 @@ def quantile_values(db: Database, scope: AnalysisScope, column: str, nu: float,
     return out
 
 
-def indicator_moments(db: Database, scope: AnalysisScope, column: str,
+def indicator_moments(db: QueryEngine, scope: AnalysisScope, column: str,
                       thresholds: dict[str, float]) -> dict[str, RatioMoments]:
     """Per arm, per-unit moments of (#requests with value ≤ the arm's quantile, #requests with a value)."""
     where, params = scope.where()

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rollctl.db import Database, quote_identifier
+from rollctl.db import Database, QueryEngine, quote_identifier
 from rollctl.load.expressions import SqlParams
 from rollctl.metrics import EDIT_PAIR_CONDITION, Metric
 from rollctl.stats.ratio import RatioMoments
@@ -31,7 +31,7 @@ class ArmMoments:
 
 
 def ratio_moments(
-    db: Database,
+    db: QueryEngine,
     metrics: Sequence[Metric],
     *,
     unit: str = "user_id",

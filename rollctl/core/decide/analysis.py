@@ -30,7 +30,8 @@ from rollctl.core.decide.results import (
 )
 from rollctl.core.decide.verdict import decide_verdict
 from rollctl.core.results import SCHEMA_VERSION, iso_utc, skipped_lines_reason
-from rollctl.db import Database
+from rollctl.db import Database, QueryEngine
+from rollctl.engines.spark import SparkEngine
 from rollctl.errors import InputError, PlanError, UsageError
 from rollctl.exit_codes import exit_code_for
 from rollctl.load import LoadOptions, load_inputs
@@ -59,7 +60,7 @@ CACHE_METRIC = Metric(
 )
 
 
-def decide(db: Database, paths: Sequence[str], plan: Plan, *, stage: float | None = None,
+def decide(db: Database | SparkEngine, paths: Sequence[str], plan: Plan, *, stage: float | None = None,
            as_of: datetime | None = None, options: LoadOptions | None = None,
            daily_sequences: bool = False) -> DecideResult:
     """Load the traces and decide the stage by the plan.
@@ -118,7 +119,7 @@ def _plan_metrics(plan: Plan) -> list[Metric]:
     return list(seen.values())
 
 
-def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, metrics: list[Metric],
+def analyse(db: QueryEngine, plan: Plan, *, stage: float, as_of: datetime | None, metrics: list[Metric],
             has_cache: bool, daily_sequences: bool = False) -> DecideResult:
     """The analysis over already-loaded `traces` (separated from loading for simulations and tests)."""
     scope = q.AnalysisScope(plan.unit, plan.baseline, plan.candidate, as_of)
@@ -219,6 +220,9 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
                    for arm, am in moments.items()}
     text_metrics = [m for m in metrics if m.kind == "text_distance"]
     if text_metrics:
+        if not isinstance(db, Database):
+            raise UsageError(f"the edit-distance metric {text_metrics[0].name} does not run on --engine spark yet",
+                             field="--engine", fix="decide on DuckDB, or leave the metric out of this plan")
         moments, capped = _with_edit_distance(db, scope, plan, text_metrics, moments)
         if capped:
             checks.append(Check("EDIT_DISTANCE_CAPPED", "warn", f"{capped:,} draft(s) or final text(s) longer than "
@@ -289,7 +293,7 @@ def analyse(db: Database, plan: Plan, *, stage: float, as_of: datetime | None, m
     )
 
 
-def _with_daily_moments(db: Database, scope: q.AnalysisScope, layout: q.UnitSums, metrics: list[Metric],
+def _with_daily_moments(db: QueryEngine, scope: q.AnalysisScope, layout: q.UnitSums, metrics: list[Metric],
                         traffic: list[q.DailyArm]) -> list[q.DailyArm]:
     moments = q.daily_moments(db, scope, layout, metrics)
     return [replace(d, metrics={name: replace(m, n=d.cumulative_units)
@@ -316,7 +320,7 @@ def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_m
 
 
 
-def _cache_strata(db: Database, scope: q.AnalysisScope, plan: Plan,
+def _cache_strata(db: QueryEngine, scope: q.AnalysisScope, plan: Plan,
                   ratio_metrics: list[Metric]) -> dict[str, tuple[StratumResult, ...]]:
     out: dict[str, list[StratumResult]] = {m.name: [] for m in ratio_metrics}
     where, params = scope.where()
@@ -337,7 +341,7 @@ QuantileValues = tuple[dict[str, dict[str, float]], str | None]
 """Per arm: n and the values at the lower outer-CI level, the quantile and the upper level; or a problem."""
 
 
-def _quantile_values(db: Database, scope: q.AnalysisScope, plan: Plan, m: Metric) -> QuantileValues:
+def _quantile_values(db: QueryEngine, scope: q.AnalysisScope, plan: Plan, m: Metric) -> QuantileValues:
     assert m.column is not None and m.quantile is not None
     counts = q.quantile_counts(db, scope, m.column)
     levels = {}
@@ -352,7 +356,7 @@ def _quantile_values(db: Database, scope: q.AnalysisScope, plan: Plan, m: Metric
     return values, None
 
 
-def _quantile_diff(db: Database, scope: q.AnalysisScope, layout: q.UnitSums, plan: Plan,
+def _quantile_diff(db: QueryEngine, scope: q.AnalysisScope, layout: q.UnitSums, plan: Plan,
                    m: Metric, before_exclusion: QuantileValues) -> tuple[Difference | None, str | None]:
     """The quantile difference, from the values and per-unit counts taken before mixed units were known
     (the usual case: none), else recomputed without them."""

@@ -1,0 +1,127 @@
+"""`--engine spark`: the same command gives the same `--json`, verdict and exit code as the embedded DuckDB
+engine, with the reductions run by a local Spark session (the suite's one, `tests/spark_session.py`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.conftest import SAMPLE_TRACES, invoke
+from tests.decide_sim import trace_table, write_parquet
+from tests.test_cli_decide import PLAN
+
+
+def assert_same_json(left: Any, right: Any, where: str = "") -> None:
+    """Equal value by value; floats to 1e-9 relative (sums are added in another order on another engine)."""
+    if isinstance(left, float) and isinstance(right, float):
+        assert math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12), f"{where}: {left} != {right}"
+    elif isinstance(left, dict) and isinstance(right, dict):
+        assert left.keys() == right.keys(), where
+        for key in left:
+            assert_same_json(left[key], right[key], f"{where}.{key}")
+    elif isinstance(left, list) and isinstance(right, list):
+        assert len(left) == len(right), where
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_same_json(a, b, f"{where}[{i}]")
+    else:
+        assert left == right, f"{where}: {left!r} != {right!r}"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("spark_decide")
+    plan = d / "plan.toml"
+    plan.write_text(PLAN.format(stage=50), encoding="utf-8")
+    return {
+        "plan": plan,
+        "bad": write_parquet(trace_table(2, users=3000, percent=50, lift_thumbs=1.5, lift_error=4.0),
+                             d / "bad.parquet"),
+        "reqhash": write_parquet(trace_table(3, users=2000, percent=50, request_hashing=True), d / "req.parquet"),
+        "cache": write_parquet(trace_table(8, users=2000, percent=50, cache_rates=(0.30, 0.50)), d / "cache.parquet"),
+    }
+
+
+def both_engines(args: list[str]) -> tuple[Any, Any, int]:
+    on_duckdb = invoke([*args, "--json"])
+    on_spark = invoke([*args, "--json", "--engine", "spark"])
+    assert on_spark.exit_code == on_duckdb.exit_code, on_spark.stdout + on_spark.stderr
+    return on_duckdb.json(), on_spark.json(), on_duckdb.exit_code
+
+
+@pytest.mark.parametrize(("name", "extra", "exit_code"), [
+    ("bad", ["--daily"], 1),                        # rollback; the per-day confidence sequences (window query)
+    ("reqhash", [], 3),                             # mixed units: Spark's stand-in for DELETE, the audit
+    ("cache", ["--as-of", "2026-11-19"], 3),        # cache strata; a replayed date
+])
+def test_decide_json_is_the_same_on_spark(spark: Any, data: dict[str, Path], name: str, extra: list[str],
+                                          exit_code: int) -> None:
+    on_duckdb, on_spark, code = both_engines(["decide", str(data[name]), "--plan", str(data["plan"]), *extra])
+    assert code == exit_code
+    assert_same_json(on_duckdb, on_spark)
+
+
+def test_the_bundled_canary_rolls_back_on_spark_as_on_duckdb(spark: Any) -> None:
+    """JSON lines (gzip) read by Spark, the plan's quantile guardrail (exact order statistics) included."""
+    on_duckdb, on_spark, code = both_engines(["decide", str(SAMPLE_TRACES / "canary" / "traces.jsonl.gz"),
+                                              "--plan", str(SAMPLE_TRACES / "rollout.toml")])
+    assert code == 1 and on_spark["verdict"] == "rollback"
+    assert_same_json(on_duckdb, on_spark)
+
+
+def test_a_catalog_table_is_read_with_table(spark: Any, data: dict[str, Path]) -> None:
+    spark.read.parquet(str(data["bad"])).createOrReplaceTempView("rollctl_test_traces")
+    try:
+        on_table = invoke(["decide", "--plan", str(data["plan"]), "--engine", "spark", "--table",
+                           "rollctl_test_traces", "--json"], expect=1)
+    finally:
+        spark.catalog.dropTempView("rollctl_test_traces")
+    on_file = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), "--json"], expect=1)
+    assert_same_json(on_file.json(), on_table.json())
+
+
+def test_an_ansi_cast_failure_is_one_line_exit_2(spark: Any, data: dict[str, Path], tmp_path: Path) -> None:
+    """A canonical column holding text that is not a number: Spark's ANSI cast raises; the user sees one line."""
+    path = tmp_path / "bad_types.parquet"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * REPLACE ('<script>x</script>' AS latency_ms) FROM read_parquet('{data['bad']}')) "
+                f"TO '{path}' (FORMAT parquet)")
+    out = invoke(["decide", str(path), "--plan", str(data["plan"]), "--engine", "spark"], expect=2)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Spark could not run a reduction"), out.stderr
+    assert "<script>" not in out.stderr  # a value from the data never reaches the message
+    as_json = invoke(["decide", str(path), "--plan", str(data["plan"]), "--engine", "spark", "--json"], expect=2)
+    assert as_json.json()["reasons"][0]["code"] == "INPUT_ERROR"
+
+
+def test_without_pyspark_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch, data: dict[str, Path]) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    out = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), "--engine", "spark"], expect=2)
+    assert out.stderr.strip() == ("error: --engine spark needs pyspark, which is not installed; "
+                                  "pip install 'rollctl[spark]'")
+    as_json = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), "--engine", "spark", "--json"],
+                     expect=2)
+    assert "rollctl[spark]" in json.dumps(as_json.json())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--engine", "spark", "--spark-remote", "http://host:15002"], "is not a Spark Connect URL"),
+    (["--table", "db.traces"], "need --engine spark"),
+    (["--spark-remote", "sc://host:15002"], "need --engine spark"),
+])
+def test_engine_options_are_checked_before_anything_starts(data: dict[str, Path], args: list[str],
+                                                           message: str) -> None:
+    out = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), *args], expect=2)
+    assert message in out.stderr
+
+
+def test_paths_and_table_together_are_refused(data: dict[str, Path]) -> None:
+    out = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), "--engine", "spark", "--table", "t"],
+                 expect=2)
+    assert "not both" in out.stderr

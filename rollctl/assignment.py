@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
@@ -116,3 +117,22 @@ def bucket_value(scheme: str, salt: str, unit: str) -> float:
     if scheme == "launchdarkly":
         return launchdarkly_bucket(salt, unit)
     raise ValueError(f"unknown hash scheme {scheme!r}")
+
+
+def wrong_arm_counts(batch: Any, scheme: str, salt: str, percent: float, baseline: str,
+                     candidate: str) -> tuple[int, int, int]:
+    """(traces, traces served the wrong arm, unit-arm rows served the wrong arm) over an Arrow batch of
+    (unit, variant, requests): the assignment audit's sums, which add up over batches. A module-level
+    function of plain values, so an engine can run it where the rows are (Spark's executors) and bring back
+    three numbers instead of every unit."""
+    traces = wrong_traces = wrong_units = 0
+    units = batch.column("unit").to_pylist()
+    variants = batch.column("variant").to_pylist()
+    requests = batch.column("requests").to_pylist()
+    for unit, variant, n in zip(units, variants, requests, strict=True):
+        expected = candidate if is_candidate(scheme, salt, str(unit), percent) else baseline
+        traces += int(n)
+        if str(variant) != expected:
+            wrong_traces += int(n)
+            wrong_units += 1
+    return traces, wrong_traces, wrong_units

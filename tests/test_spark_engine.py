@@ -125,3 +125,69 @@ def test_paths_and_table_together_are_refused(data: dict[str, Path]) -> None:
     out = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), "--engine", "spark", "--table", "t"],
                  expect=2)
     assert "not both" in out.stderr
+
+
+def test_power_from_traces_is_the_same_on_spark(spark: Any) -> None:
+    args = ["power", "--from-traces", str(SAMPLE_TRACES / "canary" / "traces.jsonl.gz"), "--metric-name",
+            "thumbs_down_rate", "--canary-percent", "5", "--mde", "0.2", "--relative"]
+    on_duckdb, on_spark, code = both_engines(args)
+    assert code == 0 and on_spark["estimates"]["users"] > 1000
+    assert_same_json(on_duckdb, on_spark)
+
+
+def test_power_on_spark_needs_traces() -> None:
+    out = invoke(["power", "--metric", "proportion", "--baseline-rate", "0.1", "--mde", "0.2", "--relative",
+                  "--engine", "spark"], expect=2)
+    assert "--from-traces" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A Spark Connect server on a free loopback port, started from pyspark's own script in the foreground,
+    as a cluster would run it; stopped (its whole process group) after the module."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("connect") / "server.log"
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_NO_DAEMONIZE": "1", "PYSPARK_PYTHON": sys.executable}
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            ["bash", str(home / "sbin" / "start-connect-server.sh"), "--master", "local[2]",
+             "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.sql.shuffle.partitions=2"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300  # a JVM start on a busy 2-core machine; not a timing assertion
+        while True:
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(1)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_decide_through_spark_connect_is_the_same(connect_server: str, data: dict[str, Path]) -> None:
+    """`--spark-remote sc://...`: the client sends the translated statements; the server runs them (and the
+    audit's Python on its workers). A separate process, as a user's CLI would be."""
+    import subprocess
+
+    for path, plan, code in ((SAMPLE_TRACES / "canary" / "traces.jsonl.gz", SAMPLE_TRACES / "rollout.toml", 1),
+                             (data["reqhash"], data["plan"], 3)):
+        args = [sys.executable, "-m", "rollctl", "decide", str(path), "--plan", str(plan), "--json"]
+        local = subprocess.run(args, capture_output=True, text=True, check=False)
+        remote = subprocess.run([*args, "--engine", "spark", "--spark-remote", connect_server],
+                                capture_output=True, text=True, check=False)
+        assert (local.returncode, remote.returncode) == (code, code), remote.stderr[-2000:]
+        assert_same_json(json.loads(local.stdout), json.loads(remote.stdout))

@@ -15,19 +15,23 @@ from rollctl.cli.common import (
     BadLines,
     BadLinesOpt,
     ConfigOpt,
+    EngineName,
     FormatOpt,
     JsonOpt,
     MapOpt,
+    SparkRemoteOpt,
     VariantFromOpt,
-    check_inputs,
+    check_engine_inputs,
     check_outputs,
     emit_json,
     human,
     load_options,
     open_config,
     run,
+    run_on_engine,
 )
 from rollctl.cli.html_option import HtmlOpt, write_html
+from rollctl.errors import UsageError
 
 POWER_EXIT_HELP = (
     "Exit codes: 0 the plan was computed, 2 impossible or contradictory request (bad input, usage), "
@@ -115,6 +119,10 @@ def power(
                         "the same parameters.", rich_help_panel=CHECK)] = False,
     simulations: Annotated[int, typer.Option(help="Simulated canaries for --simulate.", rich_help_panel=CHECK)] = 500,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
+    engine: Annotated[EngineName, typer.Option(
+        "--engine", help="Where --from-traces is reduced: the embedded DuckDB, or Spark (pip install "
+        "'rollctl[spark]').", rich_help_panel=DATA)] = EngineName.duckdb,
+    spark_remote: SparkRemoteOpt = None,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -135,7 +143,9 @@ def power(
     if ctx.invoked_subcommand is not None:
         return
     check_outputs([*(from_traces or []), config], html=html)
-    check_inputs(from_traces or [])
+    if engine is EngineName.spark and not from_traces:
+        raise UsageError("--engine spark reduces traces: it needs --from-traces", field="--engine")
+    check_engine_inputs(engine, from_traces, None, spark_remote)
     from rollctl.core.power import PowerRequest, parse_ratio, plan_power
     from rollctl.render.power_view import render_power
 
@@ -151,8 +161,8 @@ def power(
     )
     cfg = open_config(config)
     options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
-    result = run(lambda db: plan_power(db, request, options), json_mode=json_output,
-                 message="Simulating…" if simulate else "Planning…")
+    result = run_on_engine(lambda db: plan_power(db, request, options), engine=engine, spark_remote=spark_remote,
+                           json_mode=json_output, message="Simulating…" if simulate else "Planning…")
     if html is not None:
         from rollctl.render.reports.power import build_power_context  # plotly loads only for --html
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,8 @@ def start_session(settings: SparkSettings) -> Any:
     if settings.remote is not None:
         builder = builder.remote(settings.remote)
     else:
+        # A local session's Python workers (the audit's hashes) run this interpreter, where rollctl is installed.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = (builder.master(settings.master).config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.sql.shuffle.partitions", LOCAL_SHUFFLE_PARTITIONS))
@@ -157,16 +160,45 @@ class SparkEngine:
         self.collected_bytes += int(table.nbytes)
         return table
 
+    def sum_over_batches(self, sql: str, params: Sequence[Any] | dict[str, Any] | None,
+                         reduce: Callable[[Any], tuple[int, ...]], width: int) -> tuple[int, ...]:
+        """`Database.sum_over_batches` on the executors: `reduce` runs over each partition's Arrow batches
+        (`mapInArrow`), one row of partial sums per partition is summed by Spark, and `width` numbers reach
+        the driver. The executors import rollctl (`reduce` is pickled by reference): installed with the
+        session's Python, as in a local session, or on the cluster's workers."""
+        frame = self._frame(parse(sql), self._args(params))
+        names = [f"s{i}" for i in range(width)]
+
+        def per_partition(batches: Any) -> Any:
+            import pyarrow as pa
+
+            acc = [0] * width
+            for batch in batches:
+                for i, value in enumerate(reduce(batch)):
+                    acc[i] += int(value)
+            yield pa.RecordBatch.from_pydict({n: [v] for n, v in zip(names, acc, strict=True)})
+
+        with warnings.catch_warnings():  # pyspark's warning about untested pandas versions; no pandas is used
+            warnings.simplefilter("ignore", FutureWarning)
+            partial = frame.mapInArrow(per_partition, ", ".join(f"{n} bigint" for n in names))
+        totals = partial.selectExpr(*[f"coalesce(sum({n}), 0) AS {n}" for n in names])
+        table = self.guarded(totals.toArrow)
+        self.collected_bytes += int(table.nbytes)
+        return tuple(int(table.column(n)[0].as_py()) for n in names)
+
     def register_dataframe(self, name: str, frame: Any) -> None:
         """Expose a DataFrame (the loaded traces) under `name` for the statements."""
         self._drop(name)
         frame.createOrReplaceTempView(name)
 
     def close(self) -> None:
-        """Release what this engine cached and the views it made; the session stays for its owner."""
-        for name in list(self._cached):
-            self._drop(name)
-        self.session.catalog.dropTempView("traces")
+        """Release what this engine cached and the views it made, newest first (a view may read an older one);
+        the session stays for its owner. Best effort: a failure here must not replace the command's result."""
+        for name in [*reversed(self._cached), "traces"]:
+            try:
+                self._drop(name)
+            except Exception:  # noqa: BLE001 - cleanup of a session that may already be gone
+                continue
 
     # -- internals -------------------------------------------------------------------------------------
 

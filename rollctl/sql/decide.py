@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
+from rollctl.assignment import wrong_arm_counts
 from rollctl.db import QueryEngine, day_from_number, quote_identifier, utc_day_number
 from rollctl.load.expressions import SqlParams
 from rollctl.load.select import referenced_params
@@ -239,10 +241,16 @@ def drop_mixed_units(db: QueryEngine) -> None:
     db.execute(f"DELETE FROM {UNITS} WHERE unit IN (SELECT unit FROM {MIXED_TABLE})")
 
 
-def unit_arms(db: QueryEngine) -> list[tuple[str, str, int]]:
-    """(unit, variant, requests) for every unit and arm it was served (mixed units included, so call it
-    before `drop_mixed_units`): the assignment audit's input."""
-    return [(str(u), str(v), int(n)) for u, v, n in db.fetchall(f"SELECT unit, variant, requests FROM {UNITS}")]
+def assignment_counts(db: QueryEngine, scheme: str, salt: str, stage: float, baseline: str,
+                      candidate: str) -> tuple[int, int, int]:
+    """The assignment audit's sums (`assignment.wrong_arm_counts`) over every (unit, arm) row of the per-unit
+    table, mixed units included (so call it before `drop_mixed_units`). The hashes are Python: the engine
+    runs them where the rows are and returns three numbers, not the units."""
+    reduce = partial(wrong_arm_counts, scheme=scheme, salt=salt, percent=stage, baseline=baseline,
+                     candidate=candidate)
+    traces, wrong_traces, wrong_units = db.sum_over_batches(
+        f"SELECT unit, variant, requests FROM {UNITS}", None, reduce, 3)
+    return traces, wrong_traces, wrong_units
 
 
 def unit_moments(db: QueryEngine, layout: UnitSums, metrics: Sequence[Metric]) -> dict[str, ArmMoments]:

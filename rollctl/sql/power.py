@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rollctl.db import Database, utc_day_number
+from rollctl.db import QueryEngine, utc_day_number
 from rollctl.load.expressions import SqlParams
 from rollctl.metrics import Metric
 from rollctl.stats.power import CaseMoments
@@ -26,7 +26,7 @@ class Traffic:
     last: datetime | None
 
 
-def traffic(db: Database, variant: str | None = None) -> Traffic:
+def traffic(db: QueryEngine, variant: str | None = None) -> Traffic:
     """Distinct users and calendar days of served traffic, of one variant or of all."""
     row = db.fetchone(
         f"""
@@ -39,7 +39,7 @@ def traffic(db: Database, variant: str | None = None) -> Traffic:
     return Traffic(users=int(row[0] or 0), days=int(row[1] or 0), first=row[2], last=row[3])
 
 
-def variant_users(db: Database) -> list[tuple[str, int]]:
+def variant_users(db: QueryEngine) -> list[tuple[str, int]]:
     """Variants by number of users, largest first (to pick the baseline arm)."""
     return [(str(v), int(n)) for v, n in db.fetchall(
         """
@@ -50,7 +50,7 @@ def variant_users(db: Database) -> list[tuple[str, int]]:
     )]
 
 
-def cluster_sizes(db: Database, metric: Metric, variant: str, limit: int = 400) -> list[tuple[int, int]]:
+def cluster_sizes(db: QueryEngine, metric: Metric, variant: str, limit: int = 400) -> list[tuple[int, int]]:
     """(m, users with m observations of the metric) for the variant, for the simulation to draw from.
 
     Only the `limit` most common sizes are kept (a few hundred rows whatever the traffic); Σm²/Σm for the
@@ -85,7 +85,7 @@ class RepeatedInputs:
     """Σ over inputs of (requests − 1)."""
 
 
-def repeated_inputs(db: Database, metric: Metric, variant: str) -> RepeatedInputs:
+def repeated_inputs(db: QueryEngine, metric: Metric, variant: str) -> RepeatedInputs:
     """Per-input count, Σy, Σy² of the per-request metric value, summed over inputs seen ≥ 2 times."""
     assert metric.numerator is not None and metric.denominator is not None
     params = SqlParams(values={})
@@ -112,13 +112,13 @@ def repeated_inputs(db: Database, metric: Metric, variant: str) -> RepeatedInput
                           within_df=int(row[3]))
 
 
-def eval_variants(db: Database) -> list[tuple[str, int]]:
+def eval_variants(db: QueryEngine) -> list[tuple[str, int]]:
     return [(str(v), int(n)) for v, n in db.fetchall(
         "SELECT variant, count(DISTINCT case_id) FROM evals WHERE variant IS NOT NULL GROUP BY variant "
         "ORDER BY variant")]
 
 
-def eval_case_moments(db: Database, variant: str, score: str) -> list[CaseMoments]:
+def eval_case_moments(db: QueryEngine, variant: str, score: str) -> list[CaseMoments]:
     """Per case: repeats, Σs, Σs². The score is `passed` as 0/1 (errors and missing count as 0) or `score`."""
     value = "CASE WHEN passed THEN 1.0 ELSE 0.0 END" if score == "passed" else "CAST(score AS DOUBLE)"
     where = "" if score == "passed" else "AND score IS NOT NULL"

@@ -151,7 +151,8 @@ def analyse(db: QueryEngine, plan: Plan, *, stage: float, as_of: datetime | None
 
     # Mixed exposure, then SRM on the units that stay in the analysis.
     mixed = q.mark_mixed_units(db, scope)
-    audit_rows = q.unit_arms(db) if plan.hash is not None and plan.salt is not None else []
+    audit = (q.assignment_counts(db, plan.hash, plan.salt, stage, plan.baseline, plan.candidate)
+             if plan.hash is not None and plan.salt is not None else None)
     if int(mixed["mixed_units"]):
         q.drop_mixed_units(db)
     units_all = int(mixed["units"])
@@ -198,7 +199,8 @@ def analyse(db: QueryEngine, plan: Plan, *, stage: float, as_of: datetime | None
                             f"split (p = {srm.p_value:.2g})", srm_fig))
 
     if plan.hash is not None and plan.salt is not None:
-        checks.append(assignment_audit(audit_rows, plan, stage))
+        assert audit is not None
+        checks.append(assignment_audit(audit, int(mixed["units"]), plan, stage))
     if scope.exclude_mixed:
         summary = q.arm_day_summary(db, scope)
     details = {str(r["variant"]): r for r in summary.details}

@@ -7,7 +7,6 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from rollctl.assignment import is_candidate
 from rollctl.checks import is_pinned_model
 from rollctl.core.decide.results import Check, TimeNeeded, finite, pct
 from rollctl.core.results import iso_utc
@@ -19,20 +18,14 @@ from rollctl.stats.guardrails import (
 from rollctl.stats.ratio import Difference, RatioMoments, difference
 
 
-def assignment_audit(unit_arms: list[tuple[str, str, int]], plan: Plan, stage: float) -> Check:
+def assignment_audit(counts: tuple[int, int, int], units: int, plan: Plan, stage: float) -> Check:
+    """The audit's check from its sums (`assignment.wrong_arm_counts` over every (unit, arm) row) and the
+    number of distinct units."""
     assert plan.hash is not None and plan.salt is not None
-    wrong_traces = total = wrong_units = 0
-    units: set[str] = set()
-    for unit, variant, n in unit_arms:
-        expected = plan.candidate if is_candidate(plan.hash, plan.salt, unit, stage) else plan.baseline
-        total += n
-        units.add(unit)
-        if variant != expected:
-            wrong_traces += n
-            wrong_units += 1
+    total, wrong_traces, wrong_units = counts
     share = wrong_traces / total if total else 0.0
     fig = {"hash": plan.hash, "stage": stage, "traces": total, "wrong_arm_traces": wrong_traces,
-           "wrong_arm_units": wrong_units, "units": len(units), "share": share,
+           "wrong_arm_units": wrong_units, "units": units, "share": share,
            "limit": plan.max_assignment_mismatch}
     if share > plan.max_assignment_mismatch:
         return Check("ASSIGNMENT_MISMATCH", "fail", f"{wrong_traces:,} of {total:,} traces ({share:.1%}) were served "

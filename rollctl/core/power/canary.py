@@ -22,6 +22,7 @@ from rollctl.core.power.results import (
 from rollctl.core.power.trace_model import MetricModel, model_from_options, model_from_traces, model_variances
 from rollctl.core.results import SCHEMA_VERSION, Reason
 from rollctl.db import Database
+from rollctl.engines.spark import SparkEngine
 from rollctl.errors import UsageError
 from rollctl.exit_codes import ExitCode
 from rollctl.load import LoadOptions
@@ -83,7 +84,8 @@ def parse_ratio(text: str) -> tuple[float, float]:
     return values[0], values[1]
 
 @worded_for_options
-def plan_power(db: Database | None, req: PowerRequest, options: LoadOptions | None = None) -> PowerResult:
+def plan_power(db: Database | SparkEngine | None, req: PowerRequest,
+               options: LoadOptions | None = None) -> PowerResult:
     """Solve for whichever of users, MDE or power is left out, with every inflation shown."""
     require_finite(req)
     reasons: list[Reason] = []

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from rollctl.core.power.results import BASELINE_NAMES, MIN_REPEATED_INPUTS, MetricKind, PowerRequest, TraceEstimates
 from rollctl.core.results import Reason, iso_utc, skipped_lines_reason
-from rollctl.db import Database
+from rollctl.db import Database, QueryEngine
+from rollctl.engines.spark import SparkEngine
 from rollctl.errors import UsageError
 from rollctl.load import LoadOptions, load_inputs, require_fields
 from rollctl.metrics import metric_named
@@ -87,7 +88,7 @@ def model_from_options(req: PowerRequest, reasons: list[Reason]) -> MetricModel:
     )
 
 
-def _pick_baseline(db: Database, wanted: str | None) -> str:
+def _pick_baseline(db: QueryEngine, wanted: str | None) -> str:
     variants = q.variant_users(db)
     names = [v for v, _ in variants]
     if not names:
@@ -106,7 +107,8 @@ def _pick_baseline(db: Database, wanted: str | None) -> str:
                      field="baseline", fix="name it with --baseline NAME (variants: " + ", ".join(names) + ")")
 
 
-def model_from_traces(db: Database, req: PowerRequest, options: LoadOptions, reasons: list[Reason]) -> MetricModel:
+def model_from_traces(db: Database | SparkEngine, req: PowerRequest, options: LoadOptions,
+                      reasons: list[Reason]) -> MetricModel:
     if req.metric is not None:
         raise UsageError("--metric and --from-traces both describe the metric", field="metric",
                          fix="with --from-traces, name the metric with --metric-name")
@@ -131,6 +133,9 @@ def model_from_traces(db: Database, req: PowerRequest, options: LoadOptions, rea
     served = "coalesce(served, TRUE)"  # shadow computations were never seen by a user
     found = report.found_fields("traces")
     if is_text:
+        if not isinstance(db, Database):
+            raise UsageError(f"the edit-distance metric {metric.name} does not run on --engine spark yet",
+                             field="--engine", fix="plan on DuckDB (without --engine spark)")
         # Edit distance: the same per-user moments as decide (rapidfuzz over streamed text); the per-request
         # variance is that of d itself, so request_id is not needed.
         arms = edit_distance_moments(db, variants=[base], where_sql=served)

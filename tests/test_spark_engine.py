@@ -165,12 +165,12 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
              "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.sql.shuffle.partitions=2"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 300  # a JVM start on a busy 2-core machine; not a timing assertion
+        give_up_at = time.monotonic() + 300  # a JVM start on a busy 2-core machine; not a timing assertion
         while True:
             with socket.socket() as attempt:
                 if attempt.connect_ex(("127.0.0.1", port)) == 0:
                     break
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            assert server.poll() is None and time.monotonic() < give_up_at, log.read_text()[-2000:]
             time.sleep(1)
         yield f"sc://127.0.0.1:{port}"
     finally:

@@ -71,6 +71,19 @@ def test_skip_bad_lines_counts_in_human_and_json_output(tmp_path: Path) -> None:
     assert ingested["skipped_lines"] == 2 and ingested["added"] == 2
 
 
+def test_a_line_of_invalid_utf8_is_skipped_and_counted_not_a_whole_file_failure(tmp_path: Path) -> None:
+    """DuckDB's line reader refused the whole file ("CSV Error on Line: 3", on a JSON-lines file) when one line
+    was not UTF-8; skip mode now leaves that line out and counts it, as it does any other malformed line."""
+    path = tmp_path / "t.jsonl"
+    good = [json.dumps(trace_row(i)).encode() for i in range(1, 5)]
+    bad = json.dumps(trace_row(9)).encode().replace(b'"output": "', b'"output": "\xff\xfe')
+    path.write_bytes(b"\n".join([good[0], good[1], bad, good[2], b"not json", good[3]]) + b"\n")
+    data = _inspect(path, "--on-bad-lines", "skip")
+    assert data["skipped_lines"] == 2 and data["traces"]["rows"] == 4
+    refused = invoke(["inspect", str(path)], expect=2)
+    assert "invalid UTF-8" in refused.stderr and refused.stderr.count("\n") == 1
+
+
 def test_skip_every_line_bad_is_still_an_error(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "t.jsonl", ["nope", "{"])
     assert "no rows" in _error_line(["inspect", str(path), "--on-bad-lines", "skip"])

@@ -113,7 +113,8 @@ def _record_lines_columns(db: Database, f: InputFile) -> list[tuple[str, str]]:
     reader refuses whole because some lines are not records (`--on-bad-lines skip` skips those)."""
     rows = db.fetchall(
         f"""SELECT key, bool_or(json_type(json_extract(line, '$.' || to_json(key))) IN ('OBJECT', 'ARRAY'))
-            FROM (SELECT line, unnest(json_keys(line)) AS key FROM {lines_reader()} WHERE {_RECORD_LINE})
+            FROM (SELECT line, unnest(json_keys(line)) AS key FROM {lines_reader(skip_unreadable=True)}
+                  WHERE {_RECORD_LINE})
             GROUP BY key ORDER BY key""",
         {"path": f.source},
     )
@@ -174,12 +175,27 @@ def _sampling_reader(f: InputFile, *, skip_bad_lines: bool = False) -> tuple[str
     raise InputError(f"no reader for {f.format} files", path=f.path, fix="pass --format NAME")
 
 
-def lines_reader() -> str:
-    """Every line of a text file with its 1-based number, for locating and skipping bad JSON lines."""
+def lines_reader(*, skip_unreadable: bool = False, encoding: str = "utf-8") -> str:
+    """Every line of a text file with its 1-based number, for locating and skipping bad JSON lines.
+
+    DuckDB's line reader fails the whole file on a line that is not valid UTF-8. `skip_unreadable` (skip mode
+    only) leaves such lines out instead, so line numbers after one shift: it is for counting and reading the
+    good lines, never for naming a line (`unreadable_lines` counts what it left out).
+    """
+    tolerant = ", ignore_errors = true" if skip_unreadable else ""
     return (
         "(SELECT row_number() OVER () AS _line, line FROM read_csv($path, columns = {'line': 'VARCHAR'}, "
-        f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, {_CSV_LIMITS}))"
+        f"delim = chr(1), quote = '', escape = '', header = false, auto_detect = false, encoding = '{encoding}', "
+        f"{_CSV_LIMITS}{tolerant}))"
     )
+
+
+def unreadable_lines(db: Database, params: dict[str, object]) -> int:
+    """Lines `lines_reader(skip_unreadable=True)` leaves out for invalid UTF-8: every byte sequence is valid
+    Latin-1, so reading the file as Latin-1 counts every line."""
+    every = db.fetchone(f"SELECT count(*) FROM {lines_reader(skip_unreadable=True, encoding='latin-1')}", params)
+    readable = db.fetchone(f"SELECT count(*) FROM {lines_reader(skip_unreadable=True)}", params)
+    return int(every[0]) - int(readable[0])
 
 
 def _first_bad_json_line(db: Database, f: InputFile) -> int | None:
@@ -230,10 +246,12 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
                          fix="export it as JSON or JSONL")
     if ctx.options.on_bad_lines == "skip" and probe.file.format == "jsonl":
         params: dict[str, object] = {"path": probe.file.source}
-        row = ctx.db.fetchone(f"SELECT count(*) FILTER (WHERE {_SKIPPED_LINE}) FROM {lines_reader()}", params)
+        tolerant = lines_reader(skip_unreadable=True)
+        row = ctx.db.fetchone(f"SELECT count(*) FILTER (WHERE {_SKIPPED_LINE}) FROM {tolerant}", params)
+        skipped = int(row[0]) + unreadable_lines(ctx.db, params)
         params["structure"] = json.dumps(structure or probe.columns)
-        sql = f"(SELECT unnest(from_json(line, $structure)) FROM {lines_reader()} WHERE {_RECORD_LINE})"
-        return Reader(sql=sql, params=params, skipped_lines=int(row[0]))
+        sql = f"(SELECT unnest(from_json(line, $structure)) FROM {tolerant} WHERE {_RECORD_LINE})"
+        return Reader(sql=sql, params=params, skipped_lines=skipped)
     if structure is not None:
         return Reader(sql=_json_reader(probe.file, with_columns=True),
                       params={"path": probe.file.source, "columns": structure})

@@ -191,3 +191,74 @@ def test_decide_through_spark_connect_is_the_same(connect_server: str, data: dic
                                 capture_output=True, text=True, check=False)
         assert (local.returncode, remote.returncode) == (code, code), remote.stderr[-2000:]
         assert_same_json(json.loads(local.stdout), json.loads(remote.stdout))
+
+
+@pytest.fixture(scope="module")
+def canary_rows() -> list[dict[str, Any]]:
+    import gzip
+
+    with gzip.open(SAMPLE_TRACES / "canary" / "traces.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_malformed_json_lines_are_refused_or_skipped_and_counted_as_on_duckdb(
+        spark: Any, canary_rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    lines = [json.dumps(r) for r in canary_rows]
+    lines[100] = '{"request_id": "r1", "user_id": "u_1", "variant": "control", "latency_ms": 12'  # cut short
+    lines[200] = "not json at all <script>alert(1)</script> [/] \x1b[31m"
+    encoded = [line.encode("utf-8") for line in lines]
+    encoded[300] = encoded[300].replace(b'"output": "', b'"output": "\xff\xfe')  # invalid UTF-8
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"\n".join(encoded) + b"\n")
+    plan = str(SAMPLE_TRACES / "rollout.toml")
+    refused = invoke(["decide", str(path), "--plan", plan, "--engine", "spark"], expect=2)
+    assert refused.stderr.count("\n") == 1 and "3 malformed JSON line(s)" in refused.stderr
+    assert "<script>" not in refused.stderr and "\x1b" not in refused.stderr
+    on_duckdb, on_spark, code = both_engines(["decide", str(path), "--plan", plan, "--on-bad-lines", "skip"])
+    assert code == 1 and on_spark["skipped_lines"] == on_duckdb["skipped_lines"] == 3
+    assert_same_json(on_duckdb, on_spark)
+
+
+def test_epoch_millisecond_timestamps_are_refused_not_misread(spark: Any, canary_rows: list[dict[str, Any]],
+                                                               tmp_path: Path) -> None:
+    """Spark casts an epoch number as seconds: milliseconds would land in the year 58,000 and stretch the stage
+    to millennia. The contract says TIMESTAMP or ISO-8601 text; anything outside 2000-2099 is refused."""
+    from datetime import datetime
+
+    rows = [dict(r) for r in canary_rows[:2000]]
+    for r in rows:
+        r["timestamp"] = int(datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
+    path = _write_lines(tmp_path / "epoch_ms.jsonl", [json.dumps(r) for r in rows])
+    out = invoke(["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml"), "--engine", "spark"],
+                 expect=2)
+    assert "timestamp outside 2000-2099" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_values_outside_a_field_range_are_refused_on_both_engines(spark: Any, canary_rows: list[dict[str, Any]],
+                                                                   tmp_path: Path) -> None:
+    rows = [dict(r) for r in canary_rows[:2000]]
+    rows[7]["latency_ms"] = -5
+    path = _write_lines(tmp_path / "negative.jsonl", [json.dumps(r) for r in rows])
+    plan = str(SAMPLE_TRACES / "rollout.toml")
+    for engine in ("duckdb", "spark"):
+        out = invoke(["decide", str(path), "--plan", plan, "--engine", engine], expect=2)
+        assert "latency_ms" in out.stderr, (engine, out.stderr)
+
+
+def test_hostile_text_in_traces_gives_the_same_result(spark: Any, canary_rows: list[dict[str, Any]],
+                                                      tmp_path: Path) -> None:
+    """Markup, terminal escapes, SQL and quotes in every text field, and in a variant nobody plans for."""
+    hostile = "<script>alert(1)</script> [/] [bold]x \x1b[2J'; DROP TABLE traces; -- \"q\""
+    rows = [dict(r) for r in canary_rows[:3000]]
+    for r in rows[::7]:
+        r.update(input=hostile, output=hostile, model=r["model"], prompt_version=r["prompt_version"],
+                 error=r["error"])
+    rows.append({**rows[0], "variant": hostile, "user_id": hostile})
+    path = _write_lines(tmp_path / "hostile.jsonl", [json.dumps(r) for r in rows])
+    on_duckdb, on_spark, _ = both_engines(["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml")])
+    assert_same_json(on_duckdb, on_spark)

@@ -236,3 +236,11 @@ def translate(sql: str, dialect: str) -> str:
     if check_dialect(dialect) == "duckdb":
         return sql
     return translate_tree(parse(sql), dialect)
+
+
+def translate_expression(sql: str, dialect: str) -> str:
+    """One DuckDB SQL expression (no parameters) in `dialect`: for the few conditions written as DataFrame
+    expressions (`rollctl.load.spark_source`)."""
+    tree = parse(f"SELECT {sql}")
+    return str(_sqlglot().parse_one(translate_tree(tree, dialect), read=check_dialect(dialect))
+               .expressions[0].sql(dialect=dialect))

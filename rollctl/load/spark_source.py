@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rollctl.db import quote_identifier
+from rollctl.engines.dialects import translate_expression
 from rollctl.engines.spark import SparkEngine
 from rollctl.errors import EmptyInputError, InputError, UsageError
-from rollctl.load.canonical import TRACE_FIELDS
+from rollctl.load.canonical import TRACE_FIELDS, CanonicalField
+from rollctl.load.expressions import in_timestamp_window
 from rollctl.load.types import FieldSource, FileReport, LoadOptions, LoadReport
 
 CANONICAL_SPARK_TYPES = {
@@ -24,6 +27,10 @@ CANONICAL_SPARK_TYPES = {
     "int": "bigint", "thumbs": "int", "list": "array<string>", "json": "string",
 }
 """Canonical field kind -> the Spark SQL type its column is cast to."""
+
+CORRUPT = "_rollctl_malformed_line"
+"""Where Spark's JSON reader puts a line it cannot parse."""
+MALFORMED = "_rollctl_malformed"
 
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 
@@ -50,7 +57,10 @@ def load_on_spark(engine: SparkEngine, paths: Sequence[str], options: LoadOption
         raise UsageError("no input given", fix="pass Parquet or JSON-lines paths, or --table NAME")
     for path in paths:
         fmt = spark_format(path)
-        frame = SparkEngine.guarded(lambda p=path, f=fmt: reader.format(f).load(p))
+        # A malformed JSON line becomes a row holding only its text in CORRUPT (never a row of NULL fields
+        # counted as a trace): refused, or skipped and counted, as the DuckDB loader does.
+        frame = SparkEngine.guarded(lambda p=path, f=fmt: reader.format(f).option("mode", "PERMISSIVE")
+                                    .option("columnNameOfCorruptRecord", CORRUPT).load(p))
         sources.append((path, fmt, frame))
     wanted = {f.name: f for f in TRACE_FIELDS
               if options.trace_fields is None or f.name in options.trace_fields}
@@ -61,15 +71,17 @@ def load_on_spark(engine: SparkEngine, paths: Sequence[str], options: LoadOption
             raise InputError("no canonical trace field in this input", path=where,
                              fix="name the columns as the canonical table contract does (timestamp, user_id, "
                                  "variant, ...)")
+        malformed = f"`{CORRUPT}` IS NOT NULL" if CORRUPT in frame.columns else "FALSE"
         frames.append(frame.selectExpr(*[f"CAST(`{c}` AS {CANONICAL_SPARK_TYPES[wanted[c].kind]}) AS `{c}`"
-                                         for c in present]))
+                                         for c in present], f"{malformed} AS {MALFORMED}"))
         reports.append((where, fmt, present))
     traces = frames[0]
     for other in frames[1:]:
         traces = traces.unionByName(other, allowMissingColumns=True)
     if any(fmt == "json" for _, fmt, _ in sources):
         traces = traces.cache()  # parsing JSON again for every pass would cost more than keeping the rows
-    rows = int(SparkEngine.guarded(traces.count))
+    traces, rows, skipped = _checked(traces, [f for f in TRACE_FIELDS if f.name in traces.columns], options,
+                                     sources[0][0])
     if rows == 0:
         raise EmptyInputError("the input holds no trace rows", path=sources[0][0],
                               fix="check the paths or the table")
@@ -77,4 +89,37 @@ def load_on_spark(engine: SparkEngine, paths: Sequence[str], options: LoadOption
     files = tuple(FileReport(path=where, format=fmt, kind="traces", rows={}, columns=tuple(present),
                              sources=tuple(FieldSource("traces", c, c) for c in present))
                   for where, fmt, present in reports)
-    return LoadReport(files=files, rows={"traces": rows}, skipped_lines=0)
+    return LoadReport(files=files, rows={"traces": rows}, skipped_lines=skipped)
+
+
+def _checked(traces: Any, fields: list[CanonicalField], options: LoadOptions, where: str) -> tuple[Any, int, int]:
+    """One pass over the cast rows: how many there are, and how many break the contract as the DuckDB loader
+    would refuse them: a malformed JSON line, a timestamp outside 2000-2099 (an epoch number cast by Spark
+    reads as seconds, so epoch milliseconds land there rather than being silently misread), a value outside
+    its field's range. With --on-bad-lines error the first kind found is the error; with skip, such rows are
+    left out and counted."""
+    problems: list[tuple[str, str, str, str]] = [
+        (MALFORMED, "malformed JSON line(s)", "", "fix the line(s)")]
+    if any(f.name == "timestamp" for f in fields):
+        problems.append((f"NOT ({in_timestamp_window(quote_identifier('timestamp'))})", "trace row(s) with a "
+                         "timestamp outside 2000-2099", "timestamp", "store UTC instants as TIMESTAMP or "
+                         "ISO-8601 text with an offset (epoch numbers are read as seconds on Spark)"))
+    for f in fields:
+        outside = f.range_sql(quote_identifier(f.name))
+        if outside is not None:
+            problems.append((outside, f"trace row(s) with {f.name} outside its range (a number"
+                             f"{f.range_phrase()})", f.name, "correct the values"))
+    problems = [(translate_expression(sql, "spark"), what, field, fix) for sql, what, field, fix in problems]
+    counts = SparkEngine.guarded(lambda: traces.selectExpr(
+        "count(*)", *[f"count_if(coalesce({sql}, FALSE))" for sql, _, _, _ in problems]).toArrow())
+    rows, *bad = (int(c[0].as_py()) for c in counts.columns)
+    if any(bad) and options.on_bad_lines == "error":
+        (sql, what, field, fix), n = next((p, n) for p, n in zip(problems, bad, strict=True) if n)
+        raise InputError(f"{n:,} {what}", path=where, field=field or None,
+                         fix=f"{fix}, or pass --on-bad-lines skip to leave them out and count them")
+    if not any(bad):
+        return traces.drop(MALFORMED), rows, 0
+    keep = " AND ".join(f"NOT coalesce({sql}, FALSE)" for sql, _, _, _ in problems)
+    kept = traces.where(keep)
+    kept_rows = int(SparkEngine.guarded(kept.count))
+    return kept.drop(MALFORMED), kept_rows, rows - kept_rows

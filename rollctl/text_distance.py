@@ -16,7 +16,7 @@ plus one row per (arm, unit). Shared by `decide` and `power --from-traces`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from rollctl.db import Database
-from rollctl.sql.units import edit_pair_batches
+from rollctl.engines.spark import SparkEngine
+from rollctl.sql.units import edit_pair_batches, edit_pair_query
 from rollctl.stats.ratio import RatioMoments
 
 
@@ -111,8 +112,49 @@ class StreamedEditDistances:
         return d
 
 
+def distances_of_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """`edit_pair_query` batches -> (variant, unit, d, d2, capped) batches, where `capped` holds a batch's count
+    of cut pairs on its first row: the distances computed where the batches are (Spark's executors, through
+    `SparkEngine.map_batches_to_view`), so only per-unit sums travel."""
+    distances = StreamedEditDistances()
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        before = distances.capped
+        d = distances(batch.column(2), batch.column(3))
+        capped = np.zeros(len(d), dtype=np.int64)
+        capped[0] = distances.capped - before
+        yield pa.RecordBatch.from_arrays(
+            [batch.column(0), batch.column(1), pa.array(d), pa.array(d * d), pa.array(capped)],
+            names=["variant", "unit", "d", "d2", "capped"])
+
+
+_DISTANCES_VIEW = "rollctl_edit_distances"
+
+
+def _edit_distance_moments_on_spark(engine: SparkEngine, sql: str, params: dict[str, object],
+                                    distances: StreamedEditDistances) -> dict[str, EditDistanceArm]:
+    engine.map_batches_to_view(_DISTANCES_VIEW, sql, params, distances_of_batches,
+                               "variant string, unit string, d double, d2 double, capped bigint")
+    rows = engine.fetchall(f"""
+        WITH per_unit AS (
+            SELECT variant, unit, sum(d) AS y, CAST(count(d) AS DOUBLE) AS n, sum(d2) AS d2, sum(capped) AS capped
+            FROM {_DISTANCES_VIEW} GROUP BY variant, unit
+        )
+        SELECT variant, count(*), sum(y), sum(y * y), sum(n), sum(n * n), sum(y * n), sum(d2), sum(capped)
+        FROM per_unit GROUP BY variant ORDER BY variant""")
+    out: dict[str, EditDistanceArm] = {}
+    for variant, units, sy, syy, sn, snn, syn, d2, capped in rows:
+        distances.capped += int(capped or 0)
+        moments = RatioMoments(n=int(units), sum_y=float(sy), sum_y2=float(syy), sum_n=float(sn),
+                               sum_n2=float(snn), sum_yn=float(syn))
+        out[str(variant)] = EditDistanceArm(variant=str(variant), moments=moments, requests=int(sn),
+                                            sum_d=float(sy), sum_d2=float(d2))
+    return out
+
+
 def edit_distance_moments(
-    db: Database,
+    db: Database | SparkEngine,
     *,
     unit: str = "user_id",
     variants: Sequence[str] | None = None,
@@ -125,6 +167,9 @@ def edit_distance_moments(
     to read how many pairs were cut (`StreamedEditDistances.capped`) after the call."""
     partials: list[pa.Table] = []
     distances = distances or StreamedEditDistances()
+    if isinstance(db, SparkEngine):
+        sql, params = edit_pair_query(unit=unit, variants=variants, where_sql=where_sql, where_params=where_params)
+        return _edit_distance_moments_on_spark(db, sql, params, distances)
     for batch in edit_pair_batches(db, unit=unit, variants=variants, where_sql=where_sql,
                                    where_params=where_params, batch_size=batch_size):
         if batch.num_rows == 0:

@@ -262,3 +262,23 @@ def test_hostile_text_in_traces_gives_the_same_result(spark: Any, canary_rows: l
     path = _write_lines(tmp_path / "hostile.jsonl", [json.dumps(r) for r in rows])
     on_duckdb, on_spark, _ = both_engines(["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml")])
     assert_same_json(on_duckdb, on_spark)
+
+
+def test_edit_distances_are_computed_on_the_executors_with_the_same_result(spark: Any,
+                                                                           tmp_path: Path) -> None:
+    """The edit-distance metric: rapidfuzz runs inside an Arrow batch function on Spark's executors and only
+    per-unit sums come back; decide and power --from-traces give DuckDB's --json."""
+    from tests.test_edit_distance import PLAN as EDIT_PLAN
+    from tests.test_edit_distance import with_texts
+
+    plan = tmp_path / "plan.toml"
+    plan.write_text(EDIT_PLAN, encoding="utf-8")
+    more = write_parquet(with_texts(trace_table(12, users=1500, percent=50), 12, edit_base=0.10, edit_cand=0.30),
+                         tmp_path / "more.parquet")
+    on_duckdb, on_spark, code = both_engines(["decide", str(more), "--plan", str(plan)])
+    assert code == 1 and any(m["name"] == "edit_distance" and m["status"] == "breached" for m in on_spark["metrics"])
+    assert_same_json(on_duckdb, on_spark)
+    on_duckdb, on_spark, code = both_engines(["power", "--from-traces", str(more), "--metric-name", "edit_distance",
+                                              "--baseline", "control", "--mde", "0.02"])
+    assert code == 0
+    assert_same_json(on_duckdb, on_spark)

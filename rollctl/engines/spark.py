@@ -120,6 +120,7 @@ class SparkEngine:
     """Bytes of results brought back to the driver (Arrow), over the engine's life."""
     statements: int = 0
     _cached: dict[str, Any] = field(default_factory=dict)
+    _views: list[str] = field(default_factory=list)
 
     name = "spark"
 
@@ -192,6 +193,20 @@ class SparkEngine:
         self.collected_bytes += int(table.nbytes)
         return tuple(int(table.column(n)[0].as_py()) for n in names)
 
+    def map_batches_to_view(self, name: str, sql: str, params: dict[str, Any] | None,
+                            transform: Callable[[Any], Any], schema: str) -> None:
+        """Expose as the view `name` what `transform` (a module-level function from an iterator of Arrow record
+        batches of the query's rows to an iterator of batches of `schema`) makes of them on the executors
+        (`mapInArrow`): for per-row work that is Python, not SQL (edit distances). Lazy: the statements that
+        read the view run it, and only their results come back."""
+        frame = self._frame(parse(sql), self._args(params))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            mapped = frame.mapInArrow(transform, schema)
+        self._drop(name)
+        mapped.createOrReplaceTempView(name)
+        self._views.append(name)
+
     def register_dataframe(self, name: str, frame: Any) -> None:
         """Expose a DataFrame (the loaded traces) under `name` for the statements."""
         self._drop(name)
@@ -200,7 +215,7 @@ class SparkEngine:
     def close(self) -> None:
         """Release what this engine cached and the views it made, newest first (a view may read an older one);
         the session stays for its owner. Best effort: a failure here must not replace the command's result."""
-        for name in [*reversed(self._cached), "traces"]:
+        for name in [*reversed(self._views), *reversed(self._cached), "traces"]:
             try:
                 self._drop(name)
             except Exception:  # noqa: BLE001 - cleanup of a session that may already be gone

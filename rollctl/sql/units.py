@@ -77,6 +77,30 @@ def ratio_moments(
     return result
 
 
+def edit_pair_query(
+    *,
+    unit: str = "user_id",
+    variants: Sequence[str] | None = None,
+    where_sql: str = "TRUE",
+    where_params: dict[str, object] | None = None,
+) -> tuple[str, dict[str, object]]:
+    """The (variant, unit, output, final_text) rows of every request with both texts, in that column order.
+    The unit is cast to text so batches from any export have the same schema."""
+    params: dict[str, object] = dict(where_params or {})
+    unit_col = quote_identifier(unit)
+    variant_filter = ""
+    if variants is not None:
+        params["ed_variants"] = list(variants)
+        variant_filter = "AND variant IN (SELECT unnest($ed_variants::VARCHAR[]))"
+    sql = f"""
+        SELECT variant, CAST({unit_col} AS VARCHAR) AS unit, output, final_text
+        FROM traces
+        WHERE {unit_col} IS NOT NULL AND variant IS NOT NULL {variant_filter} AND ({where_sql})
+              AND {EDIT_PAIR_CONDITION}
+        """
+    return sql, params
+
+
 def edit_pair_batches(
     db: Database,
     *,
@@ -86,24 +110,7 @@ def edit_pair_batches(
     where_params: dict[str, object] | None = None,
     batch_size: int = 50_000,
 ) -> Iterator[Any]:
-    """Arrow record batches of (variant, unit, output, final_text) for every request with both texts.
-
-    Streamed (`Database.record_batches`): the texts never sit in memory beyond one batch. The unit is cast
-    to text so batches from any export have the same schema.
-    """
-    params: dict[str, object] = dict(where_params or {})
-    unit_col = quote_identifier(unit)
-    variant_filter = ""
-    if variants is not None:
-        params["ed_variants"] = list(variants)
-        variant_filter = "AND variant IN (SELECT unnest($ed_variants::VARCHAR[]))"
-    yield from db.record_batches(
-        f"""
-        SELECT variant, CAST({unit_col} AS VARCHAR) AS unit, output, final_text
-        FROM traces
-        WHERE {unit_col} IS NOT NULL AND variant IS NOT NULL {variant_filter} AND ({where_sql})
-              AND {EDIT_PAIR_CONDITION}
-        """,
-        params,
-        batch_size=batch_size,
-    )
+    """Arrow record batches of `edit_pair_query`'s rows, streamed (`Database.record_batches`): the texts never
+    sit in memory beyond one batch."""
+    sql, params = edit_pair_query(unit=unit, variants=variants, where_sql=where_sql, where_params=where_params)
+    yield from db.record_batches(sql, params, batch_size=batch_size)

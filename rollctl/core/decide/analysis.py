@@ -119,7 +119,7 @@ def _plan_metrics(plan: Plan) -> list[Metric]:
     return list(seen.values())
 
 
-def analyse(db: QueryEngine, plan: Plan, *, stage: float, as_of: datetime | None, metrics: list[Metric],
+def analyse(db: Database | SparkEngine, plan: Plan, *, stage: float, as_of: datetime | None, metrics: list[Metric],
             has_cache: bool, daily_sequences: bool = False) -> DecideResult:
     """The analysis over already-loaded `traces` (separated from loading for simulations and tests)."""
     scope = q.AnalysisScope(plan.unit, plan.baseline, plan.candidate, as_of)
@@ -222,9 +222,6 @@ def analyse(db: QueryEngine, plan: Plan, *, stage: float, as_of: datetime | None
                    for arm, am in moments.items()}
     text_metrics = [m for m in metrics if m.kind == "text_distance"]
     if text_metrics:
-        if not isinstance(db, Database):
-            raise UsageError(f"the edit-distance metric {text_metrics[0].name} does not run on --engine spark yet",
-                             field="--engine", fix="decide on DuckDB, or leave the metric out of this plan")
         moments, capped = _with_edit_distance(db, scope, plan, text_metrics, moments)
         if capped:
             checks.append(Check("EDIT_DISTANCE_CAPPED", "warn", f"{capped:,} draft(s) or final text(s) longer than "
@@ -302,7 +299,7 @@ def _with_daily_moments(db: QueryEngine, scope: q.AnalysisScope, layout: q.UnitS
                                 for name, m in moments.get((d.day, d.variant), {}).items()}) for d in traffic]
 
 
-def _with_edit_distance(db: Database, scope: q.AnalysisScope, plan: Plan, text_metrics: list[Metric],
+def _with_edit_distance(db: Database | SparkEngine, scope: q.AnalysisScope, plan: Plan, text_metrics: list[Metric],
                         moments: dict[str, ArmMoments]) -> tuple[dict[str, ArmMoments], int]:
     """Add the edit-distance moments (rapidfuzz over streamed text, `rollctl.text_distance`) to each arm's
     metrics, over the same analysed rows as every other metric. Units without an edited-or-sent draft are

@@ -133,9 +133,6 @@ def model_from_traces(db: Database | SparkEngine, req: PowerRequest, options: Lo
     served = "coalesce(served, TRUE)"  # shadow computations were never seen by a user
     found = report.found_fields("traces")
     if is_text:
-        if not isinstance(db, Database):
-            raise UsageError(f"the edit-distance metric {metric.name} does not run on --engine spark yet",
-                             field="--engine", fix="plan on DuckDB (without --engine spark)")
         # Edit distance: the same per-user moments as decide (rapidfuzz over streamed text); the per-request
         # variance is that of d itself, so request_id is not needed.
         arms = edit_distance_moments(db, variants=[base], where_sql=served)

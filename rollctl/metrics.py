@@ -13,11 +13,12 @@ The aggregate SQL here is rollctl's own fixed text over canonical column names; 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from rollctl.errors import PlanError
+from rollctl.load.canonical import TEXT_FIELDS
 from rollctl.load.expressions import SqlParams
 
 MetricKind = Literal["ratio", "quantile", "text_distance"]
@@ -144,3 +145,9 @@ def metric_named(name: str) -> Metric:
         )
     known = ", ".join(sorted(BUILTIN_METRICS)) + ", error_rate:<class>"
     raise PlanError(f"unknown metric {name!r}", field="metric", fix=f"built-in metrics: {known}")
+
+
+def reads_text(metrics: Iterable[Metric]) -> bool:
+    """Whether any of the metrics reads a text field (`load.canonical.TEXT_FIELDS`: the request, the answer, the
+    text sent): only then does a command load the texts, most of a trace's bytes (`LoadOptions.keep_text`)."""
+    return any(f in TEXT_FIELDS for m in metrics for f in m.required_fields)

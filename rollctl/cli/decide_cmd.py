@@ -66,9 +66,11 @@ def decide_load_options(plan: Plan, cfg: Config, maps: list[str] | None, on_bad_
                         variant_from: str | None) -> LoadOptions:
     """The load options for deciding on `plan`: the answers' text is kept only when a metric reads it (it is most
     of a trace's bytes). Shared with `rollctl serve`, which must decide exactly as this command does."""
+    from rollctl.metrics import reads_text
+
     names = [g.metric for g in plan.guardrails] + [p.metric for p in plan.primary]
-    needs_text = any(f in ("output", "final_text") for n in names for f in plan.metric(n).required_fields)
-    return load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=needs_text)
+    return load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from,
+                        keep_text=reads_text(plan.metric(n) for n in names))
 
 
 @app.command(name="decide", epilog="Exit codes: 0 GO, 1 ROLLBACK, 2 bad input or plan, 3 HOLD. " + EXIT_CODE_HELP)

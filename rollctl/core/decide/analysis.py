@@ -36,7 +36,7 @@ from rollctl.errors import InputError, PlanError, UsageError
 from rollctl.exit_codes import exit_code_for
 from rollctl.load import LoadOptions, load_inputs
 from rollctl.load.require import require_fields
-from rollctl.metrics import Metric
+from rollctl.metrics import Metric, reads_text
 from rollctl.plan import Plan
 from rollctl.sql import decide as q
 from rollctl.sql.units import ArmMoments, ratio_moments
@@ -78,8 +78,7 @@ def decide(db: Database | SparkEngine, paths: Sequence[str], plan: Plan, *, stag
                          f"({', '.join(f'{s:g}' for s in plan.stages)})", field="--stage",
                          fix="pass the stage percentage the traces come from")
     metrics = _plan_metrics(plan)
-    needs_text = any(f in ("output", "final_text", "input") for m in metrics for f in m.required_fields)
-    options = options or LoadOptions(keep_text=needs_text)
+    options = options or LoadOptions(keep_text=reads_text(metrics))
     if options.trace_fields is None:
         options = replace(options, trace_fields=_fields_read(plan, metrics))
     # Parquet is read in place: decide makes a few passes over a dozen columns, cheaper than a copy.

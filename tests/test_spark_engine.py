@@ -135,6 +135,22 @@ def test_power_from_traces_is_the_same_on_spark(spark: Any) -> None:
     assert_same_json(on_duckdb, on_spark)
 
 
+def test_power_reads_a_catalog_table_with_table(spark: Any, data: dict[str, Path]) -> None:
+    spark.read.parquet(str(data["bad"])).createOrReplaceTempView("rollctl_power_traces")
+    try:
+        on_table = invoke(["power", "--table", "rollctl_power_traces", "--engine", "spark", "--metric-name",
+                           "thumbs_down_rate", "--mde", "0.2", "--relative", "--baseline", "control", "--json"],
+                          expect=0).json()
+    finally:
+        spark.catalog.dropTempView("rollctl_power_traces")
+    on_file = invoke(["power", "--from-traces", str(data["bad"]), "--metric-name", "thumbs_down_rate", "--mde",
+                      "0.2", "--relative", "--baseline", "control", "--json"], expect=0).json()
+    assert on_table["estimates"]["paths"] == on_table["inputs"]["from_traces"] == ["rollctl_power_traces"]
+    on_table["estimates"]["paths"] = on_file["estimates"]["paths"]
+    on_table["inputs"]["from_traces"] = on_file["inputs"]["from_traces"]
+    assert_same_json(on_file, on_table)
+
+
 def test_power_on_spark_needs_traces() -> None:
     out = invoke(["power", "--metric", "proportion", "--baseline-rate", "0.1", "--mde", "0.2", "--relative",
                   "--engine", "spark"], expect=2)

@@ -5,6 +5,7 @@ The core and the view import scipy; they are imported inside the commands so `ro
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from rollctl.cli.common import (
     JsonOpt,
     MapOpt,
     SparkRemoteOpt,
+    TableOpt,
     VariantFromOpt,
     check_engine_inputs,
     check_outputs,
@@ -123,6 +125,7 @@ def power(
         "--engine", help="Where --from-traces is reduced: the embedded DuckDB, or Spark (pip install "
         "'rollctl[spark]').", rich_help_panel=DATA)] = EngineName.duckdb,
     spark_remote: SparkRemoteOpt = None,
+    table: TableOpt = None,
     json_output: JsonOpt = False,
     html: HtmlOpt = None,
 ) -> None:
@@ -143,9 +146,9 @@ def power(
     if ctx.invoked_subcommand is not None:
         return
     check_outputs([*(from_traces or []), config], html=html)
-    if engine is EngineName.spark and not from_traces:
-        raise UsageError("--engine spark reduces traces: it needs --from-traces", field="--engine")
-    check_engine_inputs(engine, from_traces, None, spark_remote)
+    if engine is EngineName.spark and not from_traces and table is None:
+        raise UsageError("--engine spark reduces traces: it needs --from-traces or --table", field="--engine")
+    check_engine_inputs(engine, from_traces, table, spark_remote)
     from rollctl.core.power import PowerRequest, parse_ratio, plan_power
     from rollctl.render.power_view import render_power
 
@@ -156,11 +159,13 @@ def power(
         ratio=parse_ratio(ratio) if ratio is not None else None, requests_per_user=requests_per_user,
         icc=icc, response_variance_share=response_variance_share, sequential=sequential,
         guardrails=guardrails, daily_users=daily_users, canary_percent=canary_percent,
-        from_traces=tuple(from_traces or ()), metric_name=metric_name, baseline_variant=baseline,
+        from_traces=tuple(from_traces or ()) or ((table,) if table is not None else ()),
+        metric_name=metric_name, baseline_variant=baseline,
         simulate=simulate, simulations=simulations, seed=seed,
     )
     cfg = open_config(config)
-    options = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True)
+    options = replace(load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=True),
+                      spark_table=table)
     result = run_on_engine(lambda db: plan_power(db, request, options), engine=engine, spark_remote=spark_remote,
                            json_mode=json_output, message="Simulating…" if simulate else "Planning…")
     if html is not None:

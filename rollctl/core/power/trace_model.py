@@ -125,7 +125,8 @@ def model_from_traces(db: Database | SparkEngine, req: PowerRequest, options: Lo
     if not is_text and (metric.kind != "ratio" or metric.numerator is None or metric.denominator is None):
         raise UsageError(f"power from traces supports per-user ratio metrics; {metric.name} is a {metric.kind} "
                          "metric", field="metric_name", fix="e.g. thumbs_down_rate, error_rate, latency_mean_ms")
-    report = load_inputs(db, list(req.from_traces), options)
+    # A catalog table (`--table`, Spark) stands in the request's sources under its name, and is read by name.
+    report = load_inputs(db, [] if options.spark_table is not None else list(req.from_traces), options)
     require_fields(report, "traces", ["user_id", "variant", *metric.required_fields], command="power")
     if report.skipped_lines:
         reasons.append(skipped_lines_reason(report.skipped_lines))

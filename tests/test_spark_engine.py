@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,21 @@ def test_an_ansi_cast_failure_is_one_line_exit_2(spark: Any, data: dict[str, Pat
     assert "<script>" not in out.stderr  # a value from the data never reaches the message
     as_json = invoke(["decide", str(path), "--plan", str(data["plan"]), "--engine", "spark", "--json"], expect=2)
     assert as_json.json()["reasons"][0]["code"] == "INPUT_ERROR"
+
+
+def test_a_failed_spark_run_in_its_own_process_prints_one_line(data: dict[str, Path], tmp_path: Path) -> None:
+    """A user's process starts its own JVM: Spark's start-up banners and warnings, and pyspark's JSON error log with
+    the Java stack, must not bury the error (only the JVM's own notice of its incubator module remains)."""
+    import subprocess
+
+    path = tmp_path / "bad_types.parquet"
+    duckdb.connect().execute(f"COPY (SELECT * REPLACE ('n/a' AS latency_ms) FROM read_parquet('{data['bad']}')) "
+                             f"TO '{path}' (FORMAT parquet)")
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_CONF_DIR", "SPARK_HOME")}
+    out = subprocess.run([sys.executable, "-m", "rollctl", "decide", str(path), "--plan", str(data["plan"]),
+                          "--engine", "spark"], capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in out.stderr.splitlines() if not line.startswith("WARNING: Using incubator modules")]
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: Spark could not run"), out.stderr
 
 
 def test_without_pyspark_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch, data: dict[str, Path]) -> None:

@@ -25,6 +25,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rollctl.db import error_line
@@ -84,6 +85,9 @@ def start_session(settings: SparkSettings) -> Any:
     else:
         # A local session's Python workers (the audit's hashes) run this interpreter, where rollctl is installed.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if "SPARK_CONF_DIR" not in os.environ and "SPARK_HOME" not in os.environ:
+            # pip's pyspark has no conf directory: give its JVM rollctl's logging (errors only).
+            os.environ["SPARK_CONF_DIR"] = str(Path(__file__).with_name("spark_conf"))
         builder = (builder.master(settings.master).config("spark.ui.enabled", "false")
                    .config("spark.ui.showConsoleProgress", "false")
                    .config("spark.driver.memory", settings.driver_memory)

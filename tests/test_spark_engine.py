@@ -137,6 +137,15 @@ def test_engine_options_are_checked_before_anything_starts(data: dict[str, Path]
     assert message in out.stderr
 
 
+@pytest.mark.parametrize("name", ["traces.duckdb", "export.csv", "traces.jsonl.zst"])
+def test_inputs_only_duckdb_reads_are_refused_with_the_way_to_read_them(spark: Any, data: dict[str, Path],
+                                                                        tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"x")
+    out = invoke(["decide", str(path), "--plan", str(data["plan"]), "--engine", "spark"], expect=2)
+    assert "read by DuckDB" in out.stderr and out.stderr.count("\n") == 1
+
+
 def test_paths_and_table_together_are_refused(data: dict[str, Path]) -> None:
     out = invoke(["decide", str(data["bad"]), "--plan", str(data["plan"]), "--engine", "spark", "--table", "t"],
                  expect=2)

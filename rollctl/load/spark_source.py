@@ -35,9 +35,19 @@ MALFORMED = "_rollctl_malformed"
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 
 
+_DUCKDB_ONLY_SUFFIXES = (".duckdb", ".csv", ".csv.gz", ".zst", ".json.zst", ".jsonl.zst")
+
+
 def spark_format(path: str) -> str:
-    """'json' for JSON-lines paths (by suffix, globs allowed), else 'parquet' (files, directories, globs)."""
-    return "json" if path.rstrip("/").lower().endswith(_JSON_SUFFIXES) else "parquet"
+    """'json' for JSON-lines paths (by suffix, globs allowed), else 'parquet' (files, directories, globs).
+    A database file, CSV or zstd-compressed input is refused with the way to read it."""
+    name = path.rstrip("/").lower()
+    if name.endswith(_DUCKDB_ONLY_SUFFIXES):
+        raise UsageError("--engine spark reads canonical Parquet or JSON lines; this input is read by DuckDB",
+                         path=path, field="--engine",
+                         fix="run without --engine spark, or export the canonical traces to Parquet "
+                             "(rollctl ingest, then COPY traces TO 'traces.parquet' in DuckDB)")
+    return "json" if name.endswith(_JSON_SUFFIXES) else "parquet"
 
 
 def load_on_spark(engine: SparkEngine, paths: Sequence[str], options: LoadOptions, *,

@@ -106,3 +106,10 @@ def test_help_does_not_import_heavy_libraries() -> None:
     assert proc.returncode == 0, proc.stderr
     heavy = proc.stdout.rsplit("HEAVY=", 1)[1].strip()
     assert heavy == "", f"rollctl --help imported {heavy}"
+
+
+@pytest.mark.parametrize("command", ["decide", "power"])
+def test_the_spark_extra_is_named_in_help_not_eaten_as_markup(command: str) -> None:
+    """`[spark]` in a help text is rich markup unless escaped: the help said `pip install 'rollctl'`."""
+    out = invoke([command, "--help"], expect=0)
+    assert "'rollctl[spark]'" in " ".join(out.stdout.replace("│", " ").split()).replace("' rollctl", "'rollctl")

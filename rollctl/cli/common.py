@@ -54,7 +54,7 @@ class EngineName(StrEnum):
 
 EngineOpt = Annotated[EngineName, typer.Option(
     "--engine", help="Where the heavy reductions run: the embedded DuckDB, or Spark (pip install "
-    "'rollctl[spark]'; a local session unless --spark-remote). Same verdict, same --json.")]
+    "'rollctl\\[spark]'; a local session unless --spark-remote). Same verdict, same --json.")]
 SparkRemoteOpt = Annotated[str | None, typer.Option(
     "--spark-remote", help="With --engine spark: a Spark Connect server, sc://HOST:PORT (default: $SPARK_REMOTE, "
     "else a local session).", show_default=False)]

@@ -123,7 +123,7 @@ def power(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the simulation.", rich_help_panel=CHECK)] = 0,
     engine: Annotated[EngineName, typer.Option(
         "--engine", help="Where --from-traces is reduced: the embedded DuckDB, or Spark (pip install "
-        "'rollctl[spark]').", rich_help_panel=DATA)] = EngineName.duckdb,
+        "'rollctl\\[spark]').", rich_help_panel=DATA)] = EngineName.duckdb,
     spark_remote: SparkRemoteOpt = None,
     table: TableOpt = None,
     json_output: JsonOpt = False,

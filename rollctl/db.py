@@ -79,6 +79,8 @@ class QueryEngine(Protocol):
 
     def fetch_dicts(self, sql: str, params: Params = None) -> list[dict[str, Any]]: ...
 
+    def fetch_df(self, sql: str, params: Params = None) -> Any: ...
+
     def sum_over_batches(self, sql: str, params: Params, reduce: Callable[[Any], tuple[int, ...]],
                          width: int) -> tuple[int, ...]: ...
 
@@ -109,6 +111,10 @@ class Database:
         cursor = self.execute(sql, params)
         names = [d[0] for d in cursor.description or []]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """A small result as a pandas DataFrame (eval-gate's per-case table)."""
+        return self.execute(sql, params).fetch_df()
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """A pyarrow Table (small results) for the statistics layer."""

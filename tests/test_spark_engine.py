@@ -323,3 +323,17 @@ def test_edit_distances_are_computed_on_the_executors_with_the_same_result(spark
                                               "--baseline", "control", "--mde", "0.02"])
     assert code == 0
     assert_same_json(on_duckdb, on_spark)
+
+
+@pytest.mark.parametrize(("args", "exit_code"), [
+    (["baseline.jsonl", "candidate_regression.jsonl"], 1),                   # two files: arms by file
+    (["baseline.jsonl", "candidate_improved.jsonl"], 0),
+    (["baseline.jsonl", "candidate_swap.jsonl", "--strict"], 1),
+    (["*.jsonl", "--baseline", "main", "--candidate", "pr-483"], 1),       # one glob: arms by variant name
+])
+def test_eval_gate_json_is_the_same_on_spark(spark: Any, args: list[str], exit_code: int) -> None:
+    evals = SAMPLE_TRACES / "evals"
+    given = [str(evals / a) if a.endswith(".jsonl") else a for a in args]  # the glob too: Spark expands it
+    on_duckdb, on_spark, code = both_engines(["eval-gate", *given])
+    assert code == exit_code
+    assert_same_json(on_duckdb, on_spark)

@@ -15,12 +15,15 @@ from rollctl.cli.common import (
     BadLinesOpt,
     ConfigOpt,
     EmitOpt,
+    EngineName,
+    EngineOpt,
     FormatOpt,
     JsonOpt,
     MapOpt,
+    SparkRemoteOpt,
     VariantFromOpt,
     check_emit,
-    check_inputs,
+    check_engine_inputs,
     check_outputs,
     emit_json,
     emit_notification,
@@ -28,7 +31,7 @@ from rollctl.cli.common import (
     human,
     load_options,
     open_config,
-    run,
+    run_on_engine,
 )
 from rollctl.cli.html_option import HtmlOpt, write_html
 from rollctl.config import Config
@@ -119,6 +122,8 @@ def eval_gate_command(
     on_bad_lines: BadLinesOpt = BadLines.error,
     fmt: FormatOpt = None,
     variant_from: VariantFromOpt = None,
+    engine: EngineOpt = EngineName.duckdb,
+    spark_remote: SparkRemoteOpt = None,
     json_output: JsonOpt = False,
     emit: EmitOpt = None,
     html: HtmlOpt = None,
@@ -142,7 +147,7 @@ def eval_gate_command(
         md_target, append = Path(os.environ["GITHUB_STEP_SUMMARY"]), True
     check_emit(json_output, emit)
     check_outputs([*paths, config, protect], html=html, junit=junit, markdown=md_target)
-    check_inputs(paths)
+    check_engine_inputs(engine, paths, None, spark_remote)
     from rollctl.core.eval_gate import EvalGateOptions, eval_gate, read_protect_file
     from rollctl.render.eval_gate_view import eval_gate_json, render_eval_gate
     from rollctl.render.junit import write_junit
@@ -183,8 +188,8 @@ def eval_gate_command(
                          fix="quote globs so the shell does not expand them ('runs/base/*.jsonl'), or pass "
                              "--baseline and --candidate to read all files as one result set")
     lopts = load_options(cfg, maps, on_bad_lines, fmt, variant_from=variant_from, keep_text=False)
-    result = run(lambda db: eval_gate(db, base_paths, cand_paths, options, lopts), json_mode=json_output,
-                 message="Gating eval results…")
+    result = run_on_engine(lambda db: eval_gate(db, base_paths, cand_paths, options, lopts), engine=engine,
+                           spark_remote=spark_remote, json_mode=json_output, message="Gating eval results…")
     if junit is not None:
         write_junit(result, junit)
     if md_target is not None:

@@ -146,9 +146,12 @@ class SparkEngine:
                 exp.not_(exp.func("coalesce", exp.paren(condition), exp.false())))
             self._materialize(table, self._frame(keep, args))
         elif isinstance(tree, exp.Drop):
-            self._drop(tree.this.name)
+            for target in tree.args.get("tables") or [tree.this]:
+                self._drop(target.name)
         else:
             self._frame(tree, args).collect()
+            if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "VIEW":
+                self._views.append(tree.this.name)
 
     def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         table = self.fetch_arrow(sql, params)
@@ -164,6 +167,9 @@ class SparkEngine:
     def fetch_dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         table = self.fetch_arrow(sql, params)
         return [dict(row) for row in table.to_pylist()]
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        return self.fetch_arrow(sql, params).to_pandas()
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         frame = self._frame(parse(sql), self._args(params))

@@ -18,7 +18,7 @@ from rollctl.db import quote_identifier
 from rollctl.engines.dialects import translate_expression
 from rollctl.engines.spark import SparkEngine
 from rollctl.errors import EmptyInputError, InputError, UsageError
-from rollctl.load.canonical import TRACE_FIELDS, CanonicalField
+from rollctl.load.canonical import EVAL_FIELDS, TRACE_FIELDS, CanonicalField
 from rollctl.load.expressions import in_timestamp_window
 from rollctl.load.types import FieldSource, FileReport, LoadOptions, LoadReport
 
@@ -72,34 +72,56 @@ def load_on_spark(engine: SparkEngine, paths: Sequence[str], options: LoadOption
         frame = SparkEngine.guarded(lambda p=path, f=fmt: reader.format(f).option("mode", "PERMISSIVE")
                                     .option("columnNameOfCorruptRecord", CORRUPT).load(p))
         sources.append((path, fmt, frame))
-    wanted = {f.name: f for f in TRACE_FIELDS
-              if options.trace_fields is None or f.name in options.trace_fields}
-    frames, reports = [], []
+    by_table: dict[str, list[tuple[str, str, Any]]] = {}
     for where, fmt, frame in sources:
+        # Eval results carry a case id; everything else is traces (as the DuckDB loader's detection has it).
+        by_table.setdefault("evals" if "case_id" in frame.columns else "traces", []).append((where, fmt, frame))
+    rows: dict[str, int] = {}
+    skipped = 0
+    reports: list[FileReport] = []
+    for name, members in by_table.items():
+        count, dropped, files = _load_table(engine, name, members, options)
+        rows[name] = count
+        skipped += dropped
+        reports.extend(files)
+    return LoadReport(files=tuple(reports), rows=rows, skipped_lines=skipped)
+
+
+def _load_table(engine: SparkEngine, name: str, members: list[tuple[str, str, Any]],
+                options: LoadOptions) -> tuple[int, int, list[FileReport]]:
+    """One canonical table (`traces` or `evals`) from its sources: columns cast, rows checked, view registered.
+    Eval rows keep the path they came from (`_file`), which eval-gate's two-file mode assigns arms by."""
+    fields = TRACE_FIELDS if name == "traces" else EVAL_FIELDS
+    chosen = options.fields_of(name)
+    wanted = {f.name: f for f in fields if chosen is None or f.name in chosen}
+    frames, reports = [], []
+    for where, fmt, frame in members:
         present = [c for c in frame.columns if c in wanted]
         if not present:
-            raise InputError("no canonical trace field in this input", path=where,
+            raise InputError(f"no canonical {name} field in this input", path=where,
                              fix="name the columns as the canonical table contract does (timestamp, user_id, "
                                  "variant, ...)")
         malformed = f"`{CORRUPT}` IS NOT NULL" if CORRUPT in frame.columns else "FALSE"
-        frames.append(frame.selectExpr(*[f"CAST(`{c}` AS {CANONICAL_SPARK_TYPES[wanted[c].kind]}) AS `{c}`"
-                                         for c in present], f"{malformed} AS {MALFORMED}"))
-        reports.append((where, fmt, present))
-    traces = frames[0]
+        cast = frame.selectExpr(*[f"CAST(`{c}` AS {CANONICAL_SPARK_TYPES[wanted[c].kind]}) AS `{c}`"
+                                  for c in present], f"{malformed} AS {MALFORMED}")
+        if name == "evals":
+            from pyspark.sql.functions import lit  # the path as a value, never in SQL text
+
+            cast = cast.withColumn("_file", lit(where))
+        frames.append(cast)
+        reports.append(FileReport(path=where, format=fmt, kind=name, rows={}, columns=tuple(present),
+                                  sources=tuple(FieldSource(name, c, c) for c in present)))
+    table = frames[0]
     for other in frames[1:]:
-        traces = traces.unionByName(other, allowMissingColumns=True)
-    if any(fmt == "json" for _, fmt, _ in sources):
-        traces = traces.cache()  # parsing JSON again for every pass would cost more than keeping the rows
-    traces, rows, skipped = _checked(traces, [f for f in TRACE_FIELDS if f.name in traces.columns], options,
-                                     sources[0][0])
-    if rows == 0:
-        raise EmptyInputError("the input holds no trace rows", path=sources[0][0],
+        table = table.unionByName(other, allowMissingColumns=True)
+    if any(fmt == "json" for _, fmt, _ in members):
+        table = table.cache()  # parsing JSON again for every pass would cost more than keeping the rows
+    table, count, dropped = _checked(table, [f for f in fields if f.name in table.columns], options, members[0][0])
+    if count == 0:
+        raise EmptyInputError(f"the input holds no {name} rows", path=members[0][0],
                               fix="check the paths or the table")
-    engine.register_dataframe("traces", traces)
-    files = tuple(FileReport(path=where, format=fmt, kind="traces", rows={}, columns=tuple(present),
-                             sources=tuple(FieldSource("traces", c, c) for c in present))
-                  for where, fmt, present in reports)
-    return LoadReport(files=files, rows={"traces": rows}, skipped_lines=skipped)
+    engine.register_dataframe(name, table)
+    return count, dropped, reports
 
 
 def _checked(traces: Any, fields: list[CanonicalField], options: LoadOptions, where: str) -> tuple[Any, int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rollctl.db import Database
+from rollctl.db import QueryEngine
 
 OBS_VIEW = "_eg_obs"
 
@@ -36,18 +36,18 @@ class ArmRule:
         }
 
 
-def variants_by_file(db: Database) -> list[tuple[str, str | None, int]]:
+def variants_by_file(db: QueryEngine) -> list[tuple[str, str | None, int]]:
     """(file, variant, rows): the variant names each file holds."""
     return [(str(f), None if v is None else str(v), int(n)) for f, v, n in db.fetchall(
         "SELECT _file, variant, count(*) FROM evals GROUP BY _file, variant ORDER BY _file, variant NULLS LAST")]
 
 
-def variant_counts(db: Database) -> list[tuple[str | None, int]]:
+def variant_counts(db: QueryEngine) -> list[tuple[str | None, int]]:
     return [(None if v is None else str(v), int(n)) for v, n in db.fetchall(
         "SELECT variant, count(*) FROM evals GROUP BY variant ORDER BY variant NULLS LAST")]
 
 
-def create_observation_view(db: Database, rule: ArmRule) -> None:
+def create_observation_view(db: QueryEngine, rule: ArmRule) -> None:
     """Tag every eval row with its arm ('baseline', 'candidate', or NULL for rows of other variants)."""
     db.execute(f"DROP VIEW IF EXISTS {OBS_VIEW}")
     # A view cannot hold parameters, so the (few) file names and variants are staged in a one-row table.
@@ -71,7 +71,7 @@ def create_observation_view(db: Database, rule: ArmRule) -> None:
     )
 
 
-def input_profile(db: Database) -> dict[str, Any]:
+def input_profile(db: QueryEngine) -> dict[str, Any]:
     """Counts that decide the metric (pass/fail or score) and catch bad input before any statistics."""
     return db.fetch_dicts(
         f"""
@@ -90,7 +90,7 @@ def input_profile(db: Database) -> dict[str, Any]:
     )[0]
 
 
-def duplicate_repeats(db: Database) -> tuple[int, str | None, str | None, int | None]:
+def duplicate_repeats(db: QueryEngine) -> tuple[int, str | None, str | None, int | None]:
     """(rows that repeat case_id + arm + repeat, first such case, its arm, its repeat)."""
     row = db.fetchone(
         f"""
@@ -102,7 +102,7 @@ def duplicate_repeats(db: Database) -> tuple[int, str | None, str | None, int | 
     return int(row[0]), row[1], row[2], None if row[3] is None else int(row[3])
 
 
-def case_table(db: Database, *, binary: bool, score_low: float, score_high: float, pass_threshold: float) -> Any:
+def case_table(db: QueryEngine, *, binary: bool, score_low: float, score_high: float, pass_threshold: float) -> Any:
     """One row per case (union of both arms) with each arm's sufficient statistics, as a pandas frame.
 
     Per repeat, `value` is 1/0 for passed/failed (binary) or the score scaled to [0, 1]; an errored repeat
@@ -149,10 +149,10 @@ def case_table(db: Database, *, binary: bool, score_low: float, score_high: floa
         FROM b FULL OUTER JOIN c ON b.case_id = c.case_id
         ORDER BY 1
     """
-    return db.execute(sql, params).fetch_df()
+    return db.fetch_df(sql, params)
 
 
-def error_classes(db: Database) -> list[tuple[str, str, int]]:
+def error_classes(db: QueryEngine) -> list[tuple[str, str, int]]:
     """(arm, error class, rows): which errors each arm hit."""
     return [(str(a), str(e), int(n)) for a, e, n in db.fetchall(
         f"""SELECT arm, error, count(*) FROM {OBS_VIEW} WHERE arm IS NOT NULL AND error IS NOT NULL

@@ -12,7 +12,8 @@ from typing import Any
 from rollctl.core.eval_gate.cases import decide_cases
 from rollctl.core.eval_gate.results import EvalGateOptions, EvalGateResult
 from rollctl.core.results import skipped_lines_reason
-from rollctl.db import Database
+from rollctl.db import Database, QueryEngine
+from rollctl.engines.spark import SparkEngine
 from rollctl.errors import DuplicateRowsError, InputError, MissingFieldError, UsageError
 from rollctl.load import LoadOptions, load_inputs, require_fields
 from rollctl.load.files import expand_paths
@@ -49,7 +50,7 @@ def _validate(options: EvalGateOptions) -> None:
 
 
 def eval_gate(
-    db: Database,
+    db: Database | SparkEngine,
     baseline_paths: Sequence[str],
     candidate_paths: Sequence[str] | None,
     options: EvalGateOptions,
@@ -60,13 +61,18 @@ def eval_gate(
     two_file = candidate_paths is not None
     if two_file:
         assert candidate_paths is not None
-        expanded = expand_paths(baseline_paths), expand_paths(candidate_paths)
-        for f in expanded[0] + expanded[1]:
-            if f.format == "duckdb":
-                raise UsageError("a .duckdb input mixes the files it was ingested from", path=f.path,
-                                 fix="read it in one-file mode: rollctl eval-gate DB --baseline NAME --candidate NAME")
-        base_files = tuple(f.path for f in expanded[0])
-        cand_files = tuple(f.path for f in expanded[1])
+        if isinstance(db, SparkEngine):
+            # Spark reads each path (a file, a directory, a glob, a URI) as one source named by the path itself.
+            base_files, cand_files = tuple(baseline_paths), tuple(candidate_paths)
+        else:
+            expanded = expand_paths(baseline_paths), expand_paths(candidate_paths)
+            for f in expanded[0] + expanded[1]:
+                if f.format == "duckdb":
+                    raise UsageError("a .duckdb input mixes the files it was ingested from", path=f.path,
+                                     fix="read it in one-file mode: rollctl eval-gate DB --baseline NAME "
+                                         "--candidate NAME")
+            base_files = tuple(f.path for f in expanded[0])
+            cand_files = tuple(f.path for f in expanded[1])
         both = {os.path.realpath(p) for p in base_files} & {os.path.realpath(p) for p in cand_files}
         if both:
             raise UsageError("the same file is given as baseline and as candidate", path=sorted(both)[0],
@@ -135,7 +141,7 @@ def eval_gate(
 
 
 def _arm_rule(
-    db: Database, two_file: bool, base_files: tuple[str, ...], cand_files: tuple[str, ...],
+    db: QueryEngine, two_file: bool, base_files: tuple[str, ...], cand_files: tuple[str, ...],
     options: EvalGateOptions,
 ) -> tuple[q.ArmRule, dict[str, str]]:
     """Which rows are which arm, and the names shown for each arm."""

@@ -8,7 +8,7 @@ never in SQL text. What Spark's SQL has no statement for, the engine does with D
 - `CREATE OR REPLACE TEMP TABLE t AS SELECT ...`: the SELECT is cached and counted (so it is computed
   once, as DuckDB's table is) and exposed as the temp view `t`;
 - `DELETE FROM t WHERE c`: `t` is replaced by its rows where `c` is not true, cached the same way;
-- `DROP TABLE IF EXISTS t`: the temp view is dropped.
+- `DROP TABLE|VIEW IF EXISTS t`: the temp view is dropped.
 
 Results come back through Arrow (`DataFrame.toArrow`), so types match DuckDB's (timestamps as UTC
 instants, dates as dates) and the bytes brought to the driver are counted (`collected_bytes`): the
@@ -125,8 +125,6 @@ class SparkEngine:
     statements: int = 0
     _cached: dict[str, Any] = field(default_factory=dict)
     _views: list[str] = field(default_factory=list)
-
-    name = "spark"
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> None:
         """Run a statement whose result is not read: a temp table, a DELETE, a DROP, or a query for effect."""

@@ -1,12 +1,12 @@
-"""Traces for `--engine spark`: canonical-shaped Parquet or JSON lines, or a catalog table, read by Spark.
+"""Canonical traces and eval results for `--engine spark`: Parquet or JSON lines, or a catalog table, read
+by Spark.
 
-The file adapters (Langfuse, LangSmith, OpenTelemetry, ...) stay on DuckDB: on a cluster the traces are
-expected in the canonical table contract (README, "Running on Spark or your warehouse"): the canonical
-field names, typed as `CANONICAL_SPARK_TYPES` says or castable to it, `timestamp` a TIMESTAMP (or an
-ISO-8601 text with its offset) read as a UTC instant. Each canonical column present is cast to its type
+The file adapters (Langfuse, LangSmith, OpenTelemetry, promptfoo, ...) stay on DuckDB: on a cluster the
+inputs are expected in the canonical table contract (README, "Running on Spark or your warehouse"): the
+canonical field names, typed as `CANONICAL_SPARK_TYPES` says or castable to it, `timestamp` a TIMESTAMP (or
+an ISO-8601 text with its offset) read as a UTC instant. Each canonical column present is cast to its type
 (Spark's ANSI casts raise on a value that does not fit, which becomes a one-line error); other columns are
-not read. `rollctl ingest` writes exactly this contract, and so does a Parquet export of the canonical
-table.
+not read. A Parquet export of the tables `rollctl ingest` builds follows this contract.
 """
 
 from __future__ import annotations

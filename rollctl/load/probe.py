@@ -180,7 +180,7 @@ def lines_reader(*, skip_unreadable: bool = False, encoding: str = "utf-8") -> s
 
     DuckDB's line reader fails the whole file on a line that is not valid UTF-8. `skip_unreadable` (skip mode
     only) leaves such lines out instead, so line numbers after one shift: it is for counting and reading the
-    good lines, never for naming a line (`unreadable_lines` counts what it left out).
+    good lines, never for naming a line (`every_line_count` counts it back in).
     """
     tolerant = ", ignore_errors = true" if skip_unreadable else ""
     return (
@@ -190,12 +190,11 @@ def lines_reader(*, skip_unreadable: bool = False, encoding: str = "utf-8") -> s
     )
 
 
-def unreadable_lines(db: Database, params: dict[str, object]) -> int:
-    """Lines `lines_reader(skip_unreadable=True)` leaves out for invalid UTF-8: every byte sequence is valid
-    Latin-1, so reading the file as Latin-1 counts every line."""
-    every = db.fetchone(f"SELECT count(*) FROM {lines_reader(skip_unreadable=True, encoding='latin-1')}", params)
-    readable = db.fetchone(f"SELECT count(*) FROM {lines_reader(skip_unreadable=True)}", params)
-    return int(every[0]) - int(readable[0])
+def every_line_count(db: Database, params: dict[str, object]) -> int:
+    """How many lines the file has, readable or not: every byte sequence is valid Latin-1, so a Latin-1 read
+    counts the lines `lines_reader(skip_unreadable=True)` leaves out for invalid UTF-8 too."""
+    row = db.fetchone(f"SELECT count(*) FROM {lines_reader(skip_unreadable=True, encoding='latin-1')}", params)
+    return int(row[0])
 
 
 def _first_bad_json_line(db: Database, f: InputFile) -> int | None:
@@ -247,8 +246,9 @@ def reader_for_load(ctx: LoadContext, probe: Probe, structure: dict[str, str] | 
     if ctx.options.on_bad_lines == "skip" and probe.file.format == "jsonl":
         params: dict[str, object] = {"path": probe.file.source}
         tolerant = lines_reader(skip_unreadable=True)
-        row = ctx.db.fetchone(f"SELECT count(*) FILTER (WHERE {_SKIPPED_LINE}) FROM {tolerant}", params)
-        skipped = int(row[0]) + unreadable_lines(ctx.db, params)
+        bad, readable = ctx.db.fetchone(f"SELECT count(*) FILTER (WHERE {_SKIPPED_LINE}), count(*) FROM {tolerant}",
+                                        params)
+        skipped = int(bad) + every_line_count(ctx.db, params) - int(readable)  # bad lines, then unreadable ones
         params["structure"] = json.dumps(structure or probe.columns)
         sql = f"(SELECT unnest(from_json(line, $structure)) FROM {tolerant} WHERE {_RECORD_LINE})"
         return Reader(sql=sql, params=params, skipped_lines=skipped)

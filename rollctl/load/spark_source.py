@@ -142,16 +142,15 @@ def _checked(traces: Any, fields: list[CanonicalField], options: LoadOptions, wh
             problems.append((outside, f"trace row(s) with {f.name} outside its range (a number"
                              f"{f.range_phrase()})", f.name, "correct the values"))
     problems = [(translate_expression(sql, "spark"), what, field, fix) for sql, what, field, fix in problems]
+    flagged = [f"coalesce({sql}, FALSE)" for sql, _, _, _ in problems]
+    any_problem = " OR ".join(flagged)
+    # One pass: the rows, each kind of problem, and the rows with any (what skip mode leaves out).
     counts = SparkEngine.guarded(lambda: traces.selectExpr(
-        "count(*)", *[f"count_if(coalesce({sql}, FALSE))" for sql, _, _, _ in problems]).toArrow())
-    rows, *bad = (int(c[0].as_py()) for c in counts.columns)
-    if any(bad) and options.on_bad_lines == "error":
+        "count(*)", f"count_if({any_problem})", *[f"count_if({flag})" for flag in flagged]).toArrow())
+    rows, dropped, *bad = (int(c[0].as_py()) for c in counts.columns)
+    if dropped and options.on_bad_lines == "error":
         (sql, what, field, fix), n = next((p, n) for p, n in zip(problems, bad, strict=True) if n)
         raise InputError(f"{n:,} {what}", path=where, field=field or None,
                          fix=f"{fix}, or pass --on-bad-lines skip to leave them out and count them")
-    if not any(bad):
-        return traces.drop(MALFORMED), rows, 0
-    keep = " AND ".join(f"NOT coalesce({sql}, FALSE)" for sql, _, _, _ in problems)
-    kept = traces.where(keep)
-    kept_rows = int(SparkEngine.guarded(kept.count))
-    return kept.drop(MALFORMED), kept_rows, rows - kept_rows
+    kept = traces.where(f"NOT ({any_problem})") if dropped else traces
+    return kept.drop(MALFORMED), rows - dropped, dropped

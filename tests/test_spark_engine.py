@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import SAMPLE_TRACES, invoke
+from tests.conftest import SAMPLE_TRACES, invoke, write_jsonl
 from tests.decide_sim import trace_table, write_parquet
 from tests.test_cli_decide import PLAN
 
@@ -242,11 +242,6 @@ def canary_rows() -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh]
 
 
-def _write_lines(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def test_malformed_json_lines_are_refused_or_skipped_and_counted_as_on_duckdb(
         spark: Any, canary_rows: list[dict[str, Any]], tmp_path: Path) -> None:
     lines = [json.dumps(r) for r in canary_rows]
@@ -274,7 +269,7 @@ def test_epoch_millisecond_timestamps_are_refused_not_misread(spark: Any, canary
     rows = [dict(r) for r in canary_rows[:2000]]
     for r in rows:
         r["timestamp"] = int(datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).timestamp() * 1000)
-    path = _write_lines(tmp_path / "epoch_ms.jsonl", [json.dumps(r) for r in rows])
+    path = write_jsonl(tmp_path / "epoch_ms.jsonl", rows)
     out = invoke(["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml"), "--engine", "spark"],
                  expect=2)
     assert "timestamp outside 2000-2099" in out.stderr and out.stderr.count("\n") == 1
@@ -284,7 +279,7 @@ def test_values_outside_a_field_range_are_refused_on_both_engines(spark: Any, ca
                                                                    tmp_path: Path) -> None:
     rows = [dict(r) for r in canary_rows[:2000]]
     rows[7]["latency_ms"] = -5
-    path = _write_lines(tmp_path / "negative.jsonl", [json.dumps(r) for r in rows])
+    path = write_jsonl(tmp_path / "negative.jsonl", rows)
     plan = str(SAMPLE_TRACES / "rollout.toml")
     for engine in ("duckdb", "spark"):
         out = invoke(["decide", str(path), "--plan", plan, "--engine", engine], expect=2)
@@ -300,7 +295,7 @@ def test_hostile_text_in_traces_gives_the_same_result(spark: Any, canary_rows: l
         r.update(input=hostile, output=hostile, model=r["model"], prompt_version=r["prompt_version"],
                  error=r["error"])
     rows.append({**rows[0], "variant": hostile, "user_id": hostile})
-    path = _write_lines(tmp_path / "hostile.jsonl", [json.dumps(r) for r in rows])
+    path = write_jsonl(tmp_path / "hostile.jsonl", rows)
     on_duckdb, on_spark, _ = both_engines(["decide", str(path), "--plan", str(SAMPLE_TRACES / "rollout.toml")])
     assert_same_json(on_duckdb, on_spark)
 

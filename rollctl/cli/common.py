@@ -64,9 +64,10 @@ TableOpt = Annotated[str | None, typer.Option(
 
 
 def check_engine_inputs(engine: EngineName, paths: Sequence[str] | None, table: str | None,
-                        spark_remote: str | None) -> list[str]:
+                        spark_remote: str | None, *, paths_are: str = "Parquet or JSON-lines paths") -> list[str]:
     """The input paths for the engine: local paths are checked before anything heavy loads, URIs are Spark's
-    to read; `--table` and `--spark-remote` need `--engine spark`."""
+    to read; `--table` and `--spark-remote` need `--engine spark`. `paths_are` names how the command takes
+    its paths, for the error when Spark is given none."""
     given = list(paths or [])
     if engine is EngineName.duckdb:
         if table is not None or spark_remote is not None:
@@ -77,7 +78,7 @@ def check_engine_inputs(engine: EngineName, paths: Sequence[str] | None, table: 
     if table is not None and given:
         raise UsageError("give input paths or --table, not both", field="--table")
     if table is None and not given:
-        raise UsageError("no input given", fix="pass Parquet or JSON-lines paths, or --table NAME")
+        raise UsageError("--engine spark has no input", field="--engine", fix=f"pass {paths_are}, or --table NAME")
     check_inputs([p for p in given if "://" not in p and not p.startswith("file:")])
     return given
 

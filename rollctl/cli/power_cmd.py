@@ -33,7 +33,6 @@ from rollctl.cli.common import (
     run_on_engine,
 )
 from rollctl.cli.html_option import HtmlOpt, write_html
-from rollctl.errors import UsageError
 
 POWER_EXIT_HELP = (
     "Exit codes: 0 the plan was computed, 2 impossible or contradictory request (bad input, usage), "
@@ -146,9 +145,7 @@ def power(
     if ctx.invoked_subcommand is not None:
         return
     check_outputs([*(from_traces or []), config], html=html)
-    if engine is EngineName.spark and not from_traces and table is None:
-        raise UsageError("--engine spark reduces traces: it needs --from-traces or --table", field="--engine")
-    check_engine_inputs(engine, from_traces, table, spark_remote)
+    check_engine_inputs(engine, from_traces, table, spark_remote, paths_are="--from-traces PATHS")
     from rollctl.core.power import PowerRequest, parse_ratio, plan_power
     from rollctl.render.power_view import render_power
 
